@@ -114,6 +114,13 @@ class LossConfig:
     """Path to VGG19 weights in torchvision's state-dict layout; None = download (online only)."""
     vggface_weights: str | None = None
     """Path to VGGFace weights in the widely shared converted layout (vgg_face_dag.pth)."""
+    vgg19_normalization: str = "caffe_bgr"
+    """VGG19 input: ``caffe_bgr`` ([0, 255] BGR minus the Caffe means, the paper's Caffe VGG19, and the
+    scale its loss weights assume) or ``imagenet`` (torchvision's [0, 1] mean/std RGB, exact for the
+    downloaded torchvision weights but ~58x smaller activations, so the paper's weights no longer balance)."""
+    mobilenet_weight: float = 1.0
+    """Content-loss weight of the offline MobileNetV2 features (not from the paper: chosen so the term is of
+    the order of the v1 VGG terms, whose Caffe-scale activations are ~58x those of unit-scale networks)."""
 
     def resolved_weights(self) -> dict[str, float]:
         """The weight of every loss term, version defaults filled in."""
@@ -121,6 +128,7 @@ class LossConfig:
         return {
             "vgg19": version[0] if self.vgg19_weight is None else self.vgg19_weight,
             "vggface": version[1] if self.vggface_weight is None else self.vggface_weight,
+            "mobilenet": self.mobilenet_weight,
             "match": version[2] if self.match_weight is None else self.match_weight,
             "feature_matching": self.feature_matching_weight,
             "adversarial": self.adversarial_weight,
@@ -129,6 +137,7 @@ class LossConfig:
     def validate(self) -> None:
         _require_choice("loss.weights_version", self.weights_version, LOSS_WEIGHT_VERSIONS)
         _require_choice("loss.feature_network", self.feature_network, FEATURE_NETWORKS)
+        _require_choice("loss.vgg19_normalization", self.vgg19_normalization, ("caffe_bgr", "imagenet"))
         for name, value in self.resolved_weights().items():
             if value < 0:
                 raise ConfigError(f"loss weight {name} must be >= 0, got {value}")

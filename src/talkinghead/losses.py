@@ -1,0 +1,103 @@
+"""The paper's loss terms (Eqs. 3-6, 10) as small pure functions; weights are applied in ONE place.
+
+E and G minimise  L = L_CNT + L_ADV + L_MCH  (Eq. 3) with
+    L_CNT = w_vgg19 · Σ_l |VGG19_l(x̂) − VGG19_l(x)|₁ + w_vggface · Σ_l |VGGFace_l(x̂) − VGGFace_l(x)|₁
+    L_ADV = −D(x̂, y, i) + w_FM · L_FM                      (Eq. 4; L_FM over D's per-block activations)
+    L_MCH = w_MCH · |ê_i − W_i|₁                            (Eq. 6; FT variant only)
+and D minimises the hinge loss
+    L_DSC = max(0, 1 + D(x̂, y, i)) + max(0, 1 − D(x, y, i))  (Eq. 6).
+
+Every function here returns an UNWEIGHTED term (a scalar, mean over the batch); `weighted_sum` is the one
+place where the weights from ``LossConfig.resolved_weights()`` are applied. "|a − b|₁" is the mean absolute
+difference over all elements of a layer, summed over layers (content) or averaged over blocks (L_FM).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def feature_l1(generated: Sequence[torch.Tensor], real: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Σ over layers of mean |generated_l − real_l| (real features are treated as constants)."""
+    if len(generated) != len(real):
+        raise ValueError(f"feature lists differ in length: {len(generated)} generated vs {len(real)} real")
+    return sum(F.l1_loss(g, r.detach()) for g, r in zip(generated, real, strict=True))
+
+
+def content_losses(networks: Mapping[str, nn.Module], generated: torch.Tensor,
+                   real: torch.Tensor) -> dict[str, torch.Tensor]:
+    """L_CNT per feature network, unweighted: {name: Σ_l |F_l(x̂) − F_l(x)|₁}.
+
+    Each network runs ONCE on generated and real images together ([2B, 3, H, W]).
+    """
+    batch = generated.shape[0]
+    both = torch.cat([generated, real.detach()], dim=0)  # [2B, 3, H, W]
+    terms = {}
+    for name, network in networks.items():
+        features = network(both)
+        terms[name] = feature_l1([f[:batch] for f in features], [f[batch:] for f in features])
+    return terms
+
+
+def adversarial_loss(fake_score: torch.Tensor) -> torch.Tensor:
+    """−r̂, the realism term of L_ADV (Eq. 4), averaged over the batch. fake_score: [B]."""
+    return -fake_score.mean()
+
+
+def feature_matching_loss(fake_features: Sequence[torch.Tensor], real_features: Sequence[torch.Tensor]) -> torch.Tensor:
+    """L_FM: mean over D's residual blocks of mean |D_k(x̂) − D_k(x)| (pix2pixHD; real side constant)."""
+    return feature_l1(fake_features, real_features) / len(fake_features)
+
+
+def embedding_match_loss(embedding: torch.Tensor, video_embedding: torch.Tensor) -> torch.Tensor:
+    """L_MCH = |ê_i − W_i|₁ (mean over batch and N). Gradients reach BOTH ê (embedder) and W_i. [B, N] each."""
+    return F.l1_loss(embedding, video_embedding)
+
+
+def discriminator_hinge_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> dict[str, torch.Tensor]:
+    """L_DSC = max(0, 1 + r̂) + max(0, 1 − r), batch means. Returns {"real", "fake", "total"}."""
+    real = F.relu(1.0 - real_score).mean()
+    fake = F.relu(1.0 + fake_score).mean()
+    return {"real": real, "fake": fake, "total": real + fake}
+
+
+def weighted_sum(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
+    """Σ weights[name] · terms[name] — the ONE place loss weights are applied. Every term needs a weight."""
+    missing = [name for name in terms if name not in weights]
+    if missing:
+        raise KeyError(f"no loss weight for term(s) {missing}; known weights: {sorted(weights)}")
+    return sum(weights[name] * value for name, value in terms.items())
+
+
+def generator_losses(*, content: Mapping[str, torch.Tensor], fake_score: torch.Tensor,
+                     fake_features: Sequence[torch.Tensor], real_features: Sequence[torch.Tensor],
+                     weights: Mapping[str, float], embedding: torch.Tensor | None = None,
+                     video_embedding: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """L = L_CNT + L_ADV (+ L_MCH when ``embedding`` and ``video_embedding`` are given, the FT variant).
+
+    ``content``: `content_losses` output. Returns (weighted total, unweighted terms by name).
+    """
+    terms = dict(content)
+    terms["adversarial"] = adversarial_loss(fake_score)
+    terms["feature_matching"] = feature_matching_loss(fake_features, real_features)
+    if (embedding is None) != (video_embedding is None):
+        raise ValueError("embedding and video_embedding go together (L_MCH needs both)")
+    if embedding is not None:
+        terms["match"] = embedding_match_loss(embedding, video_embedding)
+    return weighted_sum(terms, weights), terms
+
+
+class ContentLoss(nn.Module):
+    """Weighted L_CNT as one callable: ``content_loss(generated, real) -> scalar`` (e.g. for fine-tuning)."""
+
+    def __init__(self, networks: Mapping[str, nn.Module], weights: Mapping[str, float]):
+        super().__init__()
+        self.networks = nn.ModuleDict(dict(networks))
+        self.weights = dict(weights)
+
+    def forward(self, generated: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        return weighted_sum(content_losses(self.networks, generated, real), self.weights)
