@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from talkinghead.config import FinetuneConfig
+from talkinghead.losses import adversarial_loss, discriminator_hinge_loss, feature_matching_loss
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +80,6 @@ def start_state(embedder: nn.Module, generator: nn.Module, discriminator: nn.Mod
     psi = generator.project(embedding[None])[0]  # ψ′ = P ê_NEW, [num_adain_params]
     discriminator_w = discriminator.w0.detach() + embedding  # w′ = w0 + ê_NEW, [N]
     return FinetuneStart(embedding=embedding.clone(), psi=psi.clone(), discriminator_w=discriminator_w.clone())
-
-
-def hinge_discriminator_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> torch.Tensor:
-    """L_DSC = max(0, 1 + D(x̂)) + max(0, 1 − D(x)), averaged over the batch (Eq. 6 / Eq. 10)."""
-    return F.relu(1.0 + fake_score).mean() + F.relu(1.0 - real_score).mean()
-
-
-def feature_matching_loss(fake_features: list[torch.Tensor], real_features: list[torch.Tensor]) -> torch.Tensor:
-    """L_FM: mean L1 between D's activations after each residual block for x̂ and (detached) x."""
-    terms = [F.l1_loss(fake, real.detach()) for fake, real in zip(fake_features, real_features, strict=True)]
-    return torch.stack(terms).mean()
 
 
 def holdout_split(shots: int, config: FinetuneConfig, holdout: int | None = None) -> tuple[list[int], list[int]]:
@@ -226,7 +215,8 @@ def _step(g, d, psi, w, x, y, content_loss, g_opt, d_opt, fm_weight, adv_weight)
     score_fake = d.score(v_fake, w_b.detach())  # r̂ = V(x̂, y)ᵀ w′ + b
     loss_content = content_loss(fake, x)
     loss_fm = feature_matching_loss(fake_features, real_features)
-    loss_g = loss_content + adv_weight * (-score_fake.mean()) + fm_weight * loss_fm
+    loss_adv = adversarial_loss(score_fake)  # −r̂
+    loss_g = loss_content + adv_weight * loss_adv + fm_weight * loss_fm
     g_opt.zero_grad(set_to_none=True)
     loss_g.backward()
     g_opt.step()
@@ -235,12 +225,12 @@ def _step(g, d, psi, w, x, y, content_loss, g_opt, d_opt, fm_weight, adv_weight)
     # D′ update: hinge on real x and the (detached) generated x̂, Eq. 10.
     v_real, _ = d.encode(x, y)
     v_fake, _ = d.encode(fake.detach(), y)
-    loss_d = hinge_discriminator_loss(d.score(v_real, w_b), d.score(v_fake, w_b))
+    loss_d = discriminator_hinge_loss(d.score(v_real, w_b), d.score(v_fake, w_b))["total"]
     d_opt.zero_grad(set_to_none=True)
     loss_d.backward()
     d_opt.step()
     return {"content": loss_content.item(), "feature_matching": loss_fm.item(),
-            "adversarial": -score_fake.mean().item(), "discriminator": loss_d.item()}
+            "adversarial": loss_adv.item(), "discriminator": loss_d.item()}
 
 
 @torch.no_grad()

@@ -1,0 +1,497 @@
+"""Personalize once, animate many frames: `TalkingHead` and `Avatar` (paper §3.3, "Puppeteering results").
+
+    head = TalkingHead.load("run/")                       # an inference export, or a run directory's latest
+    avatar = head.personalize(["a.jpg", "b.jpg"])          # feed-forward: ψ̂ = P · mean_t E(x(t), y(t))
+    avatar = head.personalize("me.mp4", steps=200)         # fine-tuned (§3.3): ψ′ and G trained on the sources
+    for frame in avatar.animate("talk.mp4"):              # streams: one driver frame in, one frame out
+        ...
+    avatar.save("me.avatar"); avatar = Avatar.load("me.avatar")
+
+Each source goes through the same landmarks and crop policy as the training data. Driving: landmarks of each
+driver frame (tracked, smoothed) are retargeted onto the avatar's own face (`landmarks.retarget`, relative by
+default; absolute = the paper), drawn as a landmark image and fed to G with the avatar's ψ, computed once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from talkinghead.config import Config
+from talkinghead.landmarks.retarget import MODES, Retargeter
+from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
+
+log = logging.getLogger(__name__)
+
+AVATAR_KIND = "avatar"
+EXPORT_KIND = "export"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
+IDENTITY_THRESHOLD = 0.6
+"""dlib face-descriptor distance above which two faces are usually different people (dlib's own rule)."""
+MAX_CROP_UPSCALE = 2.0
+"""A source face whose crop must be enlarged more than this to reach the model's size gets a warning."""
+
+LandmarkFn = Callable[[np.ndarray, "np.ndarray | None"], "np.ndarray | None"]
+"""landmarks(image uint8 [H,W,3], previous [68,2] or None) -> [68,2] float32 in the image's pixels, or None."""
+
+
+@dataclass
+class Source:
+    """One personalization source after landmarks and the crop policy."""
+
+    name: str
+    image: np.ndarray
+    """The full picture, uint8 RGB [H, W, 3]."""
+    crop: np.ndarray
+    """uint8 RGB [S, S, 3], S = the model's image size."""
+    landmarks: np.ndarray
+    """[68, 2] float32 in crop pixels."""
+    box: tuple[float, float, float]
+    """(left, top, side) of the square crop in the full picture's pixels."""
+
+
+@dataclass
+class AnimationFrame:
+    """One animated frame with what made it (for side-by-side views and paste-back)."""
+
+    index: int
+    image: np.ndarray
+    """Generated frame, uint8 RGB [S, S, 3]."""
+    landmark_image: np.ndarray
+    """The retargeted landmark image fed to G, uint8 RGB [S, S, 3]."""
+    landmarks: np.ndarray
+    """The retargeted landmarks [68, 2] in the avatar's crop pixels."""
+    driver: np.ndarray | None
+    """The driver frame, uint8 RGB (None when driven by landmarks only)."""
+    held: bool
+    """True when no face was found in this driver frame and the last good landmarks were used."""
+
+
+class TalkingHead:
+    """A meta-learned model ready to personalize: embedder E, generator G (with P), discriminator parts."""
+
+    def __init__(self, embedder: nn.Module, generator: nn.Module, discriminator: nn.Module | None, config: Config,
+                 landmarks: LandmarkFn | None = None, device: torch.device | str | None = None):
+        self.device = torch.device(device) if device is not None else _parameter_device(generator)
+        self.embedder = embedder.to(self.device).eval()
+        self.generator = generator.to(self.device).eval()
+        self.discriminator = discriminator.to(self.device).eval() if discriminator is not None else None
+        self.config = config
+        self.landmarks = landmarks or default_landmarks()
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str | None = None,
+             landmarks: LandmarkFn | None = None) -> TalkingHead:
+        """Load an inference export (a file), or the latest export of a training run directory."""
+        from talkinghead.checkpoint import load_checkpoint
+        from talkinghead.models import Discriminator, Embedder, Generator
+
+        path = resolve_export(path)
+        checkpoint = load_checkpoint(path, expected_kind=EXPORT_KIND)
+        config = checkpoint.config
+        parts = _split_prefixes(checkpoint.tensors, ("embedder.", "generator.", "discriminator."))
+        missing = [name for name in ("embedder.", "generator.") if not parts[name]]
+        if missing:
+            raise ValueError(f"{path}: the export holds no {' or '.join(missing)} weights; "
+                             "export the run again with the training command")
+        embedder = Embedder(config.model)
+        generator = Generator(config.model)
+        _load_state(embedder, parts["embedder."], path, "embedder")
+        _load_state(generator, parts["generator."], path, "generator")
+        discriminator = None
+        if parts["discriminator."]:
+            # The export keeps V (θ), w0 and b; W (one row per training video) is not needed after training.
+            discriminator = Discriminator(config.model, num_videos=1)
+            state = {k: v for k, v in parts["discriminator."].items() if not k.startswith("video_embeddings")}
+            _load_state(discriminator, state, path, "discriminator", ignore=("video_embeddings",))
+        return cls(embedder, generator, discriminator, config, landmarks=landmarks, device=device)
+
+    # --- personalization -------------------------------------------------------------------------------
+
+    def prepare(self, images_or_video, max_video_frames: int = 32) -> list[Source]:
+        """Landmarks and the crop policy on each source (named image files, a video, or uint8 arrays)."""
+        size = self.config.model.image_size
+        prepared = []
+        for name, image in load_sources(images_or_video, max_video_frames):
+            points = _find_face(self.landmarks, image, name)
+            crop, crop_points, box = crop_face(image, points, size, self.config.data.crop_scale)
+            if box[2] * MAX_CROP_UPSCALE < size:
+                log.warning("%s: the face is small (crop of %.0f px upscaled to %d px); the avatar will look "
+                            "blurry; use a larger picture of the face", name, box[2], size)
+            prepared.append(Source(name, image, crop, crop_points, box))
+        return prepared
+
+    def personalize(self, images_or_video, steps: int = 0, *, epochs: int | None = None,
+                    content_loss: Callable | None = None, seed: int = 0, progress: Callable | None = None,
+                    max_video_frames: int = 32, check_identity: bool = True, holdout: int | None = None,
+                    early_stopping: bool = True) -> Avatar:
+        """Make an avatar from T source pictures (or frames of a video).
+
+        ``steps=0`` and no ``epochs``: feed-forward, ψ̂ = P ê_NEW with ê_NEW = mean_t E(x(t), y(t)) (Eq. 7).
+        Otherwise fine-tuning (§3.3) for ``steps`` updates or ``epochs`` passes (`training.finetune`).
+        """
+        sources = self.prepare(images_or_video, max_video_frames)
+        if check_identity and len(sources) > 1:
+            warn_if_different_people(sources)
+        frames, landmark_images = self._tensors(sources)
+        if steps == 0 and epochs is None:
+            with torch.no_grad():
+                embedding = self.embedder(frames, landmark_images).mean(0)  # ê_NEW [N], Eq. 7
+                psi = self.generator.project(embedding[None])[0]  # ψ̂ = P ê_NEW
+            generator, info = self.generator, {"mode": "feed-forward", "shots": len(sources)}
+        else:
+            from talkinghead.training.finetune import finetune
+
+            if self.discriminator is None:
+                raise ValueError("fine-tuning needs the discriminator's V, w0 and b, which this export lacks; "
+                                 "use steps=0 (feed-forward) or an export that includes them")
+            result = finetune(self.embedder, self.generator, self.discriminator, frames, landmark_images,
+                              content_loss or default_content_loss(self.config, self.device),
+                              self.config.finetune, epochs=epochs, steps=steps or None, holdout=holdout,
+                              early_stopping=early_stopping, seed=seed, progress=progress,
+                              feature_matching_weight=self.config.loss.resolved_weights()["feature_matching"],
+                              adversarial_weight=self.config.loss.resolved_weights()["adversarial"])
+            generator, psi = result.generator, result.psi
+            info = {"mode": "fine-tuned", "shots": len(sources), "steps": result.steps, "epochs": result.epochs,
+                    "stopped_early": result.stopped_early, "best_epoch": result.best_epoch,
+                    "holdout": result.holdout_indices, "history": result.history}
+        first = sources[0]
+        return Avatar(generator, psi, np.stack([s.landmarks for s in sources]), self.config,
+                      landmarks=self.landmarks, info=info, picture=first.image, box=first.box)
+
+    def _tensors(self, sources: Sequence[Source]) -> tuple[torch.Tensor, torch.Tensor]:
+        size = self.config.model.image_size
+        frames = np.stack([s.crop for s in sources])
+        drawings = np.stack([draw_landmarks(s.landmarks, size, self.config) for s in sources])
+        return to_tensor(frames, self.device), to_tensor(drawings, self.device)
+
+
+class Avatar:
+    """A personalized generator: G (or G′), the person's ψ (computed once) and the source landmarks."""
+
+    def __init__(self, generator: nn.Module, psi: torch.Tensor, source_landmarks: np.ndarray, config: Config,
+                 landmarks: LandmarkFn | None = None, info: dict | None = None,
+                 picture: np.ndarray | None = None, box: tuple[float, float, float] | None = None):
+        self.generator = generator.eval()
+        self.device = _parameter_device(generator)
+        self.psi = psi.detach().to(self.device).reshape(1, -1)  # [1, num_adain_params]
+        self.source_landmarks = np.asarray(source_landmarks, dtype=np.float32).reshape(-1, 68, 2)  # [T, 68, 2]
+        self.config = config
+        self.landmarks = landmarks or default_landmarks()
+        self.info = info or {}
+        self.picture = picture
+        """The first source's full picture (for paste-back), uint8 RGB, or None."""
+        self.box = box
+
+    # --- rendering ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def render(self, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One frame from landmarks [68, 2] in the avatar's crop pixels -> (image, landmark image), uint8."""
+        size = self.config.model.image_size
+        drawing = draw_landmarks(landmarks, size, self.config)
+        image = self.generator(to_tensor(drawing[None], self.device), self.psi)
+        return to_uint8(image)[0], drawing
+
+    def animate(self, driver, mode: str = "relative", find_best_frame: bool = False,
+                stats: dict | None = None) -> Iterator[np.ndarray]:
+        """Frames (uint8 RGB [S, S, 3]) driven by a video path, an iterable of uint8 frames, or landmarks
+        [T, 68, 2]; see `animate_frames`."""
+        for frame in self.animate_frames(driver, mode=mode, find_best_frame=find_best_frame, stats=stats):
+            yield frame.image
+
+    def animate_frames(self, driver, mode: str = "relative", find_best_frame: bool = False,
+                       stats: dict | None = None, smooth: bool = True) -> Iterator[AnimationFrame]:
+        """Stream the animation: memory stays flat with the driver's length.
+
+        mode: "relative" (default; the driver's motion on the avatar's own face shape) or "absolute" (the
+        paper: the driver's landmarks, aligned to the source's position and scale). find_best_frame: use the
+        driver frame most similar to the source as the reference (needs a first landmarks pass, so the driver
+        must be a path, a sequence or a landmarks array). Driver frames without a face reuse the last good
+        landmarks; ``stats`` (a dict, if given) receives ``frames`` and ``held`` counts.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+        source = self.source_landmarks[0]
+        reference = None
+        if find_best_frame:
+            all_points = np.stack([p for p, _ in self._driver_landmarks(driver, smooth) if p is not None])
+            if len(all_points) == 0:
+                raise ValueError("no face found in any driver frame")
+            best = best_reference_frame(all_points, source)
+            reference = all_points[best]
+            log.info("reference driver frame for retargeting: %d (most similar to the source)", best)
+        retargeter, last, held, count = None, None, 0, 0
+        for index, (points, frame) in enumerate(self._driver_landmarks(driver, smooth)):
+            count += 1
+            missing = points is None
+            if missing:
+                held += 1
+                points = last
+            if points is not None:
+                last = points
+                if retargeter is None:
+                    retargeter = Retargeter(source, reference if reference is not None else points, mode)
+                target = retargeter(points)
+            else:
+                target = source  # no face seen yet: the avatar at rest
+            image, drawing = self.render(target)
+            if stats is not None:
+                stats.update(frames=count, held=held)
+            yield AnimationFrame(index, image, drawing, target, frame, missing)
+        if held:
+            log.warning("%d of %d driver frames had no face; the last good landmarks were held", held, count)
+        if stats is not None:
+            stats.update(frames=count, held=held)
+
+    def _driver_landmarks(self, driver, smooth: bool) -> Iterator[tuple[np.ndarray | None, np.ndarray | None]]:
+        """(landmarks or None, frame or None) per driver frame, streamed."""
+        if isinstance(driver, np.ndarray) and driver.ndim == 3 and driver.shape[1:] == (68, 2):
+            for points in driver:
+                yield points.astype(np.float32), None
+            return
+        frames = read_video(driver) if isinstance(driver, (str, Path)) else driver
+        smoother = make_smoother() if smooth else None
+        previous = None
+        for frame in frames:
+            points = self.landmarks(frame, previous)
+            if points is not None:
+                previous = points
+                if smoother is not None:
+                    points = smoother(points)
+            yield points, frame
+
+    # --- storage ------------------------------------------------------------------------------------
+
+    def save(self, path: str | Path, metadata: dict | None = None) -> None:
+        """Write what animation needs: G′'s weights, ψ, the source landmarks (and the first source picture
+        with its crop box, for paste-back), as one safetensors checkpoint of kind "avatar"."""
+        from talkinghead.checkpoint import save_checkpoint
+
+        tensors = {f"generator.{k}": v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
+        tensors["psi"] = self.psi[0].detach().cpu().contiguous()
+        tensors["source_landmarks"] = torch.from_numpy(self.source_landmarks.copy())
+        if self.picture is not None and self.box is not None:
+            tensors["picture"] = torch.from_numpy(np.ascontiguousarray(self.picture))
+            tensors["box"] = torch.tensor(self.box, dtype=torch.float64)
+        info = {k: v for k, v in self.info.items() if k != "history"}
+        save_checkpoint(path, tensors, self.config, AVATAR_KIND, {"avatar": info, **(metadata or {})})
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str | None = None,
+             landmarks: LandmarkFn | None = None) -> Avatar:
+        from talkinghead.checkpoint import load_checkpoint
+        from talkinghead.models import Generator
+
+        checkpoint = load_checkpoint(path, expected_kind=AVATAR_KIND)
+        tensors = checkpoint.tensors
+        for name in ("psi", "source_landmarks"):
+            if name not in tensors:
+                raise ValueError(f"{path}: avatar file has no {name!r}; make the avatar again with "
+                                 "`talkinghead finetune`")
+        generator = Generator(checkpoint.config.model)
+        _load_state(generator, _split_prefixes(tensors, ("generator.",))["generator."], path, "generator")
+        generator.to(device or "cpu")
+        picture = tensors["picture"].numpy() if "picture" in tensors else None
+        box = tuple(tensors["box"].tolist()) if "box" in tensors else None
+        info = (checkpoint.metadata or {}).get("avatar", {})
+        return cls(generator, tensors["psi"], tensors["source_landmarks"].numpy(), checkpoint.config,
+                   landmarks=landmarks, info=info, picture=picture, box=box)
+
+
+# --- sources -------------------------------------------------------------------------------------------------
+
+
+def load_sources(images_or_video, max_video_frames: int = 32) -> list[tuple[str, np.ndarray]]:
+    """(name, uint8 RGB image) for: a path to an image or a video, a uint8 array, or a list of these.
+    A video gives up to ``max_video_frames`` evenly spaced frames."""
+    items = images_or_video if isinstance(images_or_video, (list, tuple)) else [images_or_video]
+    if not items:
+        raise ValueError("personalization needs at least one source picture")
+    result: list[tuple[str, np.ndarray]] = []
+    for number, item in enumerate(items):
+        if isinstance(item, np.ndarray):
+            result.append((f"source #{number}", _check_image(item, f"source #{number}")))
+            continue
+        path = Path(item)
+        if not path.exists():
+            raise FileNotFoundError(f"source {path} does not exist")
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            result.append((str(path), read_image(path)))
+        else:
+            frames = list(read_video(path))
+            if not frames:
+                raise ValueError(f"source video {path} has no frames")
+            count = min(max_video_frames, len(frames))
+            picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+            result.extend((f"{path} frame {i}", frames[i]) for i in picks)
+    return result
+
+
+def _find_face(landmarks: LandmarkFn, image: np.ndarray, name: str) -> np.ndarray:
+    points = landmarks(image, None)
+    if points is not None:
+        return points
+    # A small face may be missed by the detector: look again at 2x and 4x.
+    import cv2
+
+    for factor in (2, 4):
+        if max(image.shape[:2]) * factor > 4096:
+            break
+        bigger = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        points = landmarks(bigger, None)
+        if points is not None:
+            log.warning("%s: the face is small; it was found after upscaling the picture %dx", name, factor)
+            return (points / factor).astype(np.float32)
+    raise ValueError(f"{name}: no face found; use a picture with one clearly visible, roughly frontal face")
+
+
+def warn_if_different_people(sources: Sequence[Source], threshold: float = IDENTITY_THRESHOLD,
+                             limit: int = 16) -> list[float]:
+    """Warn when sources look like different people: dlib face-descriptor distance to the first source above
+    ``threshold``. Returns the distances (NaN where no descriptor could be computed). At most ``limit`` sources
+    are checked (each descriptor costs ~0.1 s on a CPU)."""
+    from talkinghead.metrics.identity import DlibIdentity
+
+    identity = DlibIdentity()
+    descriptors = [identity.descriptor(s.image) for s in sources[:limit]]
+    distances = []
+    for source, descriptor in zip(sources[1:limit], descriptors[1:], strict=False):
+        if descriptor is None or descriptors[0] is None:
+            distances.append(math.nan)
+            continue
+        distance = float(np.linalg.norm(np.asarray(descriptor) - np.asarray(descriptors[0])))
+        distances.append(distance)
+        if distance > threshold:
+            log.warning("%s looks like a different person from %s (face descriptor distance %.2f > %.2f); "
+                        "an avatar should be made from pictures of one person", source.name, sources[0].name,
+                        distance, threshold)
+    return distances
+
+
+# --- tensors ------------------------------------------------------------------------------------------------
+
+
+def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> float32 [B, 3, H, W] in [-1, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
+    return tensor / 127.5 - 1.0
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3]."""
+    scaled = ((images.detach().float().clamp(-1, 1) + 1.0) * 127.5).round()
+    return scaled.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _parameter_device(module: nn.Module) -> torch.device:
+    parameter = next(module.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _split_prefixes(tensors: dict, prefixes: Iterable[str]) -> dict[str, dict]:
+    return {prefix: {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)} for prefix in prefixes}
+
+
+def _load_state(module: nn.Module, state: dict, path, what: str, ignore: tuple[str, ...] = ()) -> None:
+    result = module.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(ignore)]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"{path}: the {what} weights do not fit this code's {what} "
+                         f"(missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}); "
+                         "the file was written by another version or for another preset")
+
+
+def resolve_export(path: str | Path) -> Path:
+    """A checkpoint file as given, or for a training run directory its newest export (``*.safetensors`` whose
+    name contains "export", newest by modification time)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    exports = sorted((p for p in path.rglob("*.safetensors") if "export" in p.name),
+                     key=lambda p: (p.stat().st_mtime, p.name))
+    if not exports:
+        raise FileNotFoundError(f"{path} is a directory without an inference export (*export*.safetensors); "
+                                "train longer or pass the export file")
+    return exports[-1]
+
+
+def default_content_loss(config: Config, device: torch.device) -> Callable:
+    """The content loss of meta-learning (feature networks from ``config.loss``) for fine-tuning."""
+    from talkinghead.losses import build_content_loss  # owned by the training engineer
+
+    return build_content_loss(config.loss, device)
+
+
+# --- landmarks, crop, drawing and video: the project's one implementation of each ------------------------
+
+
+def default_landmarks() -> LandmarkFn:
+    """The project's landmark backend as a per-frame function (tracks from the previous frame's points)."""
+    from talkinghead import landmarks as room
+
+    backend = room.get_backend()
+
+    def find(image: np.ndarray, previous: np.ndarray | None) -> np.ndarray | None:
+        try:
+            points = room.detect_landmarks(image, backend=backend, previous=previous)
+        except room.NoFaceError:
+            return None
+        return None if points is None else np.asarray(points, dtype=np.float32)
+
+    return find
+
+
+def make_smoother() -> Callable[[np.ndarray], np.ndarray] | None:
+    from talkinghead.landmarks import OneEuroFilter
+
+    return OneEuroFilter()
+
+
+def crop_face(image: np.ndarray, points: np.ndarray, size: int,
+              crop_scale: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """The one crop policy: (crop uint8 [size, size, 3], landmarks in crop pixels, (left, top, side))."""
+    from talkinghead.landmarks import crop_box, crop_image
+
+    box = crop_box(points, scale=crop_scale)
+    crop = crop_image(image, box, size)
+    left, top, side = (float(v) for v in box)
+    crop_points = ((points - np.array([left, top])) * (size / side)).astype(np.float32)
+    return crop, crop_points, (left, top, side)
+
+
+def draw_landmarks(points: np.ndarray, size: int, config: Config) -> np.ndarray:
+    from talkinghead.landmarks import landmark_image
+
+    return landmark_image(points, size)
+
+
+def read_image(path: Path) -> np.ndarray:
+    from talkinghead.video import read_image as read
+
+    return read(path)
+
+
+def read_video(path: str | Path) -> Iterator[np.ndarray]:
+    from talkinghead.video import VideoReader
+
+    yield from VideoReader(path)
+
+
+def _check_image(image: np.ndarray, name: str) -> np.ndarray:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name}: expected a uint8 RGB image [H, W, 3], got {image.dtype} {image.shape}")
+    return image
+
+
+__all__ = ["Avatar", "AnimationFrame", "Source", "TalkingHead", "load_sources", "resolve_export",
+           "warn_if_different_people"]
