@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _inference_helpers import face
 from talkinghead.landmarks.retarget import (
     Retargeter,
     find_best_frame,
@@ -12,29 +13,6 @@ from talkinghead.landmarks.retarget import (
     retarget,
     similarity_transform,
 )
-
-
-def face(jaw_width=1.0, eye_spacing=0.4, eye_width=0.2, mouth_width=0.5, mouth_open=0.0, eye_open=0.06,
-         centre=(100.0, 100.0), scale=60.0, angle=0.0) -> np.ndarray:
-    """A parametric iBUG-68 face: coordinates in face units (x right, y down), then rotated, scaled, moved."""
-    points = np.zeros((68, 2))
-    t = np.linspace(-1, 1, 17)
-    points[0:17] = np.stack([jaw_width * np.sin(t * 1.3) / np.sin(1.3), -0.2 + 1.1 * (1 - np.cos(t * 1.3))], 1)
-    brow_x = np.linspace(-0.15, 0.15, 5)
-    points[17:22] = np.stack([-eye_spacing + brow_x, -0.45 - 0.05 * np.cos(brow_x * 8)], 1)
-    points[22:27] = np.stack([eye_spacing + brow_x, -0.45 - 0.05 * np.cos(brow_x * 8)], 1)
-    points[27:31] = np.stack([np.zeros(4), np.linspace(-0.3, 0.15, 4)], 1)
-    points[31:36] = np.stack([np.linspace(-0.12, 0.12, 5), 0.25 + 0.03 * np.abs(np.linspace(-1, 1, 5))], 1)
-    for start, cx in ((36, -eye_spacing), (42, eye_spacing)):
-        angles = np.linspace(0, 2 * np.pi, 7)[:-1]
-        points[start:start + 6] = np.stack([cx - eye_width / 2 * np.cos(angles),
-                                            -0.25 - eye_open / 2 * np.sin(angles)], 1)
-    outer = np.linspace(0, 2 * np.pi, 13)[:-1]
-    points[48:60] = np.stack([-mouth_width / 2 * np.cos(outer), 0.5 - (0.04 + mouth_open / 2) * np.sin(outer)], 1)
-    inner = np.linspace(0, 2 * np.pi, 9)[:-1]
-    points[60:68] = np.stack([-mouth_width / 3 * np.cos(inner), 0.5 - (mouth_open / 2) * np.sin(inner)], 1)
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    return (points @ rotation.T * scale + np.asarray(centre)).astype(np.float32)
 
 
 def mouth_opening(points: np.ndarray) -> float:

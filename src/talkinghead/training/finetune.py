@@ -206,13 +206,14 @@ def _step(g, d, psi, w, x, y, content_loss, g_opt, d_opt, fm_weight, adv_weight)
     psi_b = psi.expand(batch, -1)  # ψ′ shared by every frame of the person, [B, P]
     w_b = w[None].expand(batch, -1)  # w′, [B, N]
 
-    # G′ update: L′ = L_CNT + (−r̂ + L_FM); D is only read here.
+    # G′ update: L′ = L_CNT + (−r̂ + L_FM); D is only read here. One D forward per backward (spectral norm
+    # runs a power-iteration step per training forward): real and generated frames in one batch [2B, ...].
     d.requires_grad_(False)
     fake = g(y, psi_b)
-    v_fake, fake_features = d.encode(fake, y)
-    with torch.no_grad():
-        _, real_features = d.encode(x, y)
-    score_fake = d.score(v_fake, w_b.detach())  # r̂ = V(x̂, y)ᵀ w′ + b
+    v_both, features = d.encode(torch.cat([fake, x]), torch.cat([y, y]))
+    fake_features = [f[:batch] for f in features]
+    real_features = [f[batch:].detach() for f in features]
+    score_fake = d.score(v_both[:batch], w_b.detach())  # r̂ = V(x̂, y)ᵀ w′ + b
     loss_content = content_loss(fake, x)
     loss_fm = feature_matching_loss(fake_features, real_features)
     loss_adv = adversarial_loss(score_fake)  # −r̂
@@ -223,9 +224,9 @@ def _step(g, d, psi, w, x, y, content_loss, g_opt, d_opt, fm_weight, adv_weight)
     d.requires_grad_(True)
 
     # D′ update: hinge on real x and the (detached) generated x̂, Eq. 10.
-    v_real, _ = d.encode(x, y)
-    v_fake, _ = d.encode(fake.detach(), y)
-    loss_d = discriminator_hinge_loss(d.score(v_real, w_b), d.score(v_fake, w_b))["total"]
+    v_both, _ = d.encode(torch.cat([x, fake.detach()]), torch.cat([y, y]))
+    scores = d.score(v_both, torch.cat([w_b, w_b]))
+    loss_d = discriminator_hinge_loss(scores[:batch], scores[batch:])["total"]
     d_opt.zero_grad(set_to_none=True)
     loss_d.backward()
     d_opt.step()
