@@ -5,7 +5,8 @@
 * ``mesh_warp``: the most similar source frame, warped piecewise-affinely from its landmarks to the target's over a
   Delaunay triangulation of the 68 points plus fixed points on the frame border (corners and edge points, which
   keep the background in place). One OpenCV affine warp per triangle, on the triangle's bounding box, composited
-  through a triangle mask.
+  through a triangle mask
+  (the affine map goes from output to source pixels, so a collapsed source triangle is still well defined).
 
 Images are uint8 RGB ``[H, W, 3]``; landmarks float ``[68, 2]`` (x, y) pixels; sources ``[K, ...]``.
 """
@@ -89,10 +90,13 @@ def mesh_warp_image(source_image: np.ndarray, source_landmarks: np.ndarray, targ
         if x1 <= x0 or y1 <= y0:
             continue
         local_dst = dst - np.array([x0, y0], np.float32)
-        matrix = cv2.getAffineTransform(src, local_dst)  # source pixels -> box-local target pixels
-        if not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix[:, :2])) < 1e-9:
-            continue  # a degenerate (zero-area) source or target triangle
-        patch = cv2.warpAffine(image, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+        edges = local_dst[1:] - local_dst[0]
+        if abs(edges[0, 0] * edges[1, 1] - edges[0, 1] * edges[1, 0]) < 1e-6:
+            continue  # a zero-area target triangle covers no pixel of its own
+        # The inverse map (box-local target pixels -> source pixels) exists for every non-degenerate target
+        # triangle, even where the source triangle collapsed (e.g. three collinear brow points).
+        matrix = cv2.getAffineTransform(local_dst, src)
+        patch = cv2.warpAffine(image, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REPLICATE)
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillConvexPoly(mask, np.round(local_dst * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
