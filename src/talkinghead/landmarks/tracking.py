@@ -1,0 +1,226 @@
+"""68-point landmarks for still images and videos, detecting rarely and tracking in between.
+
+Per-frame face detection is the slow path users of earlier implementations complain about (paper-notes
+§6.4). `track_video` runs the detector on the first frame, every ``detect_every`` frames, and whenever
+tracking fails; on the other frames the previous frame's landmarks give the box that seeds the landmark
+step (converted to a detector-like box with the offset measured at the last detection), refined once with
+the box of the new landmarks. Tracking "fails" when the new landmarks' box overlaps the seed box too little
+(drift) or the face shrinks/grows implausibly; the frame is then re-detected.
+
+Several faces: the largest, most central face is chosen on the first detection and the one overlapping the
+track afterwards (`backends.choose_face`); each choice among several faces is logged. No face in the whole
+video: `NoFaceError` naming the file; missing frames in between are held from the nearest good frame and
+flagged in `LandmarkTrack.status`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from talkinghead.landmarks.backends import (
+    FaceBox,
+    LandmarkBackend,
+    NoFaceError,
+    check_image,
+    choose_face,
+    get_backend,
+    landmarks_box,
+)
+
+log = logging.getLogger(__name__)
+
+MISSING, DETECTED, TRACKED = 0, 1, 2
+"""Values of `LandmarkTrack.status`."""
+
+
+@dataclass
+class LandmarkTrack:
+    """Landmarks of one face through a video.
+
+    ``points``: float32 ``[T, 68, 2]`` (x, y) pixels of the frames; frames without a face hold the nearest
+    good frame's points (earlier if any, else later). ``status``: int8 ``[T]``, `DETECTED` (landmarks in a
+    detector box), `TRACKED` (seeded by the previous frame) or `MISSING`. ``boxes``: the seed box per frame
+    (None when missing).
+    """
+
+    points: np.ndarray
+    status: np.ndarray
+    boxes: list[FaceBox | None]
+    source: str = "<frames>"
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def missing(self) -> np.ndarray:
+        return self.status == MISSING
+
+    @property
+    def detected(self) -> np.ndarray:
+        return self.status == DETECTED
+
+    @property
+    def tracked(self) -> np.ndarray:
+        return self.status == TRACKED
+
+    def summary(self) -> dict[str, int]:
+        return {"frames": self.num_frames, "detected": int(self.detected.sum()),
+                "tracked": int(self.tracked.sum()), "missing": int(self.missing.sum())}
+
+
+def _source_name(frames: object, source: str | None) -> str:
+    if source is not None:
+        return source
+    path = getattr(frames, "path", None)
+    return str(path) if path is not None else "<frames>"
+
+
+def detect_landmarks(image: np.ndarray, backend: LandmarkBackend | None = None, source: str = "<image>") -> np.ndarray:
+    """Landmarks float32 ``[68, 2]`` of the largest, most central face in a uint8 RGB image.
+
+    Raises `NoFaceError` naming ``source`` when there is no face.
+    """
+    backend = backend if backend is not None else _default_backend()
+    image = check_image(image, source)
+    boxes = backend.detect_faces(image)
+    if not boxes:
+        raise NoFaceError(f"no face found in {source} ({image.shape[1]}x{image.shape[0]}); use a picture with a "
+                          "visible, roughly frontal face of at least ~80 px")
+    box = choose_face(boxes, (image.shape[1], image.shape[0]))
+    if len(boxes) > 1:
+        log.info("%s: %d faces found; using the largest, most central one at %s", source, len(boxes),
+                 _box_text(box))
+    return backend.landmarks(image, box)
+
+
+_BACKEND: LandmarkBackend | None = None
+
+
+def _default_backend() -> LandmarkBackend:
+    global _BACKEND
+    if _BACKEND is None:
+        _BACKEND = get_backend("dlib")
+    return _BACKEND
+
+
+def _box_text(box: FaceBox) -> str:
+    return f"({box.left:.0f}, {box.top:.0f})-({box.right:.0f}, {box.bottom:.0f})"
+
+
+class _BoxModel:
+    """Turns a landmarks' tight box into the detector-like box the landmark step was trained with.
+
+    Measured at each detection as the detector box's offset and size relative to the landmarks' box.
+    """
+
+    def __init__(self) -> None:
+        # Defaults measured for dlib HOG on the shared clips; replaced at the first detection.
+        self.offset = np.array([0.0, 0.08])
+        self.size = 1.05
+
+    def update(self, detector_box: FaceBox, points: np.ndarray) -> None:
+        tight = landmarks_box(points)
+        extent = max(tight.width, tight.height, 1.0)
+        dcx, dcy = detector_box.center
+        tcx, tcy = tight.center
+        self.offset = np.array([(dcx - tcx) / extent, (dcy - tcy) / extent])
+        self.size = max(detector_box.width, detector_box.height) / extent
+
+    def box(self, points: np.ndarray) -> FaceBox:
+        tight = landmarks_box(points)
+        extent = max(tight.width, tight.height, 1.0)
+        cx, cy = np.array(tight.center) + self.offset * extent
+        half = self.size * extent / 2.0
+        return FaceBox(cx - half, cy - half, cx + half, cy + half)
+
+
+def track_video(frames: Iterable[np.ndarray], backend: LandmarkBackend | None = None, detect_every: int = 25,
+                min_overlap: float = 0.5, source: str | None = None) -> LandmarkTrack:
+    """Landmarks of one face through a video (see the module docstring).
+
+    ``frames``: uint8 RGB frames (a `talkinghead.video.VideoReader` streams them; memory stays at one frame).
+    ``detect_every``: re-detect at least this often (1 = detect on every frame, the slow reference path).
+    ``min_overlap``: IoU between a frame's seed box and its new landmarks' box below which tracking is
+    considered lost and the frame is re-detected. ``source`` names the video in messages (defaults to
+    ``frames.path`` when there is one).
+    """
+    if detect_every < 1:
+        raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+    backend = backend if backend is not None else _default_backend()
+    name = _source_name(frames, source)
+    points: list[np.ndarray | None] = []
+    status: list[int] = []
+    boxes: list[FaceBox | None] = []
+    box_model = _BoxModel()
+    previous: np.ndarray | None = None  # last frame's landmarks, None after a miss
+    previous_box: FaceBox | None = None  # the face being followed (for consistency across re-detections)
+    since_detection = 0
+    choices_logged = 0
+
+    for index, frame in enumerate(frames):
+        frame = check_image(frame, f"{name} frame {index}")
+        result: np.ndarray | None = None
+        seed: FaceBox | None = None
+        state = MISSING
+        if previous is not None and since_detection < detect_every:
+            seed = box_model.box(previous)
+            candidate = backend.landmarks(frame, seed)
+            refined = box_model.box(candidate)  # one refinement: re-centre on the new landmarks
+            candidate = backend.landmarks(frame, refined)
+            after = box_model.box(candidate)
+            if refined.iou(after) >= min_overlap and seed.iou(after) >= min_overlap * 0.5:
+                result, seed, state = candidate, refined, TRACKED
+            else:
+                log.debug("%s frame %d: tracking lost (overlap %.2f); re-detecting", name, index, refined.iou(after))
+        if result is None:
+            faces = backend.detect_faces(frame)
+            since_detection = 0
+            if faces:
+                seed = choose_face(faces, (frame.shape[1], frame.shape[0]), previous_box)
+                if len(faces) > 1 and choices_logged < 5:
+                    choices_logged += 1
+                    log.info("%s frame %d: %d faces; following the %s one at %s", name, index, len(faces),
+                             "tracked" if previous_box is not None and previous_box.iou(seed) > 0.2
+                             else "largest, most central", _box_text(seed))
+                result = backend.landmarks(frame, seed)
+                box_model.update(seed, result)
+                state = DETECTED
+        since_detection += 1
+        points.append(result)
+        status.append(state)
+        boxes.append(seed if result is not None else None)
+        previous = result
+        if result is not None:
+            previous_box = landmarks_box(result)
+
+    if not points:
+        raise NoFaceError(f"{name} has no frames")
+    found = [i for i, p in enumerate(points) if p is not None]
+    if not found:
+        raise NoFaceError(f"no face found in any of the {len(points)} frames of {name}; "
+                          "check that the video shows a face (frontal, at least ~80 px)")
+    missing = len(points) - len(found)
+    if missing:
+        first_missing = next(i for i, p in enumerate(points) if p is None)
+        log.warning("%s: no face in %d of %d frames (first: frame %d); holding the nearest good landmarks", name,
+                    missing, len(points), first_missing)
+    filled = _hold_nearest(points, found)
+    track = LandmarkTrack(filled, np.array(status, dtype=np.int8), boxes, name)
+    log.debug("%s: %s", name, track.summary())
+    return track
+
+
+def _hold_nearest(points: list[np.ndarray | None], found: list[int]) -> np.ndarray:
+    """Fill missing frames with the previous good frame's points (the first good one for leading frames)."""
+    out = np.empty((len(points), 68, 2), dtype=np.float32)
+    last = points[found[0]]
+    for i, p in enumerate(points):
+        if p is not None:
+            last = p
+        out[i] = last
+    return out
