@@ -75,8 +75,11 @@ class DataConfig:
     """K, the frames the embedder sees per episode; the target frame is one more, never among them."""
     landmark_line_width: float = 2.0 / 256.0
     """Landmark-image line width as a fraction of the image size (2 px at 256, as Samsung's code)."""
-    crop_scale: float = 1.8
-    """Crop side as a multiple of the landmarks' extent (hair, ears, neck, shoulders included)."""
+    crop_scale: float = 2.0
+    """Crop side as a multiple of the landmarks' extent (max of their box's width and height): 2.0 keeps hair,
+    ears, neck and the top of the shoulders, VoxCeleb-like (tuned on the shared portraits and clips)."""
+    crop_lift: float = 0.15
+    """Crop centre above the landmarks' box centre, as a fraction of their extent (room for forehead and hair)."""
 
     def validate(self) -> None:
         _require_positive("data.frames_per_episode", self.frames_per_episode)
@@ -84,6 +87,8 @@ class DataConfig:
             raise ConfigError("data.landmark_line_width must be in (0, 0.1) (a fraction of the image size)")
         if self.crop_scale < 1.0:
             raise ConfigError("data.crop_scale must be >= 1.0 (the crop must contain the landmarks)")
+        if not -0.5 <= self.crop_lift <= 0.5:
+            raise ConfigError("data.crop_lift must be in [-0.5, 0.5] (a fraction of the landmarks' extent)")
 
 
 FEATURE_NETWORKS = ("vgg", "mobilenet-offline")
