@@ -33,6 +33,25 @@ def _resolve_config(args: argparse.Namespace):
 SUBCOMMANDS: list = []
 
 
+def _add_info(subparsers) -> None:
+    parser = subparsers.add_parser("info", help="print the resolved config and the networks' sizes and FLOPs (JSON)")
+    _add_common_config_arguments(parser, default_preset="paper-256")
+    parser.set_defaults(func=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    import json
+
+    from talkinghead.models.summary import model_summary
+
+    config = _resolve_config(args)
+    print(json.dumps({"config": config.to_dict(), "networks": model_summary(config.model)}, indent=2))
+    return 0
+
+
+SUBCOMMANDS.append(_add_info)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkinghead",
