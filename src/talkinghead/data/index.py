@@ -10,7 +10,8 @@ Layout of a dataset folder ``DATASET``::
         frames/000000.jpg ...          the cropped frames, square, ``image_size`` pixels, JPEG quality 95
         landmarks.npy                  float32 [T, 68, 2] (x, y) iBUG-68 points in pixels of the stored frames
         meta.json                      source file, fps, source size, source frame numbers, crop boxes, which
-                                       frames were detected (the rest tracked), hashes of frames and landmarks
+                                       frames were detected (the rest tracked), hashes of frames and landmarks;
+                                       crop boxes are [left, top, side] in source pixels (whole pixels)
       .state/                          resumability bookkeeping of `prepare` (settings, skip records, temp dirs)
 
 Frames are JPEG at quality 95: a 256x256 frame decodes in ~0.5 ms with OpenCV (PNG: ~2.5 ms and 5x the

@@ -1,0 +1,199 @@
+"""Training episodes (paper §3.2): one sample = one video, K source frames and one different target frame.
+
+`EpisodeDataset(root, image_size, frames_per_episode, seed)` is a map-style torch ``Dataset`` over the
+videos of a dataset folder (see `talkinghead.data.index`): item ``i`` is the i-th usable video (in
+``video_index`` order, after the identity filter). Each item is a dict of
+
+* ``source_images`` float32 [K, 3, H, W] and ``source_landmark_images`` [K, 3, H, W]: the embedder's input;
+* ``target_image`` [3, H, W] and ``target_landmark_image`` [3, H, W]: the generator's target and input;
+* ``video_index`` long (the discriminator's row of W), ``source_frames`` long [K], ``target_frame`` long.
+
+Images are in [-1, 1] (a black landmark-image background is -1). Landmark images are drawn at load time
+with `talkinghead.landmarks.landmark_image` from the stored landmarks (scaled to ``image_size``), so the
+line width and palette always follow the one drawing function (drawing costs ~0.1 ms a frame: no cache).
+
+The target is never among the K sources: the target is drawn first and the sources from the other frames
+(without replacement when the video has at least K + 1 frames, else with replacement from the other frames;
+a video needs 2 frames at least, shorter ones are left out with a log line).
+
+Determinism: the frames of item ``i`` depend only on ``(seed, epoch, video_index)`` through
+``numpy.random.default_rng``, never on worker ids, load order or the process, so any sampler (also
+``torch.utils.data.distributed.DistributedSampler``, which only chooses which ``i`` each rank loads) gives
+the same episodes for the same seed. Call ``set_epoch(epoch)`` (as with ``DistributedSampler.set_epoch``)
+before each epoch to draw new frames; DataLoader workers copy the dataset when an iterator is created, so
+with ``persistent_workers=True`` the new epoch would not reach them: keep it False (the default), or pass
+the step count as the epoch in step-based loops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from talkinghead.data.index import DatasetError, DatasetIndex, decode_frame, load_index
+
+log = logging.getLogger(__name__)
+
+
+def sample_episode_frames(num_frames: int, frames_per_episode: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Draw (K source frame numbers, sorted; one target frame number not among them) from a video of
+    ``num_frames`` frames. Needs ``num_frames >= 2``."""
+    if num_frames < 2:
+        raise ValueError(f"an episode needs a video of at least 2 frames, got {num_frames}")
+    target = int(rng.integers(num_frames))
+    others = np.delete(np.arange(num_frames), target)
+    replace = others.size < frames_per_episode
+    sources = np.sort(rng.choice(others, size=frames_per_episode, replace=replace))
+    return sources, target
+
+
+class EpisodeDataset(Dataset):
+    """Episodes of K source frames + 1 target frame per video, as tensors in [-1, 1] (module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str], image_size: int | None = None, frames_per_episode: int = 8,
+                 seed: int = 0, identities: Iterable[str] | None = None, line_width: float | None = None) -> None:
+        """``image_size``: frames are resized when it differs from the dataset's (None = as stored).
+        ``identities``: keep only these identities' videos (e.g. the train side of `split_identities`);
+        ``video_index`` stays the dataset's, so W's rows do not move. ``line_width``: passed to
+        `landmark_image` (None = its default)."""
+        if frames_per_episode < 1:
+            raise ValueError(f"frames_per_episode must be >= 1, got {frames_per_episode}")
+        self.index: DatasetIndex = load_index(root)
+        self.root = self.index.root
+        self.image_size = int(image_size or self.index.image_size)
+        self.frames_per_episode = int(frames_per_episode)
+        self.seed = int(seed)
+        self.line_width = line_width
+        self.epoch = 0
+        keep = None
+        if identities is not None:
+            keep = set(identities)
+            unknown = keep - set(self.index.identities)
+            if unknown:
+                raise DatasetError(f"{self.root / 'index.json'}: no identities named {sorted(unknown)[:5]}")
+        self.videos = [v for v in self.index.videos if (keep is None or v.identity in keep)]
+        short = [v.key for v in self.videos if v.num_frames < 2]
+        if short:
+            log.info("%s: %d videos have fewer than 2 frames and are left out of episodes (e.g. %s)",
+                     self.root, len(short), short[0])
+            self.videos = [v for v in self.videos if v.num_frames >= 2]
+        if not self.videos:
+            raise DatasetError(f"{self.root}: no video with at least 2 frames"
+                               + (" among the chosen identities" if keep is not None else ""))
+        self._scale = self.image_size / self.index.image_size
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    @property
+    def num_videos(self) -> int:
+        """Rows the discriminator's W needs: all videos of the dataset, not only the filtered ones."""
+        return self.index.num_videos
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed: epoch ``e`` draws other frames than epoch ``e - 1`` (deterministically)."""
+        self.epoch = int(epoch)
+
+    def episode_frames(self, item: int, epoch: int | None = None) -> tuple[np.ndarray, int]:
+        """The (source frames, target frame) item ``item`` gives in ``epoch`` (default: the current one)."""
+        video = self.videos[item]
+        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch), video.video_index])
+        return sample_episode_frames(video.num_frames, self.frames_per_episode, rng)
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        from talkinghead.landmarks.drawing import landmark_image
+
+        video = self.videos[item]
+        sources, target = self.episode_frames(item)
+        frame_numbers = [*sources.tolist(), target]
+        folder = self.root / video.path
+        landmarks = np.load(folder / "landmarks.npy", mmap_mode="r")
+        if landmarks.shape[0] != video.num_frames:
+            raise DatasetError(f"{folder / 'landmarks.npy'}: {landmarks.shape[0]} frames, index says "
+                               f"{video.num_frames}; rebuild the index with `talkinghead prepare --index-only`")
+        size = self.image_size
+        images = np.empty((len(frame_numbers), size, size, 3), dtype=np.uint8)
+        drawings = np.empty_like(images)
+        for slot, t in enumerate(frame_numbers):
+            image = decode_frame(self.index.frame_path(video.video_index, t))
+            points = np.asarray(landmarks[t], dtype=np.float32)
+            if self._scale != 1.0:
+                image = _resize(image, size)
+                points = (points + 0.5) * self._scale - 0.5  # pixel centres stay centres
+            images[slot] = image
+            drawings[slot] = landmark_image(points, size, line_width=self.line_width)
+        images_t = _to_tensor(images)  # [K+1, 3, H, W] in [-1, 1]
+        drawings_t = _to_tensor(drawings)
+        k = self.frames_per_episode
+        return {
+            "source_images": images_t[:k],
+            "source_landmark_images": drawings_t[:k],
+            "target_image": images_t[k],
+            "target_landmark_image": drawings_t[k],
+            "video_index": torch.tensor(video.video_index, dtype=torch.long),
+            "source_frames": torch.from_numpy(sources.astype(np.int64)),
+            "target_frame": torch.tensor(target, dtype=torch.long),
+        }
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    interpolation = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] in [-1, 1]."""
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    return tensor.div_(127.5).sub_(1.0).contiguous()
+
+
+# -- identity split for evaluation ------------------------------------------------------------------------------
+
+def split_identities(identities: Iterable[str], test_fraction: float = 0.1, seed: int = 0,
+                     test_file: str | os.PathLike[str] | None = None) -> tuple[list[str], list[str]]:
+    """Split identities into (train, test), both sorted, no identity on both sides.
+
+    With ``test_file`` (a text file, one identity per line, ``#`` comments) its identities are the test set
+    and every listed name must exist. Otherwise identity ``name`` is a test identity when
+    ``sha256(f"{seed}:{name}")``, read as a fraction of 2**256, is below ``test_fraction``: each identity's
+    side depends only on its own name and the seed, so adding identities never moves existing ones. With at
+    least 2 identities both sides get one at least (the lowest-hash identity moves to test, or the highest to
+    train).
+    """
+    names = sorted(set(identities))
+    if test_file is not None:
+        path = Path(test_file)
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"identity split file {path} does not exist") from None
+        listed = {line.split("#", 1)[0].strip() for line in lines} - {""}
+        unknown = sorted(listed - set(names))
+        if unknown:
+            raise DatasetError(f"{path}: identities not in the dataset: {unknown[:5]}")
+        test = sorted(listed)
+        return [n for n in names if n not in listed], test
+    if not 0.0 <= test_fraction <= 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction}")
+
+    def fraction(name: str) -> float:
+        return int(hashlib.sha256(f"{seed}:{name}".encode()).hexdigest(), 16) / 2.0**256
+
+    ranked = sorted(names, key=fraction)
+    test = [n for n in ranked if fraction(n) < test_fraction]
+    if len(names) >= 2 and test_fraction > 0:
+        if not test:
+            test = ranked[:1]
+        if len(test) == len(names):
+            test = test[:-1]
+    test_set = set(test)
+    return [n for n in names if n not in test_set], sorted(test_set)
