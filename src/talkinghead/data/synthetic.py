@@ -71,8 +71,8 @@ _ONE = 1 << _SHIFT
 _PIVOT = np.array([0.0, 0.85, -0.25])  # the head turns about the top of the neck
 _CRANIUM_CENTRE = np.array([0.0, -0.15, -0.08])
 _FOCAL = 7.0  # head units from the camera to the head origin: mild perspective
-_SCALE = 0.235  # head units -> fraction of the image size
-_EYE_LEVEL = 0.44  # fraction of the image height where the eyes sit (y = 0)
+_SCALE = 0.27  # head units -> fraction of the image size
+_EYE_LEVEL = 0.42  # fraction of the image height where the eyes sit (y = 0)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -469,8 +469,8 @@ def _landmark_template(ident: Identity) -> np.ndarray:
 
     # eyes: 36 outer, 37 38 upper lid, 39 inner, 40 41 lower lid (right eye); the left eye mirrors it
     cx = -0.33 * ident.eye_spacing
-    ex = np.array([-0.13, -0.055, 0.045, 0.12, 0.045, -0.055]) * ident.eye_size
-    ey = np.array([0.012, -0.048, -0.05, 0.01, 0.035, 0.035]) * ident.eye_size
+    ex = np.array([-0.15, -0.065, 0.05, 0.135, 0.05, -0.065]) * ident.eye_size
+    ey = np.array([0.012, -0.056, -0.058, 0.01, 0.04, 0.04]) * ident.eye_size
     xs = cx + ex
     p[36:42] = np.stack([xs, ey, _face_z(xs) - 0.02], 1)
     right = p[36:42] * np.array([-1, 1, 1])
@@ -597,6 +597,20 @@ def _geometry(ident: Identity) -> _Geometry:
                                                np.array([0, 0.6, -0.8]), 0.33, 0.33, 12)])
     add("hair", hair)
 
+    # hair strands (front of the hair volume): curves from the crown to the hairline, in 6 segments each
+    if style not in ("bald", "crew"):
+        crown = np.array([0.0, -0.95, -0.45])
+        scale = {"curly": 1.2, "bob": 1.08, "long": 1.06}.get(style, 1.04) * vol
+        strands = []
+        for x in np.linspace(-0.7, 0.7, 7) * hw:
+            y = hl + 0.42 * (x / (0.8 * hw)) ** 2
+            end = np.array([x, y, _cranium_z(ident, np.array(x), np.array(y)).item()])
+            for f in np.linspace(0, 1, 7):
+                q = (1 - f) * crown + f * end - _CRANIUM_CENTRE
+                q = q / np.linalg.norm(q / np.array([ax, ay, az]))  # back onto the ellipsoid
+                strands.append(_CRANIUM_CENTRE + q * scale)
+        add("strands", np.array(strands))
+
     # fringe (drawn over the forehead): a side-swept lock from the hairline
     if style == "fringe":
         fx = np.array([-0.8, -0.55, -0.2, 0.2, 0.55, 0.8, 0.62, 0.3, -0.1, -0.5, -0.78]) * hw
@@ -611,7 +625,7 @@ def _geometry(ident: Identity) -> _Geometry:
                         0.18 * ident.ear_size, 0.11 * ident.ear_size, 12))
 
     # neck top (moves with the head)
-    nw = 0.36 * ident.neck_width
+    nw = 0.46 * ident.neck_width
     add("neck_top", np.array([(-nw, 0.55, -0.3), (nw, 0.55, -0.3)]))
 
     # cheeks (blush) and the lit point of the face
@@ -646,10 +660,10 @@ def _geometry(ident: Identity) -> _Geometry:
     extra = np.concatenate(chunks)
 
     sw = 1.95 * ident.shoulder_width
-    nb = 0.4 * ident.neck_width
-    body = np.array([(-sw, 3.3), (-sw, 2.45), (-0.97 * sw, 2.2), (-0.88 * sw, 2.0), (-0.7 * sw, 1.86),
-                     (-0.45 * sw, 1.76), (-nb - 0.12, 1.6), (nb + 0.12, 1.6), (0.45 * sw, 1.76), (0.7 * sw, 1.86),
-                     (0.88 * sw, 2.0), (0.97 * sw, 2.2), (sw, 2.45), (sw, 3.3)])
+    nb = 0.5 * ident.neck_width
+    body = np.array([(-sw, 3.3), (-sw, 2.4), (-0.97 * sw, 2.12), (-0.88 * sw, 1.93), (-0.7 * sw, 1.8),
+                     (-0.45 * sw, 1.7), (-nb - 0.12, 1.56), (nb + 0.12, 1.56), (0.45 * sw, 1.7), (0.7 * sw, 1.8),
+                     (0.88 * sw, 1.93), (0.97 * sw, 2.12), (sw, 2.4), (sw, 3.3)])
 
     skin_layers = tuple(_shade(ident.skin, k) for k in (0.8, 0.87, 0.94, 1.0))
     hair_base = ident.hair_colour if style != "bald" else _shade(ident.skin, 0.9)
@@ -888,7 +902,7 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
                (0.9, 0.6))
 
     neck_top = part["neck_top"]
-    nb = 0.4 * ident.neck_width
+    nb = 0.5 * ident.neck_width
     neck_bottom = cam.project_body(np.array([(nb, 1.62), (-nb, 1.62)]))
     neck = np.concatenate([neck_top, neck_bottom])
     _fill(img, neck, geo.skin_layers[1])
@@ -911,6 +925,16 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
         hair_outline = _hull(part["hair"])
         _bands(img, hair_outline, hair_outline.mean(0) + np.array([-0.2, -0.4]) * unit, geo.hair_layers,
                (0.9, 0.6))
+    if "strands" in part:  # only the segments on the visible side of the hair volume
+        s = geo.parts["strands"]
+        facing = cam.rotate(geo.extra[s])[:, 2] - cam.rotate(_CRANIUM_CENTRE[None])[0, 2] > 0.1
+        strand = part["strands"].reshape(7, 7, 2)
+        visible = facing.reshape(7, 7)
+        segments = [strand[i, j:j + 2] for i in range(7) for j in range(6) if visible[i, j] and visible[i, j + 1]]
+        if segments:
+            cv2.polylines(img, [_fix(q) for q in segments], False, _mix(geo.hair_layers[0], geo.hair_layers[1], 0.4),
+                          max(1, int(width * 0.8)),
+                          cv2.LINE_AA, _SHIFT)
 
     # ears: behind the face when turned away, in front when turned towards the camera
     ears_hidden = ident.hair_style in ("long", "bob")
@@ -950,7 +974,7 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
                   colour)
 
     # nose: shadow on the side away from the light, nostrils, tip highlight
-    nose_shadow = np.concatenate([pts[27:31], pts[[33, 34, 35]], pts[[27]] + (pts[35] - pts[31]) * 0.25])
+    nose_shadow = np.concatenate([pts[27:31], pts[[33, 34]], pts[[27]] + (pts[35] - pts[31]) * 0.2])
     _fill(img, nose_shadow, geo.skin_layers[1])
     _fill(img, pts[[30, 31, 32, 33, 34, 35]], geo.skin_layers[2])
     nostril = _shade(ident.skin, 0.45)
@@ -966,7 +990,7 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
         eye_w = np.linalg.norm(lid[3] - lid[0])
         shift = np.array([pose.gaze_x * 0.22, pose.gaze_y * 0.12]) * eye_w
         iris_c = lid[[0, 3]].mean(0) * 0.5 + iris_c * 0.5 + shift
-        _draw_eye(img, ident, lid, iris_c, 0.068 * ident.eye_size * unit, width)
+        _draw_eye(img, ident, lid, iris_c, 0.078 * ident.eye_size * unit, width)
 
     # brows: thick strokes, thinner at the outer end
     thick = 0.045 * ident.brow_thickness * unit
@@ -988,7 +1012,8 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
         right, left = part["glasses_right"], part["glasses_left"]
         _line(img, right, ident.glasses_colour, gw, closed=True)
         _line(img, left, ident.glasses_colour, gw, closed=True)
-        bridge = np.stack([right[10], (right[10] + left[10]) * 0.5 + np.array([0, -0.03]) * unit, left[10]])
+        # ring point 0 is on the +x side, point 10 on the -x side: the bridge joins the inner sides
+        bridge = np.stack([right[0], (right[0] + left[10]) * 0.5 + np.array([0, -0.03]) * unit, left[10]])
         _line(img, bridge, ident.glasses_colour, gw)
         arms = part["glasses_arms"]
         if cam.rotation[2, 0] < -0.15:  # face turned to image left: the right arm is visible
