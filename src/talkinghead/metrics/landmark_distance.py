@@ -110,12 +110,20 @@ def detect_landmark_sequence(images: Iterable[np.ndarray], detector=None) -> np.
     """Landmarks [T, 68, 2] of uint8 RGB images, NaN where no face was found.
 
     ``detector(image) -> [68, 2] | None`` defaults to ``talkinghead.landmarks.detect_landmarks`` (imported
-    lazily, so the metrics work on landmark arrays without a detector installed).
+    lazily, so the metrics work on landmark arrays without a detector installed), whose ``NoFaceError`` counts as
+    a missing face.
     """
+    missing_errors: tuple[type[Exception], ...] = ()
     if detector is None:
+        from talkinghead.landmarks import NoFaceError
         from talkinghead.landmarks import detect_landmarks as detector
+
+        missing_errors = (NoFaceError,)
     result = []
-    for image in images:
-        points = detector(image)
+    for index, image in enumerate(images):
+        try:
+            points = detector(image) if not missing_errors else detector(image, source=f"frame {index}")
+        except missing_errors:
+            points = None
         result.append(np.full((68, 2), np.nan) if points is None else np.asarray(points, dtype=np.float64))
     return np.stack(result) if result else np.zeros((0, 68, 2))
