@@ -1,0 +1,530 @@
+"""Meta-learning (paper §3.2): alternating D and E/G updates over K-shot episodes, one readable loop.
+
+One training step on a batch of B episodes (K source frames + 1 target frame each):
+
+1. E runs ONCE on all B·K source frames ([B, K, 3, H, W] -> [B·K, 3, H, W]); ê_i = mean over K (Eq. 1);
+   ψ̂_i = P ê_i; x̂ = G(y_target, ψ̂_i) (Eq. 2). The graph is kept for step 3.
+2. ``discriminator_steps`` (paper: 2) D updates minimising L_DSC (hinge, Eq. 6) on (x, x̂.detach()): one D
+   forward per update on real and fake together; x̂ and ê are NOT recomputed between the updates. θ, w0, b
+   step with Adam, the batch's rows of W with SparseAdam. Nothing reaches E or G (x̂ is detached).
+3. One E/G update minimising L_CNT + L_ADV (+ L_MCH in the FT variant) with D frozen (θ, w0, b do not
+   require grad; the score uses W_i.detach() + w0), so only E, G, P and — through L_MCH alone — the batch's
+   rows of W change. Separate backward passes; no summed loss.
+
+A non-finite loss skips that update (and the rest of the step), is counted and logged; after
+``train.max_bad_steps`` such steps in a row training stops with `TrainingDiverged`, the last checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
+
+from talkinghead import losses
+from talkinghead.checkpoint import load_checkpoint, load_model_state, model_state, prefixed, save_checkpoint
+from talkinghead.config import Config
+from talkinghead.training import checkpointing
+from talkinghead.training.distributed import (
+    EpisodeSampler,
+    World,
+    all_finite,
+    average_gradients,
+    average_sparse_rows,
+    barrier,
+)
+from talkinghead.training.ema import ExponentialMovingAverage
+
+log = logging.getLogger(__name__)
+
+Batch = dict[str, torch.Tensor]
+Hook = Callable[["MetaLearner"], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive steps with a non-finite loss."""
+
+
+class _Checkpointed(nn.Module):
+    """Recompute a frozen feature network in backward instead of storing its activations (memory option).
+
+    Only used on the content-loss networks: they are deterministic. E, G and D are not wrapped because their
+    spectral norm advances a power iteration on every training forward, which a recomputation would repeat.
+    """
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return activation_checkpoint(self.network, images, use_reentrant=False)
+
+
+class MetaLearner:
+    """E, G (with P), D, their optimizers, the EMA and the content-loss networks; `train_step` is one step.
+
+    ``feature_networks``: ``{"vgg19": ..., "vggface": ...}`` or ``{"mobilenet": ...}`` (names as in
+    ``LossConfig.resolved_weights()``), see `talkinghead.perceptual_weights.build_feature_networks`.
+    """
+
+    def __init__(self, config: Config, embedder: nn.Module, generator: nn.Module, discriminator: nn.Module,
+                 feature_networks: Mapping[str, nn.Module], world: World | None = None):
+        self.config = config
+        self.world = world or World()
+        device = self.world.device
+        train = config.train
+        self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
+        self.embedder = embedder.to(device, memory_format=self.memory_format).train()
+        self.generator = generator.to(device, memory_format=self.memory_format).train()
+        self.discriminator = discriminator.to(device, memory_format=self.memory_format).train()
+        wrap = _Checkpointed if train.activation_checkpointing else (lambda network: network)
+        self.feature_networks = {name: wrap(network.to(device, memory_format=self.memory_format))
+                                 for name, network in feature_networks.items()}
+        self.weights = config.loss.resolved_weights()
+        self.use_match = train.variant == "FT"  # L_MCH only in the FT variant
+
+        # Parameter ownership: E+G+P | D's θ, w0, b | W (sparse rows).
+        self.generator_parameters = [*self.embedder.parameters(), *self.generator.parameters()]
+        self.video_embeddings = self.discriminator.video_embeddings.weight  # W: [num_videos, N]
+        self.discriminator_parameters = [p for name, p in self.discriminator.named_parameters()
+                                         if not name.startswith("video_embeddings.")]
+        self.optimizer_generator = torch.optim.Adam(self.generator_parameters, lr=train.lr_generator,
+                                                    betas=train.betas)
+        self.optimizer_discriminator = torch.optim.Adam(self.discriminator_parameters, lr=train.lr_discriminator,
+                                                        betas=train.betas)
+        self.optimizer_video_embeddings = torch.optim.SparseAdam([self.video_embeddings],
+                                                                 lr=train.lr_discriminator, betas=train.betas)
+        self.ema = ExponentialMovingAverage({"embedder": self.embedder, "generator": self.generator},
+                                            train.ema_decay)
+        fp16 = train.mixed_precision == "fp16"
+        self.scaler_generator = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.scaler_discriminator = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train.mixed_precision)
+
+        self.step = 0  # E/G steps taken (bad ones included: the data stream is tied to it)
+        self.images = 0  # target images seen, all ranks
+        self.bad_steps = 0
+        self.consecutive_bad_steps = 0
+
+    # --- the step ------------------------------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.world.device.type, dtype=self.autocast_dtype)
+
+    def to_device(self, batch: Mapping[str, torch.Tensor]) -> Batch:
+        moved = {}
+        for name, tensor in batch.items():
+            tensor = tensor.to(self.world.device, non_blocking=True)
+            if tensor.dim() == 4 and self.memory_format is torch.channels_last:
+                tensor = tensor.contiguous(memory_format=torch.channels_last)
+            moved[name] = tensor
+        return moved
+
+    def embed(self, embedder: nn.Module, batch: Batch) -> torch.Tensor:
+        """ê_i = (1/K) Σ_k E(x_i(s_k), y_i(s_k)) (Eq. 1): E runs once on all B·K frames. -> [B, N]."""
+        frames, landmark_images = batch["source_images"], batch["source_landmark_images"]
+        b, k = frames.shape[:2]
+        embeddings = embedder(frames.flatten(0, 1), landmark_images.flatten(0, 1))  # [B*K, 3, H, W] -> [B*K, N]
+        return embeddings.view(b, k, -1).mean(dim=1)
+
+    def generate(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ê [B, N], x̂ = G(y_target, P ê) [B, 3, H, W]) with the current (training) E and G."""
+        with self._autocast():
+            embedding = self.embed(self.embedder, batch)
+            generated = self.generator(batch["target_landmark_image"], self.generator.project(embedding))
+        return embedding, generated
+
+    def discriminator_step(self, batch: Batch, generated: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """One D update on L_DSC (Eq. 6). ``generated`` must be detached. None when the loss is not finite."""
+        if generated.requires_grad:
+            raise ValueError("discriminator_step needs x̂.detach(): L_DSC must not reach E or G")
+        d = self.discriminator
+        b = generated.shape[0]
+        landmarks = batch["target_landmark_image"]
+        with self._autocast():
+            v, _ = d.encode(torch.cat([batch["target_image"], generated]), torch.cat([landmarks, landmarks]))
+            w = d.video_embeddings(batch["video_index"]) + d.w0  # W_i + w0: [B, N]
+            scores = d.score(v, torch.cat([w, w])).float()  # r = Vᵀ(W_i + w0) + b (Eq. 5): [2B]
+            hinge = losses.discriminator_hinge_loss(real_score=scores[:b], fake_score=scores[b:])
+        if not all_finite(hinge["total"], self.world):
+            return None
+        self.optimizer_discriminator.zero_grad(set_to_none=True)
+        self.optimizer_video_embeddings.zero_grad(set_to_none=True)
+        self.scaler_discriminator.scale(hinge["total"]).backward()
+        average_gradients(self.discriminator_parameters, self.world)
+        average_sparse_rows(self.video_embeddings, self.world)
+        self.scaler_discriminator.step(self.optimizer_discriminator)
+        self.scaler_discriminator.step(self.optimizer_video_embeddings)
+        self.scaler_discriminator.update()
+        return {"loss/discriminator": hinge["total"].detach(), "loss/discriminator_real": hinge["real"].detach(),
+                "loss/discriminator_fake": hinge["fake"].detach(), "score/real": scores[:b].mean().detach(),
+                "score/fake": scores[b:].mean().detach()}
+
+    def generator_step(self, batch: Batch, embedding: torch.Tensor,
+                       generated: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """One E/G/P update on L_CNT + L_ADV (+ L_MCH), D frozen. None when the loss is not finite."""
+        d = self.discriminator
+        b = generated.shape[0]
+        landmarks = batch["target_landmark_image"]
+        d.requires_grad_(False)  # θ, w0, b get no gradient from the E/G losses ...
+        self.video_embeddings.requires_grad_(self.use_match)  # ... and W only through L_MCH
+        try:
+            with self._autocast():
+                v, features = d.encode(torch.cat([generated, batch["target_image"]]), torch.cat([landmarks, landmarks]))
+                w_i = d.video_embeddings(batch["video_index"])  # W_i: [B, N]
+                fake_score = d.score(v[:b], w_i.detach() + d.w0).float()  # r̂ (Eq. 5), W_i held fixed here
+                content = losses.content_losses(self.feature_networks, generated, batch["target_image"])
+                total, terms = losses.generator_losses(
+                    content={name: value.float() for name, value in content.items()},
+                    fake_score=fake_score,
+                    fake_features=[f[:b].float() for f in features], real_features=[f[b:].float() for f in features],
+                    weights=self.weights,
+                    embedding=embedding.float() if self.use_match else None,
+                    video_embedding=w_i.float() if self.use_match else None,
+                )
+            if not all_finite(total, self.world):
+                return None
+            self.optimizer_generator.zero_grad(set_to_none=True)
+            self.optimizer_video_embeddings.zero_grad(set_to_none=True)
+            self.scaler_generator.scale(total).backward()
+            average_gradients(self.generator_parameters, self.world)
+            self.scaler_generator.step(self.optimizer_generator)
+            if self.use_match:  # L_MCH pulls W_i toward ê_i (and ê_i toward W_i)
+                average_sparse_rows(self.video_embeddings, self.world)
+                self.scaler_generator.step(self.optimizer_video_embeddings)
+            self.scaler_generator.update()
+        finally:
+            d.requires_grad_(True)
+        logs = {f"loss/{name}": value.detach() for name, value in terms.items()}
+        logs["loss/generator"] = total.detach()
+        return logs
+
+    def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        """D updates then one E/G update on one batch; returns the step's logged values (floats)."""
+        batch = self.to_device(batch)
+        embedding, generated = self.generate(batch)
+        fake = generated.detach()  # shared by the D updates, never recomputed between them
+        logs: dict[str, torch.Tensor] = {}
+        ok = all_finite(generated, self.world)
+        for _ in range(self.config.train.discriminator_steps if ok else 0):
+            result = self.discriminator_step(batch, fake)
+            if result is None:
+                ok = False
+                break
+            logs.update(result)
+        if ok:
+            result = self.generator_step(batch, embedding, generated)
+            ok = result is not None
+            if ok:
+                logs.update(result)
+        self.step += 1
+        self.images += generated.shape[0] * self.world.world_size
+        if ok:
+            self.ema.update({"embedder": self.embedder, "generator": self.generator})
+            self.consecutive_bad_steps = 0
+        else:
+            self.bad_steps += 1
+            self.consecutive_bad_steps += 1
+            log.warning("step %d: non-finite loss, update skipped (%d in a row, %d in all)", self.step,
+                        self.consecutive_bad_steps, self.bad_steps)
+        out = {name: float(value) for name, value in logs.items()}
+        out.update(step=self.step, images=self.images, bad_steps=self.bad_steps, skipped=float(not ok))
+        return out
+
+    # --- state ----------------------------------------------------------------------------------------------
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"embedder": self.embedder, "generator": self.generator, "discriminator": self.discriminator,
+                "ema.embedder": self.ema.averaged["embedder"], "ema.generator": self.ema.averaged["generator"]}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.optimizer_generator, "discriminator": self.optimizer_discriminator,
+                "video_embeddings": self.optimizer_video_embeddings}
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Everything a resume needs, as (tensors, JSON metadata); RNG states are added by `save`."""
+        tensors: dict[str, torch.Tensor] = {}
+        meta: dict[str, Any] = {"step": self.step, "images": self.images, "bad_steps": self.bad_steps,
+                                "optimizers": {}}
+        for name, module in self.modules().items():
+            tensors.update(prefixed(f"{name}.", model_state(module)))
+        for name, optimizer in self.optimizers().items():
+            optimizer_tensors, optimizer_meta = checkpointing.optimizer_to_tensors(optimizer, f"optimizer.{name}")
+            tensors.update(optimizer_tensors)
+            meta["optimizers"][name] = optimizer_meta
+        for name, scaler in (("generator", self.scaler_generator), ("discriminator", self.scaler_discriminator)):
+            meta[f"scaler.{name}"] = {k: (float(v) if isinstance(v, torch.Tensor) else v)
+                                      for k, v in scaler.state_dict().items()}
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: str) -> None:
+        for name, module in self.modules().items():
+            load_model_state(module, tensors, prefix=f"{name}.", source=source)
+        for name, optimizer in self.optimizers().items():
+            checkpointing.optimizer_from_tensors(optimizer, tensors, meta["optimizers"][name], f"optimizer.{name}")
+        for name, scaler in (("generator", self.scaler_generator), ("discriminator", self.scaler_discriminator)):
+            if meta.get(f"scaler.{name}"):
+                scaler.load_state_dict(meta[f"scaler.{name}"])
+        self.step, self.images, self.bad_steps = meta["step"], meta["images"], meta["bad_steps"]
+        self.consecutive_bad_steps = 0
+
+    def export_tensors(self) -> dict[str, torch.Tensor]:
+        """The inference export: EMA E and G (with P) + D's V, w0 and b — not W (training videos only)."""
+        discriminator = {name: t for name, t in model_state(self.discriminator).items()
+                         if not name.startswith("video_embeddings.")}
+        return {**prefixed("embedder.", model_state(self.ema.averaged["embedder"])),
+                **prefixed("generator.", model_state(self.ema.averaged["generator"])),
+                **prefixed("discriminator.", discriminator)}
+
+
+# --- saving and resuming ---------------------------------------------------------------------------------
+
+def _gather_rng(world: World) -> list[tuple[dict[str, torch.Tensor], dict]]:
+    local = checkpointing.rng_state()
+    if not world.distributed:
+        return [local]
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * world.world_size
+    dist.all_gather_object(gathered, local)  # in-memory transfer between our own processes only
+    return gathered
+
+
+def save_training_state(learner: MetaLearner, run_dir: Path, metadata: dict[str, Any]) -> Path | None:
+    """Rank 0 writes RUN/checkpoints/training-<step>.safetensors (atomic) and the export; all ranks call it."""
+    rngs = _gather_rng(learner.world)
+    path = None
+    if learner.world.is_main:
+        tensors, meta = learner.state()
+        meta["rng"] = []
+        for rank, (rng_tensors, rng_meta) in enumerate(rngs):
+            tensors.update(prefixed(f"rng.{rank}.", rng_tensors))
+            meta["rng"].append(rng_meta)
+        meta.update(metadata, world_size=learner.world.world_size)
+        path = save_checkpoint(checkpointing.checkpoint_path(run_dir, learner.step), tensors, learner.config,
+                               kind="training", metadata=meta)
+        checkpointing.prune_checkpoints(run_dir, learner.config.train.keep_checkpoints)
+        save_checkpoint(Path(run_dir) / checkpointing.EXPORT_NAME, learner.export_tensors(), learner.config,
+                        kind="export", metadata={"step": learner.step, "images": learner.images,
+                                                 "variant": learner.config.train.variant, **metadata})
+    barrier(learner.world)
+    return path
+
+
+def load_training_state(learner: MetaLearner, path: Path, dataset_hash: str | None) -> None:
+    checkpoint = load_checkpoint(path, expected_kind="training", expected_model=learner.config.model)
+    meta = checkpoint.metadata
+    if dataset_hash and meta.get("dataset_hash") and meta["dataset_hash"] != dataset_hash:
+        raise ValueError(f"checkpoint {path} was trained on another dataset (index hash {meta['dataset_hash'][:12]}, "
+                         f"this one {dataset_hash[:12]}): W's rows would mean other videos; use a new --run-dir")
+    learner.load_state(checkpoint.tensors, meta, source=str(path))
+    rank = learner.world.rank
+    if meta.get("world_size") == learner.world.world_size:
+        rng_tensors = {name[len(f"rng.{rank}."):]: t for name, t in checkpoint.tensors.items()
+                       if name.startswith(f"rng.{rank}.")}
+        checkpointing.set_rng_state(rng_tensors, meta["rng"][rank])
+    else:
+        log.warning("checkpoint %s was written by %s processes, this run has %d: RNG states re-seeded, data order "
+                    "continues from image %d", path, meta.get("world_size"), learner.world.world_size, learner.images)
+    log.info("resumed from %s at step %d (%d images)", path, learner.step, learner.images)
+
+
+# --- visibility -------------------------------------------------------------------------------------------
+
+class _Reporter:
+    """metrics.jsonl (always), TensorBoard scalars and image grids (when tensorboard imports); rank 0 only."""
+
+    def __init__(self, run_dir: Path, enabled: bool):
+        self.enabled = enabled
+        self.run_dir = run_dir
+        self.writer = None
+        if not enabled:
+            return
+        self.jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        except Exception as error:  # tensorboard is optional for training itself
+            log.warning("TensorBoard logging off (%s); metrics.jsonl still written", error)
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        self.jsonl.write(json.dumps({"time": time.time(), **values}, sort_keys=True) + "\n")
+        self.jsonl.flush()
+        if self.writer is not None:
+            for name, value in values.items():
+                if name != "step":
+                    self.writer.add_scalar(name, value, step)
+
+    def images(self, step: int, grid: torch.Tensor) -> None:
+        """grid: [3, H, W] in [0, 1]."""
+        if not self.enabled:
+            return
+        import cv2
+
+        folder = self.run_dir / "samples"
+        folder.mkdir(exist_ok=True)
+        pixels = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        cv2.imwrite(str(folder / f"step-{step:08d}.png"), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+        if self.writer is not None:
+            self.writer.add_image("samples/sources|landmarks|generated|target", grid, step)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.jsonl.close()
+            if self.writer is not None:
+                self.writer.close()
+
+
+@torch.no_grad()
+def sample_grid(learner: MetaLearner, batch: Batch, max_episodes: int = 4) -> torch.Tensor:
+    """One row per episode: K source frames | target landmark image | EMA-generated | target. -> [3, H', W']."""
+    batch = {name: t[:max_episodes] for name, t in learner.to_device(batch).items()}
+    embedder, generator = learner.ema.averaged["embedder"], learner.ema.averaged["generator"]
+    with learner._autocast():
+        embedding = learner.embed(embedder, batch)
+        generated = generator(batch["target_landmark_image"], generator.project(embedding)).float()
+    row = torch.cat([batch["source_images"].float(), batch["target_landmark_image"][:, None].float(),
+                     generated[:, None], batch["target_image"][:, None].float()], dim=1)  # [B, K+3, 3, H, W]
+    b, n, c, h, w = row.shape
+    grid = row.permute(2, 0, 3, 1, 4).reshape(c, b * h, n * w)
+    return ((grid + 1) / 2).cpu()
+
+
+# --- the loop ----------------------------------------------------------------------------------------------
+
+class _EpochIndexed(torch.utils.data.Dataset):
+    """Items addressed by (index, epoch): the episode's frames follow the sampler's epoch in every worker."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Batch:
+        index, epoch = key
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        return self.dataset[index]
+
+
+class _WithEpoch(torch.utils.data.Sampler):
+    def __init__(self, sampler: EpisodeSampler):
+        self.sampler = sampler
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        per_epoch = len(self.sampler.sampler)
+        for position, index in enumerate(self.sampler, start=self.sampler.start):
+            yield index, position // per_epoch
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _broadcast_weights(modules: Sequence[nn.Module], world: World) -> None:
+    """Start every rank from rank 0's weights (init is seeded alike, this makes it certain)."""
+    if not world.distributed:
+        return
+    import torch.distributed as dist
+
+    for module in modules:
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+
+def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset, *, num_videos: int,
+          dataset_hash: str | None = None, resume: str = "auto", world: World | None = None,
+          feature_networks: Mapping[str, nn.Module] | None = None, hooks: Sequence[Hook] = (),
+          progress: bool = True) -> MetaLearner:
+    """Meta-learn E, G, D on ``dataset`` (items as `talkinghead.data.episodes.EpisodeDataset`) until
+    ``config.train.steps`` E/G steps, writing checkpoints, the export, metrics and samples under ``run_dir``.
+
+    ``resume``: ``auto`` | ``never`` | a checkpoint path. ``hooks`` run after every step (tests use them to
+    stop a run between steps). ``feature_networks`` default to the config's (`build_feature_networks`).
+    """
+    from talkinghead.models import Discriminator, Embedder, Generator
+
+    world = world or World()
+    run_dir = Path(run_dir)
+    train_cfg = config.train
+    resume_path = checkpointing.resolve_resume(resume, run_dir)
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
+    if feature_networks is None:
+        from talkinghead.perceptual_weights import build_feature_networks
+
+        feature_networks = build_feature_networks(config.loss)
+
+    seed_everything(train_cfg.seed)  # same initial weights on every rank
+    embedder, generator = Embedder(config.model), Generator(config.model)
+    discriminator = Discriminator(config.model, num_videos)
+    learner = MetaLearner(config, embedder, generator, discriminator, feature_networks, world)
+    _broadcast_weights([learner.embedder, learner.generator, learner.discriminator, learner.ema], world)
+    seed_everything(train_cfg.seed + world.rank)  # per-rank streams from here on
+    if resume_path is not None:
+        load_training_state(learner, resume_path, dataset_hash)
+    metadata = {"dataset_hash": dataset_hash or "", "num_videos": num_videos,
+                "feature_network": config.loss.feature_network}
+
+    per_rank_start = learner.step * train_cfg.batch_size
+    sampler = _WithEpoch(EpisodeSampler(len(dataset), world, train_cfg.seed, start=per_rank_start))  # type: ignore[arg-type]
+    loader = torch.utils.data.DataLoader(
+        _EpochIndexed(dataset), batch_size=train_cfg.batch_size, sampler=sampler, drop_last=True,
+        num_workers=train_cfg.num_workers, pin_memory=world.device.type == "cuda",
+        generator=torch.Generator().manual_seed(train_cfg.seed),  # keeps the global RNG untouched
+    )
+    reporter = _Reporter(run_dir, world.is_main)
+    from tqdm import tqdm
+
+    bar = tqdm(total=train_cfg.steps, initial=learner.step, unit="step", dynamic_ncols=True,
+               disable=not (progress and world.is_main))
+    started, started_step = time.perf_counter(), learner.step
+    batches = iter(loader)
+    try:
+        while learner.step < train_cfg.steps:
+            batch = next(batches)
+            values = learner.train_step(batch)
+            bar.update(1)
+            if learner.consecutive_bad_steps >= train_cfg.max_bad_steps:
+                raise TrainingDiverged(
+                    f"{learner.consecutive_bad_steps} consecutive steps with a non-finite loss (up to step "
+                    f"{learner.step}); stopped. The last good checkpoint in {run_dir / checkpointing.CHECKPOINT_DIR} "
+                    "is intact: resume it with a lower learning rate (--set train.lr_generator=...), "
+                    "mixed_precision=no, or check the data")
+            if learner.step % train_cfg.log_every == 0 or learner.step == train_cfg.steps:
+                elapsed = max(time.perf_counter() - started, 1e-9)
+                values["steps_per_second"] = (learner.step - started_step) / elapsed
+                values["images_per_second"] = values["steps_per_second"] * train_cfg.batch_size * world.world_size
+                reporter.scalars(learner.step, values)
+                bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in values.items()
+                                 if k in ("loss/generator", "loss/discriminator", "images_per_second")})
+            if world.is_main and (learner.step % train_cfg.image_every == 0 or learner.step == train_cfg.steps):
+                reporter.images(learner.step, sample_grid(learner, batch))
+            if (learner.step % train_cfg.checkpoint_every == 0 or learner.step == train_cfg.steps) \
+                    and learner.consecutive_bad_steps == 0:
+                save_training_state(learner, run_dir, metadata)
+            for hook in hooks:
+                hook(learner)
+    finally:
+        bar.close()
+        reporter.close()
+    return learner
