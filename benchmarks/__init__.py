@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): see benchmarks/run.py."""
