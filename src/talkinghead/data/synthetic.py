@@ -470,7 +470,7 @@ def _landmark_template(ident: Identity) -> np.ndarray:
     # eyes: 36 outer, 37 38 upper lid, 39 inner, 40 41 lower lid (right eye); the left eye mirrors it
     cx = -0.33 * ident.eye_spacing
     ex = np.array([-0.15, -0.065, 0.05, 0.135, 0.05, -0.065]) * ident.eye_size
-    ey = np.array([0.012, -0.056, -0.058, 0.01, 0.04, 0.04]) * ident.eye_size
+    ey = np.array([0.012, -0.072, -0.074, 0.01, 0.045, 0.045]) * ident.eye_size
     xs = cx + ex
     p[36:42] = np.stack([xs, ey, _face_z(xs) - 0.02], 1)
     right = p[36:42] * np.array([-1, 1, 1])
@@ -633,10 +633,8 @@ def _geometry(ident: Identity) -> _Geometry:
     add("cheeks", np.array([(-0.47, 0.38, cheek_z), (0.47, 0.38, cheek_z)]))
     add("light", np.array([(-0.12, 0.05, 0.95), (0.0, 0.1, 0.0)]))
 
-    # iris centres (rest position) and radius reference: the middle of each eye, on the eyeball
     eye_r = p[36:42].mean(0)
     eye_l = p[42:48].mean(0)
-    add("irises", np.stack([eye_r, eye_l]))
 
     # beard: upper boundary over the cheeks and under the nose (the jaw part comes from the landmarks)
     if ident.beard in ("full", "stubble"):
@@ -833,25 +831,40 @@ def _background(ident: Identity, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _draw_eye(img: np.ndarray, ident: Identity, lid: np.ndarray, iris_centre: np.ndarray, iris_r: float,
-              width: float) -> None:
-    """One eye: sclera, iris, pupil and a highlight clipped to the lid polygon [6, 2]; then the lid line."""
+def _oval(img: np.ndarray, centre: np.ndarray, rx: float, ry: float, angle: float, colour: RGB) -> None:
+    c = (int(round(centre[0] * _ONE)), int(round(centre[1] * _ONE)))
+    axes = (max(1, int(round(rx * _ONE))), max(1, int(round(ry * _ONE))))
+    cv2.ellipse(img, c, axes, angle, 0, 360, colour, -1, cv2.LINE_AA, _SHIFT)
+
+
+def _draw_eye(img: np.ndarray, ident: Identity, lid: np.ndarray, gaze: tuple[float, float], iris_r: float,
+              foreshortening: float, width: float) -> None:
+    """One eye: sclera, iris, pupil and a highlight clipped to the lid polygon [6, 2]; then the lid lines.
+
+    The iris is an ellipse narrowed by the eye's foreshortening; the gaze moves it along the eye's axis.
+    """
     lid_line = _shade(ident.skin, 0.35)
-    if _polygon_area(lid) ** 2 > 0.5 and abs(_polygon_area(lid)) > 0.6:
+    if abs(_polygon_area(lid)) > 0.6:
+        axis = lid[3] - lid[0]
+        eye_w = float(np.linalg.norm(axis))
+        axis = axis / max(eye_w, 1e-6)
+        perp = np.array([-axis[1], axis[0]])
+        centre = lid.mean(0) + axis * gaze[0] * 0.2 * eye_w + perp * gaze[1] * 0.1 * eye_w
+        angle = math.degrees(math.atan2(axis[1], axis[0]))
 
         def draw(patch: np.ndarray, off: np.ndarray) -> None:
             patch[:] = SCLERA
-            c = iris_centre - off
-            _disc(patch, c, iris_r, ident.eye_colour)
-            _disc(patch, c, iris_r * 0.48, PUPIL)
-            _disc(patch, c + np.array([-0.35, -0.4]) * iris_r, max(iris_r * 0.22, 0.5), (250, 250, 250))
+            c = centre - off
+            _oval(patch, c, iris_r * foreshortening, iris_r, angle, ident.eye_colour)
+            _oval(patch, c, iris_r * 0.48 * foreshortening, iris_r * 0.48, angle, PUPIL)
+            _disc(patch, c + np.array([-0.35, -0.4]) * iris_r, max(iris_r * 0.2, 0.5), (250, 250, 250))
 
         _composite(img, lid, draw)
-    _line(img, lid[[0, 1, 2, 3]], lid_line, width * 1.2)
-    _line(img, lid[[3, 4, 5, 0]], _shade(ident.skin, 0.7), width * 0.6)
+    _line(img, lid[[0, 1, 2, 3]], lid_line, width * 0.9)
+    _line(img, lid[[3, 4, 5, 0]], _shade(ident.skin, 0.78), width * 0.5)
 
 
-def _draw_mouth(img: np.ndarray, ident: Identity, pts: np.ndarray, width: float) -> None:
+def _draw_mouth(img: np.ndarray, ident: Identity, pts: np.ndarray, unit: float, width: float) -> None:
     outer, inner = pts[48:60], pts[60:68]
     upper = np.concatenate([outer[0:7], inner[[4, 3, 2, 1, 0]]])
     lower = np.concatenate([outer[[6, 7, 8, 9, 10, 11, 0]], inner[[0, 7, 6, 5, 4]]])
@@ -865,7 +878,7 @@ def _draw_mouth(img: np.ndarray, ident: Identity, pts: np.ndarray, width: float)
         def draw(patch: np.ndarray, off: np.ndarray) -> None:
             patch[:] = MOUTH_INTERIOR
             top = inner[[0, 1, 2, 3, 4]] - off
-            teeth_h = min(0.35 * gap, 0.028 * width * 40)
+            teeth_h = min(0.35 * gap, 0.07 * unit)
             _fill(patch, np.concatenate([top, top[::-1] + down * teeth_h]), TEETH)
             bottom = inner[[4, 5, 6, 7, 0]] - off
             _fill(patch, np.concatenate([bottom, bottom[::-1] - down * 0.18 * gap]), _shade(TEETH, 0.9))
@@ -984,13 +997,12 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
     _disc(img, pts[30] * 0.8 + pts[29] * 0.2, 0.035 * unit, _mix(ident.skin, (255, 255, 255), 0.25))
 
     # eyes: sclera, iris and pupil clipped to the lids; the gaze moves the iris within the eye
-    irises = part["irises"]
-    for lid_idx, iris_c in ((slice(36, 42), irises[0]), (slice(42, 48), irises[1])):
+    eye_w3 = np.linalg.norm(geo.landmarks[39] - geo.landmarks[36]) * unit
+    for lid_idx in (slice(36, 42), slice(42, 48)):
         lid = pts[lid_idx]
-        eye_w = np.linalg.norm(lid[3] - lid[0])
-        shift = np.array([pose.gaze_x * 0.22, pose.gaze_y * 0.12]) * eye_w
-        iris_c = lid[[0, 3]].mean(0) * 0.5 + iris_c * 0.5 + shift
-        _draw_eye(img, ident, lid, iris_c, 0.078 * ident.eye_size * unit, width)
+        foreshortening = float(np.clip(np.linalg.norm(lid[3] - lid[0]) / eye_w3, 0.3, 1.0))
+        _draw_eye(img, ident, lid, (pose.gaze_x, pose.gaze_y), 0.085 * ident.eye_size * unit, foreshortening,
+                  width)
 
     # brows: thick strokes, thinner at the outer end
     thick = 0.045 * ident.brow_thickness * unit
@@ -1001,7 +1013,7 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
         down = b + np.array([0, 1.0]) * (prof * thick * 0.5)[:, None]
         _fill(img, np.concatenate([up, down[::-1]]), ident.brow_colour)
 
-    _draw_mouth(img, ident, pts, width)
+    _draw_mouth(img, ident, pts, unit, width)
 
     if "fringe" in part:
         _bands(img, part["fringe"], part["fringe"].mean(0) + np.array([-0.1, -0.1]) * unit, geo.hair_layers[1:],
