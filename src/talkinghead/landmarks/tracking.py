@@ -1,11 +1,15 @@
 """68-point landmarks for still images and videos, detecting rarely and tracking in between.
 
 Per-frame face detection is the slow path users of earlier implementations complain about (paper-notes
-§6.4). `track_video` runs the detector on the first frame, every ``detect_every`` frames, and whenever
-tracking fails; on the other frames the previous frame's landmarks give the box that seeds the landmark
-step (converted to a detector-like box with the offset measured at the last detection), refined once with
-the box of the new landmarks. Tracking "fails" when the new landmarks' box overlaps the seed box too little
-(drift) or the face shrinks/grows implausibly; the frame is then re-detected.
+§6.4). `track_video` runs the full-frame detector on the first frame, every ``detect_every`` frames, and
+whenever tracking fails. In between, the previous frame's landmarks seed the next frame: every
+``verify_every`` frames the detector looks only in a small window around the previous landmarks' box
+(downscaled so the face is ~100 px: a few ms whatever the frame size) and the landmarks are fitted in the
+box it returns; on the other frames (or when that local look finds nothing, e.g. a turned head) the seed is
+the previous landmarks' box, in the detector's framing and size measured at the last detection, refined
+once on the new landmarks. A fit whose box overlaps its seed too little counts as lost and the frame is
+re-detected. Seeding only from landmarks (never looking at the image) drifts on turning heads: a mis-fit
+moves the next box, which moves the next fit; the local look bounds that to ``verify_every`` frames.
 
 Several faces: the largest, most central face is chosen on the first detection and the one overlapping the
 track afterwards (`backends.choose_face`); each choice among several faces is logged. No face in the whole
@@ -19,6 +23,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from talkinghead.landmarks.backends import (
@@ -113,15 +118,17 @@ def _box_text(box: FaceBox) -> str:
 
 
 class _BoxModel:
-    """Turns a landmarks' tight box into the detector-like box the landmark step was trained with.
+    """Turns landmarks into the detector-like box the landmark step was trained with.
 
-    Measured at each detection as the detector box's offset and size relative to the landmarks' box.
+    At each detection it records the detector box's centre offset from the landmarks' box centre (in
+    landmark extents) and the detector box's side. Between detections the seed box is centred on the
+    landmarks (plus that offset) but keeps the detector's side: letting the size follow the landmarks
+    feeds errors back (a mis-fit on a turned head grows the box, which grows the next fit) and drifts.
     """
 
     def __init__(self) -> None:
-        # Defaults measured for dlib HOG on the shared clips; replaced at the first detection.
-        self.offset = np.array([0.0, 0.08])
-        self.size = 1.05
+        self.offset = np.array([0.0, 0.0])
+        self.side = 0.0
 
     def update(self, detector_box: FaceBox, points: np.ndarray) -> None:
         tight = landmarks_box(points)
@@ -129,28 +136,30 @@ class _BoxModel:
         dcx, dcy = detector_box.center
         tcx, tcy = tight.center
         self.offset = np.array([(dcx - tcx) / extent, (dcy - tcy) / extent])
-        self.size = max(detector_box.width, detector_box.height) / extent
+        self.side = max(detector_box.width, detector_box.height)
 
     def box(self, points: np.ndarray) -> FaceBox:
         tight = landmarks_box(points)
         extent = max(tight.width, tight.height, 1.0)
         cx, cy = np.array(tight.center) + self.offset * extent
-        half = self.size * extent / 2.0
+        half = self.side / 2.0
         return FaceBox(cx - half, cy - half, cx + half, cy + half)
 
 
 def track_video(frames: Iterable[np.ndarray], backend: LandmarkBackend | None = None, detect_every: int = 25,
-                min_overlap: float = 0.5, source: str | None = None) -> LandmarkTrack:
+                min_overlap: float = 0.5, verify_every: int = 3,
+                source: str | None = None) -> LandmarkTrack:
     """Landmarks of one face through a video (see the module docstring).
 
     ``frames``: uint8 RGB frames (a `talkinghead.video.VideoReader` streams them; memory stays at one frame).
     ``detect_every``: re-detect at least this often (1 = detect on every frame, the slow reference path).
+    ``verify_every``: look for the face near the track every this many frames (see the module docstring).
     ``min_overlap``: IoU between a frame's seed box and its new landmarks' box below which tracking is
     considered lost and the frame is re-detected. ``source`` names the video in messages (defaults to
     ``frames.path`` when there is one).
     """
-    if detect_every < 1:
-        raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+    if detect_every < 1 or verify_every < 1:
+        raise ValueError(f"detect_every and verify_every must be >= 1, got {detect_every}, {verify_every}")
     backend = backend if backend is not None else _default_backend()
     name = _source_name(frames, source)
     points: list[np.ndarray | None] = []
@@ -169,14 +178,20 @@ def track_video(frames: Iterable[np.ndarray], backend: LandmarkBackend | None = 
         state = MISSING
         if previous is not None and since_detection < detect_every:
             seed = box_model.box(previous)
-            candidate = backend.landmarks(frame, seed)
-            refined = box_model.box(candidate)  # one refinement: re-centre on the new landmarks
-            candidate = backend.landmarks(frame, refined)
-            after = box_model.box(candidate)
-            if refined.iou(after) >= min_overlap and seed.iou(after) >= min_overlap * 0.5:
-                result, seed, state = candidate, refined, TRACKED
-            else:
-                log.debug("%s frame %d: tracking lost (overlap %.2f); re-detecting", name, index, refined.iou(after))
+            local = _detect_near(backend, frame, seed) if since_detection % verify_every == 0 else None
+            if local is not None:  # a detector box near the track: fit there, like a full detection would
+                result, seed, state = backend.landmarks(frame, local), local, TRACKED
+                box_model.update(local, result)
+            else:  # seed from the previous landmarks, refined once on the new ones
+                candidate = backend.landmarks(frame, seed)
+                refined = box_model.box(candidate)
+                candidate = backend.landmarks(frame, refined)
+                after = box_model.box(candidate)
+                if refined.iou(after) >= min_overlap and seed.iou(after) >= min_overlap * 0.5:
+                    result, seed, state = candidate, refined, TRACKED
+                else:
+                    log.debug("%s frame %d: tracking lost (overlap %.2f); re-detecting", name, index,
+                              refined.iou(after))
         if result is None:
             faces = backend.detect_faces(frame)
             since_detection = 0
@@ -213,6 +228,31 @@ def track_video(frames: Iterable[np.ndarray], backend: LandmarkBackend | None = 
     track = LandmarkTrack(filled, np.array(status, dtype=np.int8), boxes, name)
     log.debug("%s: %s", name, track.summary())
     return track
+
+
+def _detect_near(backend: LandmarkBackend, frame: np.ndarray, seed: FaceBox,
+                 face_pixels: float = 100.0) -> FaceBox | None:
+    """Detect the face in a window twice the seed box's size, downscaled so the face is ~``face_pixels``
+    wide (a few ms whatever the frame size). Returns the detection overlapping the seed most, or None."""
+    height, width = frame.shape[:2]
+    cx, cy = seed.center
+    half = seed.width
+    x0, y0 = max(int(cx - half), 0), max(int(cy - half), 0)
+    x1, y1 = min(int(cx + half), width), min(int(cy + half), height)
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return None
+    window = frame[y0:y1, x0:x1]
+    factor = min(1.0, face_pixels / max(seed.width, 1.0))
+    if factor < 1.0:
+        window = cv2.resize(window, (max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor))),
+                            interpolation=cv2.INTER_AREA)
+    faces = backend.detect_faces(np.ascontiguousarray(window))
+    if not faces:
+        return None
+    faces = [FaceBox(f.left / factor + x0, f.top / factor + y0, f.right / factor + x0, f.bottom / factor + y0,
+                     f.score) for f in faces]
+    best = max(faces, key=seed.iou)
+    return best if seed.iou(best) > 0.3 else None
 
 
 def _hold_nearest(points: list[np.ndarray | None], found: list[int]) -> np.ndarray:
