@@ -238,3 +238,13 @@ def test_errors_name_the_problem() -> None:
     with pytest.raises(ValueError, match="same length"):
         Motion.from_poses([FramePose()]).__class__(**{**Motion.from_poses([FramePose()]).__dict__,
                                                       "yaw": np.zeros(3)})
+
+
+def test_docs_contact_sheet_is_present_and_small() -> None:
+    from pathlib import Path
+
+    sheet = Path(__file__).resolve().parents[1] / "docs" / "images" / "synthetic_contact_sheet.png"
+    assert sheet.is_file(), "regenerate with: python -m talkinghead.data.synthetic " + str(sheet)
+    assert sheet.stat().st_size < 300_000
+    image = cv2.imread(str(sheet))
+    assert image.shape == (768, 768, 3)
