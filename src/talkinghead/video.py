@@ -240,7 +240,8 @@ class VideoWriter:
             log.info("re-encoding %s audio of %s to AAC for %s", source.codec_context.name, self.audio_from,
                      self.path)
             self._audio_out = self._container.add_stream("aac", rate=source.rate or 48000)
-            self._audio_out.layout = source.layout.name if source.layout else "stereo"
+            channels = source.layout.nb_channels if source.layout else 2
+            self._audio_out.layout = "mono" if channels == 1 else "stereo"  # more channels are downmixed
 
     def _write_audio(self) -> None:
         source = self._audio_in.streams.audio[0]
