@@ -67,11 +67,14 @@ class StandInDiscriminator(nn.Module):
         return self.score(v, self.video_embeddings(video_index) + self.w0), features
 
 
-def tiny_networks(seed: int = 0):
-    """(config, embedder, generator, discriminator) at tiny-64 with random weights."""
+def tiny_networks(seed: int = 0, stand_ins: bool = False):
+    """(config, embedder, generator, discriminator) at tiny-64 with random weights; ``stand_ins`` for the
+    fast contract-only networks (loop logic tests on 2 shared CPU cores)."""
     config = preset("tiny-64")
     torch.manual_seed(seed)
     try:
+        if stand_ins:
+            raise ImportError
         from talkinghead.models import Discriminator, Embedder, Generator
     except ImportError:
         Embedder, Generator, Discriminator = StandInEmbedder, StandInGenerator, StandInDiscriminator  # noqa: N806

@@ -40,7 +40,7 @@ def test_start_state_is_the_formulas():
 
 
 def test_a_few_steps_lower_the_content_loss_and_are_deterministic():
-    _, embedder, generator, discriminator = tiny_networks()
+    _, embedder, generator, discriminator = tiny_networks(stand_ins=True)
     frames, landmark_images = sources(2)
     config = FinetuneConfig(lr_generator=2e-3)
 
@@ -70,7 +70,7 @@ def test_schedule_batches_and_holdout():
     with pytest.raises(ValueError, match="hold out"):
         holdout_split(2, config, holdout=2)
 
-    _, embedder, generator, discriminator = tiny_networks()
+    _, embedder, generator, discriminator = tiny_networks(stand_ins=True)
     # T = 1: 40 epochs of one image = 40 steps (the paper's schedule).
     frames, landmark_images = sources(1)
     result = finetune(embedder, generator, discriminator, frames, landmark_images, l1_content,

@@ -257,8 +257,15 @@ class Avatar:
             for points in driver:
                 yield points.astype(np.float32), None
             return
-        frames = read_video(driver) if isinstance(driver, (str, Path)) else driver
-        smoother = make_smoother() if smooth else None
+        fps = 25.0
+        if isinstance(driver, (str, Path)):
+            from talkinghead.video import VideoReader
+
+            reader = VideoReader(driver)
+            frames, fps = iter(reader), reader.fps
+        else:
+            frames = driver
+        smoother = make_smoother(fps) if smooth else None
         previous = None
         for frame in frames:
             points = self.landmarks(frame, previous)
@@ -531,44 +538,51 @@ def default_content_loss(config: Config, device: torch.device) -> Callable:
 # --- landmarks, crop, drawing and video: the project's one implementation of each ------------------------
 
 
-def default_landmarks() -> LandmarkFn:
-    """The project's landmark backend as a per-frame function (tracks from the previous frame's points)."""
-    from talkinghead import landmarks as room
+def default_landmarks(backend: str = "dlib") -> LandmarkFn:
+    """The project's landmark backend as a per-frame function: detect faces, keep the one overlapping the
+    previous frame's face (else the largest, most central), and fit its 68 points."""
+    from talkinghead.landmarks.backends import choose_face, get_backend, landmarks_box
 
-    backend = room.get_backend()
+    detector = get_backend(backend)
 
     def find(image: np.ndarray, previous: np.ndarray | None) -> np.ndarray | None:
-        try:
-            points = room.detect_landmarks(image, backend=backend, previous=previous)
-        except room.NoFaceError:
+        boxes = detector.detect_faces(image)
+        if not boxes:
             return None
-        return None if points is None else np.asarray(points, dtype=np.float32)
+        previous_box = landmarks_box(previous) if previous is not None else None
+        box = choose_face(boxes, (image.shape[1], image.shape[0]), previous_box)
+        return np.asarray(detector.landmarks(image, box), dtype=np.float32)
 
     return find
 
 
-def make_smoother() -> Callable[[np.ndarray], np.ndarray] | None:
+def make_smoother(fps: float) -> Callable[[np.ndarray], np.ndarray]:
+    """One-Euro smoothing of driver landmarks, speeds measured in inter-ocular distances per second (the
+    same settings as the landmarks room's `smooth_track`)."""
     from talkinghead.landmarks import OneEuroFilter
 
-    return OneEuroFilter()
+    smoother = OneEuroFilter(fps, min_cutoff=1.0, beta=0.5)
+
+    def smooth(points: np.ndarray) -> np.ndarray:
+        interocular = float(np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0)))
+        return np.asarray(smoother(points, scale=max(interocular, 1.0)), dtype=np.float32)
+
+    return smooth
 
 
 def crop_face(image: np.ndarray, points: np.ndarray, size: int,
               crop_scale: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     """The one crop policy: (crop uint8 [size, size, 3], landmarks in crop pixels, (left, top, side))."""
-    from talkinghead.landmarks import crop_box, crop_image
+    from talkinghead.landmarks.crop import crop_box, crop_image
 
-    box = crop_box(points, scale=crop_scale)
-    crop = crop_image(image, box, size)
-    left, top, side = (float(v) for v in box)
-    crop_points = ((points - np.array([left, top])) * (size / side)).astype(np.float32)
-    return crop, crop_points, (left, top, side)
+    crop, transform = crop_image(image, crop_box(points, scale=crop_scale), size)
+    return crop, transform.to_crop(points), (transform.left, transform.top, size / transform.scale)
 
 
 def draw_landmarks(points: np.ndarray, size: int, config: Config) -> np.ndarray:
-    from talkinghead.landmarks import landmark_image
+    from talkinghead.landmarks import landmark_image, line_width_for
 
-    return landmark_image(points, size)
+    return landmark_image(points, size, line_width_for(size, config.data.landmark_line_width))
 
 
 def read_image(path: Path) -> np.ndarray:
