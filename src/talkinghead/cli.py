@@ -105,6 +105,117 @@ def _run_prepare(args: argparse.Namespace) -> int:
 SUBCOMMANDS.append(_add_prepare)
 
 
+def _add_finetune(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "finetune", help="personalize a trained model on one or a few pictures (or a video) of a person -> .avatar")
+    parser.add_argument("--checkpoint", required=True, help="inference export, or a training run directory")
+    parser.add_argument("--source", nargs="+", required=True, help="picture(s) of one person, or one video")
+    parser.add_argument("-o", "--output", required=True, help="avatar file to write (e.g. person.avatar)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None, help="fine-tuning updates (0 = feed-forward only)")
+    length.add_argument("--epochs", type=int, default=None, help="passes over the sources (default: the config's, "
+                        "paper 40)")
+    parser.add_argument("--no-early-stop", action="store_true", help="with T >= 8: train all epochs even when the "
+                        "held-out loss stops improving")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.set_defaults(func=_run_finetune)
+
+
+def _device(name: str | None) -> str:
+    import torch
+
+    return name or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from talkinghead.inference import TalkingHead
+
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    head = TalkingHead.load(args.checkpoint, device=_device(args.device))
+    steps = args.steps  # None: train for epochs (--epochs, else the config's); 0: feed-forward only
+    epochs = args.epochs if args.epochs is not None else (head.config.finetune.epochs if steps is None else None)
+    with tqdm(desc="fine-tuning", unit="step", disable=steps == 0) as bar:
+        def progress(step: int, total: int, info: dict) -> None:
+            bar.total = total
+            bar.set_postfix(content=f"{info['content']:.3f}", epoch=info["epoch"])
+            bar.update(step - bar.n)
+
+        avatar = head.personalize(args.source, steps=steps or 0, epochs=epochs,
+                                  seed=args.seed, progress=progress, early_stopping=not args.no_early_stop)
+    avatar.save(output)
+    info = avatar.info
+    print(f"wrote {output}: {info['mode']}, T = {info['shots']}"
+          + (f", {info['steps']} steps / {info['epochs']} epochs" if info["mode"] == "fine-tuned" else "")
+          + (f", stopped early (best epoch {info['best_epoch']})" if info.get("stopped_early") else ""))
+    return 0
+
+
+def _add_animate(subparsers) -> None:
+    parser = subparsers.add_parser("animate", help="drive an avatar (or a portrait) with a video's face motion")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--avatar", help="avatar file from `talkinghead finetune`")
+    who.add_argument("--checkpoint", help="inference export or training run directory (with --source)")
+    parser.add_argument("--source", nargs="+", help="with --checkpoint: picture(s) of the person (feed-forward)")
+    parser.add_argument("--steps", type=int, default=0, help="with --checkpoint: fine-tuning updates first")
+    parser.add_argument("--driver", required=True, help="driving video")
+    parser.add_argument("-o", "--output", required=True, help="output video (.mp4, H.264, driver's fps and audio)")
+    parser.add_argument("--mode", choices=["relative", "absolute"], default="relative",
+                        help="relative: the driver's motion on the avatar's own face shape (default); absolute: "
+                        "the driver's landmarks, aligned to the source (the paper)")
+    parser.add_argument("--find-best-frame", action="store_true",
+                        help="use the driver frame most similar to the source as the motion reference")
+    parser.add_argument("--side-by-side", action="store_true", help="driver | landmark image | result")
+    parser.add_argument("--paste-back", action="store_true",
+                        help="composite the generated head into the full source picture")
+    parser.add_argument("--no-mark", action="store_true",
+                        help="no visible 'synthetic' label (the metadata tag is always written)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--device", default=None)
+    parser.set_defaults(func=_run_animate)
+
+
+def _run_animate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from talkinghead.inference import Avatar, TalkingHead, write_animation
+
+    if Path(args.output).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    device = _device(args.device)
+    if args.avatar:
+        avatar = Avatar.load(args.avatar, device=device)
+    else:
+        if not args.source:
+            raise ValueError("--checkpoint needs --source (the picture(s) to animate)")
+        avatar = TalkingHead.load(args.checkpoint, device=device).personalize(args.source, steps=args.steps)
+    with tqdm(desc="animating", unit="frame") as bar:
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = write_animation(avatar, args.driver, args.output, mode=args.mode,
+                                 find_best_frame=args.find_best_frame, side_by_side=args.side_by_side,
+                                 paste_back=args.paste_back, mark=not args.no_mark, overwrite=args.overwrite,
+                                 progress=progress)
+    held = f"; {result['held']} frames without a face held the last landmarks" if result["held"] else ""
+    print(f"wrote {result['output']}: {result['frames']} frames at {result['fps']:.3f} fps{held}")
+    return 0
+
+
+SUBCOMMANDS.append(_add_finetune)
+SUBCOMMANDS.append(_add_animate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkinghead",
