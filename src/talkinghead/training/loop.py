@@ -504,19 +504,20 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
             batch = next(batches)
             values = learner.train_step(batch)
             bar.update(1)
-            if learner.consecutive_bad_steps >= train_cfg.max_bad_steps:
-                raise TrainingDiverged(
-                    f"{learner.consecutive_bad_steps} consecutive steps with a non-finite loss (up to step "
-                    f"{learner.step}); stopped. The last good checkpoint in {run_dir / checkpointing.CHECKPOINT_DIR} "
-                    "is intact: resume it with a lower learning rate (--set train.lr_generator=...), "
-                    "mixed_precision=no, or check the data")
-            if learner.step % train_cfg.log_every == 0 or learner.step == train_cfg.steps:
+            stopping = learner.consecutive_bad_steps >= train_cfg.max_bad_steps
+            if learner.step % train_cfg.log_every == 0 or learner.step == train_cfg.steps or stopping:
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 values["steps_per_second"] = (learner.step - started_step) / elapsed
                 values["images_per_second"] = values["steps_per_second"] * train_cfg.batch_size * world.world_size
                 reporter.scalars(learner.step, values)
                 bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in values.items()
                                  if k in ("loss/generator", "loss/discriminator", "images_per_second")})
+            if stopping:
+                raise TrainingDiverged(
+                    f"{learner.consecutive_bad_steps} consecutive steps with a non-finite loss (up to step "
+                    f"{learner.step}); stopped. The last good checkpoint in {run_dir / checkpointing.CHECKPOINT_DIR} "
+                    "is intact: resume it with a lower learning rate (--set train.lr_generator=...), "
+                    "mixed_precision=no, or check the data")
             if world.is_main and (learner.step % train_cfg.image_every == 0 or learner.step == train_cfg.steps):
                 reporter.images(learner.step, sample_grid(learner, batch))
             if (learner.step % train_cfg.checkpoint_every == 0 or learner.step == train_cfg.steps) \
