@@ -103,22 +103,22 @@ class SNLinear(_SpectralNormMixin, nn.Linear):
         return F.linear(x, self.normalized_weight(), self.bias)
 
 
-def _instance_stats(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample, per-channel mean and 1/std over H, W: [B, C, H, W] -> two [B, C, 1, 1]."""
-    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
-    return mean, torch.rsqrt(var + eps)
-
-
 def adaptive_instance_norm(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor,
                            eps: float = INSTANCE_NORM_EPS) -> torch.Tensor:
     """AdaIN: ``scale * (x - μ(x)) / σ(x) + shift`` with ``scale``, ``shift`` [B, C] from outside (ψ̂).
 
-    Computed as one fused ``x * a + b`` with a = scale / σ, b = shift - μ a (per sample and channel).
+    μ, σ: per sample and channel over H, W (biased variance). Computed by the fused batch-norm kernel
+    (statistics, normalization and affine in one call): instance norm of sample b is batch norm of
+    [1, C, H, W]; for a contiguous NCHW batch [B, C, H, W] -> [1, B*C, H, W] is a free view, a
+    channels-last batch is normalized sample by sample (it has no such view).
     """
-    mean, inv_std = _instance_stats(x, eps)
-    a = scale[:, :, None, None] * inv_std
-    b = shift[:, :, None, None] - mean * a
-    return torch.addcmul(b, x, a)
+    batch, num_channels = x.shape[:2]
+    if batch == 1 or x.is_contiguous():
+        flat = x.reshape(1, batch * num_channels, *x.shape[2:])
+        out = F.batch_norm(flat, None, None, scale.reshape(-1), shift.reshape(-1), True, 0.0, eps)
+        return out.reshape(x.shape)
+    return torch.cat([F.batch_norm(x[b:b + 1], None, None, scale[b], shift[b], True, 0.0, eps)
+                      for b in range(batch)])
 
 
 class InstanceNorm(nn.Module):
