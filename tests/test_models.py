@@ -200,3 +200,12 @@ def test_w_gradient_and_sparse_adam_step_scale_with_the_batch_not_the_number_of_
     after = discriminator.video_embeddings.weight.detach()
     changed = set((after != before).any(dim=1).nonzero()[:, 0].tolist())
     assert changed == rows
+
+
+def test_attention_resolution_the_blocks_never_reach_is_a_config_error():
+    from talkinghead.config import ConfigError, apply_overrides
+
+    with pytest.raises(ConfigError, match="attention_up_resolution=128 .* reach \\[32, 64\\]"):
+        apply_overrides(preset("tiny-64"), ["model.attention_up_resolution=128"])
+    with pytest.raises(ConfigError, match="attention_down_resolution=8"):
+        apply_overrides(preset("paper-256"), ["model.attention_down_resolution=8"])

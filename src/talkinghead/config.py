@@ -30,6 +30,10 @@ class ModelConfig:
     G: ``generator_down_blocks`` down blocks to a bottleneck of image_size / 2**generator_down_blocks
     (16x16 at 256), ``generator_res_blocks`` AdaIN residual blocks there, and as many AdaIN up blocks
     as down blocks.
+
+    Resulting counts at paper-256 (tests/test_models.py checks them): E 14.91M, G 37.96M (31.13M
+    convolutional + P 6.83M for 13,312 AdaIN coefficients), V 19.63M; BigGAN-style blocks (two 3x3
+    convolutions, a learnable 1x1 skip in every resampling block), SAGAN attention with 1.25 C² parameters.
     """
 
     image_size: int = 256
@@ -65,6 +69,14 @@ class ModelConfig:
             )
         if self.generator_res_blocks < 0:
             raise ConfigError("model.generator_res_blocks must be >= 0")
+        down = [self.image_size >> k for k in range(1, self.generator_down_blocks + 1)]
+        if self.attention_down_resolution not in down:
+            raise ConfigError(f"model.attention_down_resolution={self.attention_down_resolution} is not reached by "
+                              f"the generator's down blocks (they reach {down}); pick one of those")
+        up = [self.image_size >> k for k in range(self.generator_down_blocks - 1, -1, -1)]
+        if self.attention_up_resolution not in up:
+            raise ConfigError(f"model.attention_up_resolution={self.attention_up_resolution} is not reached by "
+                              f"the generator's up blocks (they reach {up}); pick one of those")
 
 
 @dataclass(frozen=True)
