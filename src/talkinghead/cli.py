@@ -105,6 +105,40 @@ def _run_prepare(args: argparse.Namespace) -> int:
 SUBCOMMANDS.append(_add_prepare)
 
 
+def _add_train(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="meta-learn E, G, D on a prepared dataset (1 process, or many under torchrun)",
+        description="Meta-learning (paper §3.2). Many GPUs/nodes: torchrun --nproc-per-node N -m talkinghead train ...")
+    parser.add_argument("--data", required=True, metavar="DATASET", help="dataset folder (talkinghead prepare)")
+    _add_common_config_arguments(parser, default_preset="paper-256")
+    parser.add_argument("--run-dir", required=True, metavar="RUN", help="checkpoints, export, metrics, samples")
+    parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
+                        help="auto (default): continue RUN's newest checkpoint if any; never; or a checkpoint file")
+    parser.add_argument("--steps", type=int, default=None, metavar="N", help="total E/G steps (= --set train.steps=N)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config (JSON) and exit")
+    parser.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    overrides = [*args.overrides, *([f"train.steps={args.steps}"] if args.steps is not None else [])]
+    from talkinghead.config import apply_overrides, preset
+
+    config = apply_overrides(preset(args.preset), overrides)
+    if args.dry_run:
+        print(config.to_json())
+        return 0
+    from talkinghead.training.run import train_on_dataset
+
+    learner = train_on_dataset(config, args.data, args.run_dir, resume=args.resume, device=args.device)
+    if learner.world.is_main:
+        print(f"{args.run_dir}: {learner.step} steps, {learner.images} images, {learner.bad_steps} skipped")
+    return 0
+
+
+SUBCOMMANDS.append(_add_train)
+
+
 def _add_finetune(subparsers) -> None:
     parser = subparsers.add_parser(
         "finetune", help="personalize a trained model on one or a few pictures (or a video) of a person -> .avatar")

@@ -1,0 +1,40 @@
+"""`talkinghead train`: dataset folder + config -> a run directory, in 1 process or under torchrun.
+
+    talkinghead train --data DATASET --preset tiny-64 --run-dir runs/tiny
+    torchrun --standalone --nproc-per-node 2 -m talkinghead train --data DATASET --preset paper-256 --run-dir RUN
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from talkinghead.config import Config
+from talkinghead.training.distributed import init_distributed, shutdown_distributed
+from talkinghead.training.loop import MetaLearner, train
+
+log = logging.getLogger(__name__)
+
+
+def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resume: str = "auto",
+                     device: str | None = None, progress: bool = True) -> MetaLearner:
+    """Meta-learn on a prepared dataset folder (``talkinghead prepare`` or the synthetic writer).
+
+    Reads torchrun's environment (1 process when absent); W gets one row per ``video_index`` of the
+    dataset's index, whose content hash is stored in every checkpoint.
+    """
+    from talkinghead.data.episodes import EpisodeDataset
+
+    world = init_distributed(device)
+    try:
+        dataset = EpisodeDataset(data, image_size=config.model.image_size,
+                                 frames_per_episode=config.data.frames_per_episode, seed=config.train.seed,
+                                 line_width=config.data.landmark_line_width * config.model.image_size)
+        if world.is_main:
+            log.info("training on %s: %d videos (W rows: %d), %d process(es) on %s, %d episodes per step",
+                     data, len(dataset), dataset.num_videos, world.world_size, world.device,
+                     config.train.batch_size * world.world_size)
+        return train(config, run_dir, dataset, num_videos=dataset.num_videos,
+                     dataset_hash=dataset.index.content_hash, resume=resume, world=world, progress=progress)
+    finally:
+        shutdown_distributed()
