@@ -209,3 +209,23 @@ def test_attention_resolution_the_blocks_never_reach_is_a_config_error():
         apply_overrides(preset("tiny-64"), ["model.attention_up_resolution=128"])
     with pytest.raises(ConfigError, match="attention_down_resolution=8"):
         apply_overrides(preset("paper-256"), ["model.attention_down_resolution=8"])
+
+
+def test_training_step_reaches_every_network_and_channels_last_gives_the_same_images():
+    torch.manual_seed(4)
+    cfg = preset("tiny-64").model
+    embedder, generator = Embedder(cfg).train(), Generator(cfg).train()
+    frames = torch.rand(2, 3, 64, 64) * 2 - 1
+    landmark_images = torch.rand(2, 3, 64, 64) * 2 - 1
+    images = generator(landmark_images, generator.project(embedder(frames, landmark_images)))
+    images.square().mean().backward()
+    for name, module in (("embedder", embedder.blocks[0].conv1), ("P", generator.projection),
+                         ("encoder", generator.down[0].conv1), ("output", generator.output_conv)):
+        assert module.weight.grad is not None and float(module.weight.grad.abs().sum()) > 0, name
+    generator.eval()
+    psi = torch.randn(2, generator.num_adain_params)
+    with torch.no_grad():
+        plain = generator(landmark_images, psi)
+        fast = generator.to(memory_format=torch.channels_last)(
+            landmark_images.contiguous(memory_format=torch.channels_last), psi)
+    assert torch.allclose(plain, fast, atol=1e-4)
