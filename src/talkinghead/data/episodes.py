@@ -151,9 +151,11 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] in [-1, 1]."""
-    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    return tensor.div_(127.5).sub_(1.0).contiguous()
+    """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] in [-1, 1] (contiguous).
+
+    Transposed while still uint8 (a quarter of the bytes), then converted: ~3x faster than permuting floats."""
+    channels_first = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    return torch.from_numpy(channels_first).to(torch.float32).mul_(1.0 / 127.5).sub_(1.0)
 
 
 # -- identity split for evaluation ------------------------------------------------------------------------------
