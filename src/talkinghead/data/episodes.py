@@ -155,7 +155,7 @@ def _to_tensor(images: np.ndarray) -> torch.Tensor:
 
     Transposed while still uint8 (a quarter of the bytes), then converted: ~3x faster than permuting floats."""
     channels_first = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
-    return torch.from_numpy(channels_first).to(torch.float32).mul_(1.0 / 127.5).sub_(1.0)
+    return torch.from_numpy(channels_first).to(torch.float32).div_(127.5).sub_(1.0)  # 0 -> -1, 255 -> 1 exactly
 
 
 # -- identity split for evaluation ------------------------------------------------------------------------------
