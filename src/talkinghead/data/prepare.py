@@ -423,8 +423,9 @@ def _check_settings(output: Path, settings: PrepareSettings) -> None:
         stored = dsindex.read_json(path)
         if stored != wanted:
             changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
-            raise ValueError(f"{output} was prepared with other settings ({', '.join(changed)}: "
-                             f"{ {k: stored.get(k) for k in changed} }); use the same options or a new output folder")
+            differences = ", ".join(f"{k} was {stored.get(k)!r}, now {wanted.get(k)!r}" for k in changed)
+            raise ValueError(f"{output} was prepared with other settings ({differences}); use the same options "
+                             "or a new output folder")
     else:
         dsindex.write_json_atomic(path, wanted)
 
