@@ -116,8 +116,16 @@ class TalkingHead:
     # --- personalization -------------------------------------------------------------------------------
 
     def prepare(self, images_or_video, max_video_frames: int = 32) -> list[Source]:
-        """Landmarks and the crop policy on each source (named image files, a video, or uint8 arrays)."""
+        """Landmarks and the crop policy on each source (named image files, a video, or uint8 arrays).
+        A list of `Source` objects (already cropped to the model's size, e.g. dataset frames with their stored
+        landmarks, as `talkinghead.evaluate` uses) is returned as it is."""
         size = self.config.model.image_size
+        if isinstance(images_or_video, (list, tuple)) and images_or_video \
+                and all(isinstance(s, Source) for s in images_or_video):
+            wrong = [s.name for s in images_or_video if s.crop.shape != (size, size, 3)]
+            if wrong:
+                raise ValueError(f"sources {wrong[:3]} are not {size}x{size} RGB crops (the model's image size)")
+            return list(images_or_video)
         prepared = []
         for name, image in load_sources(images_or_video, max_video_frames):
             points = _find_face(self.landmarks, image, name)
