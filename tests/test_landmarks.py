@@ -273,3 +273,14 @@ def test_dlib_backend_finds_no_face_in_a_faceless_image() -> None:
     assert backend.detect_faces(noise) == []
     with pytest.raises(NoFaceError, match="noise.jpg"):
         detect_landmarks(noise, backend, source="noise.jpg")
+
+
+def test_face_tracker_streams_the_same_as_track_video() -> None:
+    from talkinghead.landmarks import FaceTracker
+
+    faces = [[FaceBox(60 + i, 60, 140 + i, 140)] for i in range(12)]
+    track = track_video(_frames(12), _FakeBackend(faces), detect_every=5)
+    tracker = FaceTracker(_FakeBackend(faces), detect_every=5)
+    streamed = [tracker(frame) for frame in _frames(12)]
+    np.testing.assert_array_equal(np.stack([p for p, _, _ in streamed]), track.points)
+    assert [s for _, s, _ in streamed] == list(track.status)

@@ -15,7 +15,15 @@ from talkinghead.landmarks.backends import (
 from talkinghead.landmarks.crop import CropBox, CropTransform, crop_box, crop_boxes, crop_image
 from talkinghead.landmarks.drawing import landmark_image, line_width_for
 from talkinghead.landmarks.smoothing import OneEuroFilter, smooth_track
-from talkinghead.landmarks.tracking import DETECTED, MISSING, TRACKED, LandmarkTrack, detect_landmarks, track_video
+from talkinghead.landmarks.tracking import (
+    DETECTED,
+    MISSING,
+    TRACKED,
+    FaceTracker,
+    LandmarkTrack,
+    detect_landmarks,
+    track_video,
+)
 
 __all__ = [
     "BackendUnavailable",
@@ -23,6 +31,7 @@ __all__ = [
     "CropTransform",
     "DETECTED",
     "FaceBox",
+    "FaceTracker",
     "LandmarkBackend",
     "LandmarkTrack",
     "MISSING",

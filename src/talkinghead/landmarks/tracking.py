@@ -146,6 +146,73 @@ class _BoxModel:
         return FaceBox(cx - half, cy - half, cx + half, cy + half)
 
 
+class FaceTracker:
+    """Frame-by-frame landmark tracking (what `track_video` runs), for streaming use such as driving videos.
+
+    ``tracker(frame) -> (points [68, 2] float32 or None, status, seed box or None)``; call it on consecutive
+    frames. Parameters as in `track_video`.
+    """
+
+    def __init__(self, backend: LandmarkBackend | None = None, detect_every: int = 25, verify_every: int = 3,
+                 min_overlap: float = 0.5, source: str = "<frames>") -> None:
+        if detect_every < 1 or verify_every < 1:
+            raise ValueError(f"detect_every and verify_every must be >= 1, got {detect_every}, {verify_every}")
+        self.backend = backend if backend is not None else _default_backend()
+        self.detect_every = detect_every
+        self.verify_every = verify_every
+        self.min_overlap = min_overlap
+        self.source = source
+        self.index = 0
+        self._box_model = _BoxModel()
+        self._previous: np.ndarray | None = None  # last frame's landmarks, None after a miss
+        self._previous_box: FaceBox | None = None  # the face being followed (consistency across re-detections)
+        self._since_detection = 0
+        self._choices_logged = 0
+
+    def __call__(self, frame: np.ndarray) -> tuple[np.ndarray | None, int, FaceBox | None]:
+        backend, box_model, name, index = self.backend, self._box_model, self.source, self.index
+        frame = check_image(frame, f"{name} frame {index}")
+        result: np.ndarray | None = None
+        seed: FaceBox | None = None
+        state = MISSING
+        if self._previous is not None and self._since_detection < self.detect_every:
+            seed = box_model.box(self._previous)
+            local = _detect_near(backend, frame, seed) if self._since_detection % self.verify_every == 0 else None
+            if local is not None:  # a detector box near the track: fit there, like a full detection would
+                result, seed, state = backend.landmarks(frame, local), local, TRACKED
+                box_model.update(local, result)
+            else:  # seed from the previous landmarks, refined once on the new ones
+                candidate = backend.landmarks(frame, seed)
+                refined = box_model.box(candidate)
+                candidate = backend.landmarks(frame, refined)
+                after = box_model.box(candidate)
+                if refined.iou(after) >= self.min_overlap and seed.iou(after) >= self.min_overlap * 0.5:
+                    result, seed, state = candidate, refined, TRACKED
+                else:
+                    log.debug("%s frame %d: tracking lost (overlap %.2f); re-detecting", name, index,
+                              refined.iou(after))
+        if result is None:
+            faces = backend.detect_faces(frame)
+            self._since_detection = 0
+            if faces:
+                previous_box = self._previous_box
+                seed = choose_face(faces, (frame.shape[1], frame.shape[0]), previous_box)
+                if len(faces) > 1 and self._choices_logged < 5:
+                    self._choices_logged += 1
+                    log.info("%s frame %d: %d faces; following the %s one at %s", name, index, len(faces),
+                             "tracked" if previous_box is not None and previous_box.iou(seed) > 0.2
+                             else "largest, most central", _box_text(seed))
+                result = backend.landmarks(frame, seed)
+                box_model.update(seed, result)
+                state = DETECTED
+        self._since_detection += 1
+        self._previous = result
+        if result is not None:
+            self._previous_box = landmarks_box(result)
+        self.index += 1
+        return result, state, (seed if result is not None else None)
+
+
 def track_video(frames: Iterable[np.ndarray], backend: LandmarkBackend | None = None, detect_every: int = 25,
                 min_overlap: float = 0.5, verify_every: int = 3,
                 source: str | None = None) -> LandmarkTrack:
@@ -158,60 +225,17 @@ def track_video(frames: Iterable[np.ndarray], backend: LandmarkBackend | None = 
     considered lost and the frame is re-detected. ``source`` names the video in messages (defaults to
     ``frames.path`` when there is one).
     """
-    if detect_every < 1 or verify_every < 1:
-        raise ValueError(f"detect_every and verify_every must be >= 1, got {detect_every}, {verify_every}")
-    backend = backend if backend is not None else _default_backend()
     name = _source_name(frames, source)
+    tracker = FaceTracker(backend, detect_every=detect_every, verify_every=verify_every, min_overlap=min_overlap,
+                          source=name)
     points: list[np.ndarray | None] = []
     status: list[int] = []
     boxes: list[FaceBox | None] = []
-    box_model = _BoxModel()
-    previous: np.ndarray | None = None  # last frame's landmarks, None after a miss
-    previous_box: FaceBox | None = None  # the face being followed (for consistency across re-detections)
-    since_detection = 0
-    choices_logged = 0
-
-    for index, frame in enumerate(frames):
-        frame = check_image(frame, f"{name} frame {index}")
-        result: np.ndarray | None = None
-        seed: FaceBox | None = None
-        state = MISSING
-        if previous is not None and since_detection < detect_every:
-            seed = box_model.box(previous)
-            local = _detect_near(backend, frame, seed) if since_detection % verify_every == 0 else None
-            if local is not None:  # a detector box near the track: fit there, like a full detection would
-                result, seed, state = backend.landmarks(frame, local), local, TRACKED
-                box_model.update(local, result)
-            else:  # seed from the previous landmarks, refined once on the new ones
-                candidate = backend.landmarks(frame, seed)
-                refined = box_model.box(candidate)
-                candidate = backend.landmarks(frame, refined)
-                after = box_model.box(candidate)
-                if refined.iou(after) >= min_overlap and seed.iou(after) >= min_overlap * 0.5:
-                    result, seed, state = candidate, refined, TRACKED
-                else:
-                    log.debug("%s frame %d: tracking lost (overlap %.2f); re-detecting", name, index,
-                              refined.iou(after))
-        if result is None:
-            faces = backend.detect_faces(frame)
-            since_detection = 0
-            if faces:
-                seed = choose_face(faces, (frame.shape[1], frame.shape[0]), previous_box)
-                if len(faces) > 1 and choices_logged < 5:
-                    choices_logged += 1
-                    log.info("%s frame %d: %d faces; following the %s one at %s", name, index, len(faces),
-                             "tracked" if previous_box is not None and previous_box.iou(seed) > 0.2
-                             else "largest, most central", _box_text(seed))
-                result = backend.landmarks(frame, seed)
-                box_model.update(seed, result)
-                state = DETECTED
-        since_detection += 1
+    for frame in frames:
+        result, state, seed = tracker(frame)
         points.append(result)
         status.append(state)
-        boxes.append(seed if result is not None else None)
-        previous = result
-        if result is not None:
-            previous_box = landmarks_box(result)
+        boxes.append(seed)
 
     if not points:
         raise NoFaceError(f"{name} has no frames")
