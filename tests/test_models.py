@@ -229,3 +229,19 @@ def test_training_step_reaches_every_network_and_channels_last_gives_the_same_im
         fast = generator.to(memory_format=torch.channels_last)(
             landmark_images.contiguous(memory_format=torch.channels_last), psi)
     assert torch.allclose(plain, fast, atol=1e-4)
+
+
+def test_down_block_strided_4x4_kernel_equals_conv3x3_then_average_pool():
+    import torch.nn.functional as F
+
+    from talkinghead.models.layers import ResidualDown
+
+    torch.manual_seed(5)
+    block = ResidualDown(4, 8, normalize=False)
+    x = torch.randn(2, 4, 10, 12)
+    for training in (True, False):
+        block.train(training)
+        with torch.no_grad():
+            weight = block.conv1.normalized_weight()
+            expected = F.avg_pool2d(F.conv2d(x, weight, block.conv1.bias, padding=1), 2)
+            assert torch.allclose(block._convolve_and_pool(x), expected, atol=1e-5)

@@ -160,6 +160,7 @@ class ResidualDown(nn.Module):
     """Pre-activation residual down block (BigGAN D block; plain IN when ``normalize``).
 
     main: [IN] - ReLU - conv3x3 (in -> out) - avgpool2 - [IN] - ReLU - conv3x3 (out -> out)
+          (conv3x3 - avgpool2 runs as the equivalent 4x4 stride-2 convolution, see `_convolve_and_pool`)
     skip: avgpool2 - conv1x1 (in -> out; learnable even when in == out, as BigGAN's resampling blocks)
     ``preactivate=False`` for a network's first block, whose input is an image (no norm/ReLU before it).
     [B, in, H, W] -> [B, out, H/2, W/2]
@@ -173,15 +174,32 @@ class ResidualDown(nn.Module):
         self.norm2 = InstanceNorm(out_channels) if normalize else None
         self.conv2 = SNConv2d(out_channels, out_channels, 3)
         self.skip = SNConv2d(in_channels, out_channels, 1)
+        self._pooled_kernel: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
         if self.preactivate:
             h = _relu(self.norm1(h), inplace=True) if self.norm1 is not None else F.relu(h)
-        h = F.avg_pool2d(self.conv1(h), 2)
+        h = self._convolve_and_pool(h)
         h = self.norm2(h) if self.norm2 is not None else h
         h = self.conv2(F.relu_(h))
         return h.add_(self.skip(F.avg_pool2d(x, 2)))
+
+
+    def _convolve_and_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """avgpool2(conv3x3(x)) computed exactly as one 4x4 convolution with stride 2 (0.44x the FLOPs).
+
+        K4[r, s] = 1/4 Σ_{a,b ∈ {0,1}} K3[r - a, s - b]: the 3x3 kernel averaged over the four pooled
+        positions. In eval mode without autograd the 4x4 kernel is kept while the normalized 3x3 one is.
+        """
+        weight = self.conv1.normalized_weight()  # [out, in, 3, 3]
+        if self._pooled_kernel is not None and self._pooled_kernel[0] is weight:
+            kernel = self._pooled_kernel[1]
+        else:
+            kernel = sum(F.pad(weight, (b, 1 - b, a, 1 - a)) for a in (0, 1) for b in (0, 1)) * 0.25
+            cacheable = not self.training and not torch.is_grad_enabled()
+            self._pooled_kernel = (weight, kernel) if cacheable else None
+        return F.conv2d(x, kernel, self.conv1.bias, stride=2, padding=1)
 
 
 class ResidualBlock(nn.Module):
