@@ -11,13 +11,13 @@
 * `SelfAttention` (SAGAN, in BigGAN's form).
 
 Block shapes are chosen with the FLOP count in view while keeping BigGAN's parameters per block (two 3x3
-convolutions + a 1x1 skip when the channels change): a down block applies its first convolution at the
-input resolution and its second after the 2x2 average pool; an up block applies its first convolution at
-the input resolution and its second after the nearest-neighbour upsampling. Relative to BigGAN's order
-(both convolutions at the higher resolution) this spends 4x fewer FLOPs on one of the two convolutions of
-every resampling block, which is what dominates the cost at 256x256 (benchmarks/cases/models.py).
-The skip's 1x1 convolution commutes with average pooling and nearest upsampling, so it always runs at
-the lower resolution (same function, fewer FLOPs).
+convolutions + a learnable 1x1 skip): a down block applies its first convolution at the input resolution
+and its second after the 2x2 average pool; an up block applies its first convolution at the input
+resolution and its second after the nearest-neighbour upsampling. Relative to BigGAN's order (both
+convolutions at the higher resolution) this spends 4x fewer FLOPs on one of the two convolutions of every
+resampling block, which is what dominates the cost at 256x256 (benchmarks/cases/models.py). Exact
+rewrites save more: conv3x3 followed by avgpool2 is one 4x4 stride-2 convolution (0.44x the FLOPs), and
+the skip's 1x1 convolution commutes with pooling and nearest upsampling, so it runs at the low resolution.
 """
 
 from __future__ import annotations
