@@ -131,7 +131,7 @@ def average_sparse_rows(parameter: torch.nn.Parameter, world: World) -> None:
     kept_indices = torch.cat([i[: int(c.item())] for i, c in zip(all_indices, counts, strict=True)])
     kept_rows = torch.cat([r[: int(c.item())] for r, c in zip(all_rows, counts, strict=True)])
     parameter.grad = torch.sparse_coo_tensor(kept_indices.unsqueeze(0), kept_rows / world.world_size,
-                                             size=grad.shape).coalesce()
+                                             size=grad.shape, check_invariants=True).coalesce()
 
 
 class EpisodeSampler(torch.utils.data.Sampler[int]):
