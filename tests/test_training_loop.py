@@ -101,3 +101,25 @@ def test_content_loss_falls_on_synthetic_heads(tmp_path):
     content = [line["loss/vgg19"] for line in map(json.loads, (tmp_path / "run" / "metrics.jsonl").open())]
     first, last = sum(content[:8]) / 8, sum(content[-8:]) / 8
     assert last < 0.8 * first, (first, last)
+
+
+def test_cli_dry_run_prints_resolved_config(capsys):
+    from talkinghead.cli import main
+
+    assert main(["train", "--data", "unused", "--preset", "tiny-64-ff", "--run-dir", "unused", "--dry-run",
+                 "--set", "train.betas=[0.5, 0.99]", "--steps", "7"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert resolved["train"]["variant"] == "FF" and resolved["train"]["steps"] == 7
+    assert resolved["train"]["betas"] == [0.5, 0.99] and resolved["loss"]["feature_network"] == "vgg"
+
+
+def test_cli_missing_weight_file_is_a_clear_error(tmp_path, capsys):
+    from talkinghead.cli import main
+    from talkinghead.data.prepare import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path / "data", num_identities=1, videos_per_identity=1, frames_per_video=3, size=64)
+    code = main(["train", "--data", str(tmp_path / "data"), "--preset", "tiny-64", "--run-dir", str(tmp_path / "run"),
+                 "--device", "cpu", "--set", f"loss.vgg19_weights={tmp_path / 'missing.pth'}"])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "missing.pth" in error and "loss.feature_network=mobilenet-offline" in error
