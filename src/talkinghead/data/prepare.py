@@ -567,11 +567,12 @@ def synthetic_seeds(seed: int, identity: int, clip: int) -> tuple[int, int]:
 
 def write_synthetic_dataset(out: str | os.PathLike[str], num_identities: int, videos_per_identity: int,
                             frames_per_video: int, size: int, seed: int = 0, crop: bool = True,
-                            fps: float = 25.0) -> dict[str, Any]:
+                            fps: float = 25.0, name_prefix: str = "syn") -> dict[str, Any]:
     """Write a dataset of synthetic talking heads (`talkinghead.data.synthetic`) in the same on-disk format
     as `prepare_dataset`, with the renderer's exact landmarks (no detection). Returns the index.
 
-    Identity ``i`` is ``syn{i:04d}``; its clip ``j`` has key ``syn{i:04d}/clip{j:02d}``; the renderer seeds
+    Identity ``i`` is ``{name_prefix}{i:04d}`` (give held-out sets their own prefix so their names never
+    collide with training identities); its clip ``j`` has key ``{name_prefix}{i:04d}/clip{j:02d}``; the seeds
     come from `synthetic_seeds` and are saved in each ``meta.json`` (``identity_seed``, ``motion_seed``), so
     evaluation can render identity A with B's motion as ground truth. With ``crop`` (default) frames are
     rendered at ``size`` and then framed by the one crop policy (`talkinghead.landmarks.crop`, smoothed boxes,
@@ -595,7 +596,7 @@ def write_synthetic_dataset(out: str | os.PathLike[str], num_identities: int, vi
     temp_root.mkdir(parents=True)
     written = 0
     for i in range(num_identities):
-        identity = f"syn{i:04d}"
+        identity = f"{name_prefix}{i:04d}"
         for j in range(videos_per_identity):
             key = f"{identity}/clip{j:02d}"
             final = output / dsindex.VIDEOS_DIR / key
