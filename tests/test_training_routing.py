@@ -6,6 +6,8 @@ loss) changes D in the E/G phase, or E/G in the D phase, or W through −r̂: ea
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -117,3 +119,17 @@ def test_non_finite_loss_skips_the_step_and_is_counted():
     assert changed(e0, learner.embedder) == set() and changed(d0, learner.discriminator) == set()
     learner.train_step(make_batch())
     assert learner.bad_steps == 1 and learner.consecutive_bad_steps == 0 and learner.step == 2
+
+
+@pytest.mark.parametrize("option", ["train.mixed_precision=bf16", "train.mixed_precision=fp16",
+                                    "train.channels_last=true", "train.activation_checkpointing=true"])
+def test_memory_and_precision_options_take_a_finite_step(option):
+    learner = make_learner(option)
+    logs = learner.train_step(make_batch())
+    assert logs["skipped"] == 0.0 and all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+    assert logs["loss/vgg19"] == pytest.approx(_reference_content_loss(), rel=0.05)  # same model, same batch
+
+
+@functools.cache
+def _reference_content_loss() -> float:
+    return make_learner().train_step(make_batch())["loss/vgg19"]

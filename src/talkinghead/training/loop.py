@@ -329,6 +329,9 @@ def load_training_state(learner: MetaLearner, path: Path, dataset_hash: str | No
     if dataset_hash and meta.get("dataset_hash") and meta["dataset_hash"] != dataset_hash:
         raise ValueError(f"checkpoint {path} was trained on another dataset (index hash {meta['dataset_hash'][:12]}, "
                          f"this one {dataset_hash[:12]}): W's rows would mean other videos; use a new --run-dir")
+    changed = _config_differences(checkpoint.config, learner.config)
+    if changed:
+        log.warning("resuming %s with changed settings (the new values apply): %s", path, "; ".join(changed))
     learner.load_state(checkpoint.tensors, meta, source=str(path))
     rank = learner.world.rank
     if meta.get("world_size") == learner.world.world_size:
@@ -339,6 +342,27 @@ def load_training_state(learner: MetaLearner, path: Path, dataset_hash: str | No
         log.warning("checkpoint %s was written by %s processes, this run has %d: RNG states re-seeded, data order "
                     "continues from image %d", path, meta.get("world_size"), learner.world.world_size, learner.images)
     log.info("resumed from %s at step %d (%d images)", path, learner.step, learner.images)
+
+
+def _config_differences(saved: Config, current: Config) -> list[str]:
+    saved_values, current_values = saved.to_dict(), current.to_dict()
+    return [f"{section}.{name}: {value!r} -> {current_values[section][name]!r}"
+            for section, fields in saved_values.items() if isinstance(fields, dict)
+            for name, value in fields.items() if current_values[section][name] != value]
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when the package runs from a checkout."""
+    import subprocess
+
+    from talkinghead import __version__
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{commit}" if commit else __version__
 
 
 # --- visibility -------------------------------------------------------------------------------------------
@@ -483,7 +507,7 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
     if resume_path is not None:
         load_training_state(learner, resume_path, dataset_hash)
     metadata = {"dataset_hash": dataset_hash or "", "num_videos": num_videos,
-                "feature_network": config.loss.feature_network}
+                "feature_network": config.loss.feature_network, "code_version": code_version()}
 
     per_rank_start = learner.step * train_cfg.batch_size
     sampler = _WithEpoch(EpisodeSampler(len(dataset), world, train_cfg.seed, start=per_rank_start))  # type: ignore[arg-type]
