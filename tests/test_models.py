@@ -246,3 +246,19 @@ def test_down_block_strided_4x4_kernel_equals_conv3x3_then_average_pool():
             weight = block.conv1._divide_by_sigma()  # the same W / σ (no further iteration)
             expected = F.avg_pool2d(F.conv2d(x, weight, block.conv1.bias, padding=1), 2)
             assert torch.allclose(fused, expected, atol=1e-5)
+
+
+def test_psi_layout_starts_as_identity_adain_per_layer_in_forward_order(tiny):
+    """P's bias = [scale 1 | shift 0] for every AdaIN layer, in the order forward() consumes ψ̂."""
+    _, _, generator, _ = tiny
+    bias = generator.projection.bias.detach()
+    layers = [norm for block in list(generator.bottleneck) + list(generator.up) for norm in (block.norm1, block.norm2)]
+    layers.append(generator.output_norm)
+    offset = 0
+    for norm in layers:
+        assert torch.all(bias[offset:offset + norm.channels] == 1)  # scale
+        assert torch.all(bias[offset + norm.channels:offset + 2 * norm.channels] == 0)  # shift
+        offset += 2 * norm.channels
+    assert offset == generator.num_adain_params
+    with pytest.raises(ValueError, match="batch 2"):
+        generator(torch.zeros(3, 3, 64, 64), torch.zeros(2, generator.num_adain_params))

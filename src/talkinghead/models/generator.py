@@ -87,11 +87,9 @@ class Generator(nn.Module):
     def _identity_coefficients(self) -> torch.Tensor:
         """ψ̂ of an identity AdaIN (scale 1, shift 0 everywhere): [num_adain_params]."""
         parts = []
-        for module in self.modules():
+        for module in self.modules():  # registration order = forward order: bottleneck, up blocks, output
             if isinstance(module, AdaptiveInstanceNorm):
                 parts += [torch.ones(module.channels), torch.zeros(module.channels)]
-        order = [m for m in self.modules() if isinstance(m, AdaptiveInstanceNorm)]
-        assert sum(m.num_params for m in order) == self.num_adain_params
         return torch.cat(parts)
 
     def project(self, embedding: torch.Tensor) -> torch.Tensor:
@@ -103,6 +101,9 @@ class Generator(nn.Module):
             raise ValueError(f"psi has {psi.shape[-1]} coefficients; this generator's AdaIN layers need "
                              f"{self.num_adain_params} (use generator.project(embedding))")
         if psi.shape[0] != landmark_images.shape[0]:
+            if psi.shape[0] != 1:
+                raise ValueError(f"psi has batch {psi.shape[0]} but landmark_images {landmark_images.shape[0]}; "
+                                 "pass one psi per frame or a single psi [1, P] for all frames")
             psi = psi.expand(landmark_images.shape[0], -1)  # one person, many frames
         coefficients = list(psi.split(self.adain_sizes, dim=1))
         h = landmark_images
