@@ -139,6 +139,52 @@ def _run_train(args: argparse.Namespace) -> int:
 SUBCOMMANDS.append(_add_train)
 
 
+def _add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="the paper's self-reenactment protocol (and cross-identity) with baselines -> reports",
+        description="Self-reenactment (paper §4): per test video, T frames personalize the model (feed-forward and "
+                    "fine-tuned) and other frames are the ground truth; copy-source and mesh-warp baselines; "
+                    "SSIM, PSNR, L1, CSIM, AKD, FID (when its weights are there). Resumable: re-run with the "
+                    "same --out.")
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="inference export or training run dir")
+    parser.add_argument("--data", required=True, metavar="DATASET", help="dataset folder of people unseen in training")
+    parser.add_argument("--out", required=True, metavar="DIR", help="report folder (re-running resumes it)")
+    parser.add_argument("--shots", type=int, nargs="+", default=[1, 8, 32], metavar="T",
+                        help="numbers of personalization frames (default: 1 8 32)")
+    parser.add_argument("--targets", type=int, default=32, help="hold-out ground-truth frames per video (default 32)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--finetune-steps", type=int, default=None, metavar="N",
+                        help="fine-tuning updates per avatar (0: feed-forward only; default: the config's epochs)")
+    length.add_argument("--finetune-epochs", type=int, default=None, metavar="E",
+                        help="fine-tuning epochs (default: the config's, the paper's 40)")
+    parser.add_argument("--videos", type=int, default=None, metavar="N", help="test videos (default: all eligible)")
+    parser.add_argument("--cross-identity", action="store_true", help="also drive each person with another's motion")
+    parser.add_argument("--allow-overlap", action="store_true",
+                        help="evaluate even on identities the checkpoint was trained on")
+    parser.add_argument("--fid-weights", default=None, metavar="PATH",
+                        help="pt_inception-2015-12-05-6726825d.pth (FID is reported unavailable without it)")
+    parser.add_argument("--arcface-onnx", default=None, metavar="PATH", help="ArcFace ONNX model for CSIM "
+                        "(default: dlib's descriptor)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the video choice and frame split")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from talkinghead.evaluate import evaluate, format_summary
+
+    summary = evaluate(args.checkpoint, args.data, args.out, shots=args.shots, targets=args.targets,
+                       finetune_steps=args.finetune_steps, finetune_epochs=args.finetune_epochs, videos=args.videos,
+                       cross_identity=args.cross_identity, allow_overlap=args.allow_overlap,
+                       fid_weights=args.fid_weights, arcface_onnx=args.arcface_onnx, seed=args.seed,
+                       device=args.device)
+    print(format_summary(summary))
+    return 0
+
+
+SUBCOMMANDS.append(_add_evaluate)
+
+
 def _add_finetune(subparsers) -> None:
     parser = subparsers.add_parser(
         "finetune", help="personalize a trained model on one or a few pictures (or a video) of a person -> .avatar")
