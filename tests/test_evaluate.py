@@ -185,3 +185,19 @@ def test_synthetic_ground_truth_reproduces_the_stored_clip(world):
         assert np.abs(image.astype(int) - stored).mean() < 3.0  # JPEG q95
     yaw = video_yaw(index, 1)
     assert yaw.shape == (8,) and np.all(np.abs(yaw) <= 50)
+
+
+@pytest.mark.slow
+def test_cli_evaluate_feed_forward_with_default_backends(world, tmp_path, capsys):
+    """The command line on one video, T=1, feed-forward, with the real dlib identity and landmark backends.
+    Slow (~8 s): loading dlib's models and the first generator calls; the only test of the default backends."""
+    from talkinghead.cli import main
+
+    out = tmp_path / "cli"
+    code = main(["evaluate", "--checkpoint", str(world["unseen"]), "--data", str(world["data"]), "--out", str(out),
+                 "--shots", "1", "--targets", "2", "--finetune-steps", "0", "--videos", "1", "--device", "cpu"])
+    assert code == 0
+    assert "| copy-source (1) |" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert {r["method"] for r in report["rows"]} == {"copy-source", "mesh-warp", FEED_FORWARD}
+    assert report["metadata"]["identity_backend"] == "dlib"
