@@ -161,7 +161,7 @@ def write_demo_report(out: Path, state: dict[str, Any]) -> Path:
         lines += ["## Training curves", "", "![training curves](training_curves.png)", "",
                   "Reading: the generator's total and content losses should fall while the discriminator's hinge "
                   "loss stays away from zero (neither network wins outright).", ""]
-    sheets = sorted((out / "evaluation").glob("**/*contact*.png"))[:3]
+    sheets = sorted((out / "evaluation" / "sheets").glob("*_T8.png"))[:2]
     if sheets:
         lines += ["## Contact sheets (source | ground truth | each method)", ""]
         lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in sheets]

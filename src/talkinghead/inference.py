@@ -543,9 +543,12 @@ def resolve_export(path: str | Path) -> Path:
 
 def default_content_loss(config: Config, device: torch.device) -> Callable:
     """The content loss of meta-learning (feature networks from ``config.loss``) for fine-tuning."""
-    from talkinghead.losses import build_content_loss  # owned by the training engineer
+    from talkinghead.losses import ContentLoss
+    from talkinghead.perceptual_weights import build_feature_networks
 
-    return build_content_loss(config.loss, device)
+    networks = build_feature_networks(config.loss)
+    weights = config.loss.resolved_weights()
+    return ContentLoss(networks, {name: weights[name] for name in networks}).to(device)
 
 
 # --- landmarks, crop, drawing and video: the project's one implementation of each ------------------------
