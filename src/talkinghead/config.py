@@ -139,6 +139,10 @@ class LossConfig:
     """Content-loss weight of the offline MobileNetV2 features (not from the paper: chosen so the term is of
     the order of the v1 VGG terms, whose Caffe-scale activations are ~58x those of unit-scale networks)."""
 
+    pixel_weight: float = 0.0
+    """L1 on pixels as an extra content term. NOT in the paper (0 in every paper preset); the bilayer
+    follow-up of the same lab used 10. The CPU demo turns it on to learn colours in minutes."""
+
     def resolved_weights(self) -> dict[str, float]:
         """The weight of every loss term, version defaults filled in."""
         version = {"v1": (1e-2, 2e-3, 80.0), "v2": (1.5e-1, 2.5e-2, 10.0)}[self.weights_version]
@@ -146,6 +150,7 @@ class LossConfig:
             "vgg19": version[0] if self.vgg19_weight is None else self.vgg19_weight,
             "vggface": version[1] if self.vggface_weight is None else self.vggface_weight,
             "mobilenet": self.mobilenet_weight,
+            "pixel": self.pixel_weight,
             "match": version[2] if self.match_weight is None else self.match_weight,
             "feature_matching": self.feature_matching_weight,
             "adversarial": self.adversarial_weight,

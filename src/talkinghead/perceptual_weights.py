@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from talkinghead.config import LossConfig
-from talkinghead.models.feature_networks import MobileNetV2Features, VGG19Features, VGGFaceFeatures
+from talkinghead.models.feature_networks import MobileNetV2Features, PixelFeatures, VGG19Features, VGGFaceFeatures
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,8 @@ def build_feature_networks(loss: LossConfig) -> dict[str, nn.Module]:
         networks = {"mobilenet": _load_into(MobileNetV2Features(), mobilenet_v2_state_dict(), "MobileNetV2")}
     else:
         raise ValueError(f"unknown loss.feature_network {loss.feature_network!r}")
+    if loss.pixel_weight > 0:  # not in the paper: see LossConfig.pixel_weight
+        networks["pixel"] = PixelFeatures()
     for name, network in networks.items():
         network.freeze()
         log.info("content loss uses %s (%d parameters, frozen)", name, sum(p.numel() for p in network.parameters()))

@@ -88,6 +88,16 @@ class _FrozenFeatures(nn.Module):
         return self.eval()
 
 
+class PixelFeatures(_FrozenFeatures):
+    """The image itself as the only "feature": with `losses.content_losses` this is a pixel L1 term.
+
+    Not in the paper (the bilayer follow-up of the same lab adds pixel L1 with weight 10); off in every paper
+    preset, used by the CPU demo where minutes of training must learn colours fast."""
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return [images]
+
+
 class VGG19Features(_FrozenFeatures):
     """VGG19 conv part, cut after relu5_1 (features[29]); state-dict keys as torchvision (``features.N.*``)."""
 
