@@ -157,14 +157,8 @@ def _synthetic_seed(index, video_index: int) -> int | None:
 
 
 def dataset_identity_record(index) -> dict:
-    """What a training checkpoint should store (metadata ``"dataset"``) so that evaluation can refuse its
-    people: the dataset hash, identity names and, for synthetic datasets, the renderer's identity seeds (names
-    like ``syn0000`` repeat across synthetic datasets of different seeds; the seeds do not)."""
-    record: dict[str, Any] = {"content_hash": index.content_hash, "identities": sorted(index.identities)}
-    if index.landmark_backend == "synthetic":
-        record["identity_seeds"] = sorted({s for v in index.videos
-                                           if (s := _synthetic_seed(index, v.video_index)) is not None})
-    return record
+    """What a training checkpoint stores about its people (`DatasetIndex.identity_record`)."""
+    return index.identity_record()
 
 
 def check_identity_overlap(index, videos: Sequence, metadata: dict, allow_overlap: bool = False) -> dict:

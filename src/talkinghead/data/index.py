@@ -120,6 +120,16 @@ class DatasetIndex:
     def meta(self, video_index: int) -> dict[str, Any]:
         return read_json(self.video_dir(video_index) / META_FILE)
 
+    def identity_record(self) -> dict[str, Any]:
+        """Who is in this dataset, as a training checkpoint stores it (metadata ``"dataset"``) so evaluation can
+        refuse those people: the content hash, identity names and, for synthetic datasets, the renderer's
+        identity seeds (names like ``syn0000`` repeat across synthetic datasets of different seeds; seeds don't)."""
+        record: dict[str, Any] = {"content_hash": self.content_hash, "identities": sorted(self.identities)}
+        if self.landmark_backend == "synthetic":
+            seeds = {self.meta(v.video_index).get("identity_seed") for v in self.videos}
+            record["identity_seeds"] = sorted(int(s) for s in seeds if s is not None)
+        return record
+
 
 # -- small helpers shared by the writers -----------------------------------------------------------------------
 

@@ -477,11 +477,13 @@ def _broadcast_weights(modules: Sequence[nn.Module], world: World) -> None:
 def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset, *, num_videos: int,
           dataset_hash: str | None = None, resume: str = "auto", world: World | None = None,
           feature_networks: Mapping[str, nn.Module] | None = None, hooks: Sequence[Hook] = (),
-          progress: bool = True) -> MetaLearner:
+          progress: bool = True, dataset_record: dict | None = None) -> MetaLearner:
     """Meta-learn E, G, D on ``dataset`` (items as `talkinghead.data.episodes.EpisodeDataset`) until
     ``config.train.steps`` E/G steps, writing checkpoints, the export, metrics and samples under ``run_dir``.
 
-    ``resume``: ``auto`` | ``never`` | a checkpoint path. ``hooks`` run after every step (tests use them to
+    ``dataset_record``: who is in the training data (`DatasetIndex.identity_record`), stored in every
+    checkpoint and the export so evaluation can refuse those people. ``resume``: ``auto`` | ``never`` | a
+    checkpoint path. ``hooks`` run after every step (tests use them to
     stop a run between steps). ``feature_networks`` default to the config's (`build_feature_networks`).
     """
     from talkinghead.models import Discriminator, Embedder, Generator
@@ -507,7 +509,8 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
     if resume_path is not None:
         load_training_state(learner, resume_path, dataset_hash)
     metadata = {"dataset_hash": dataset_hash or "", "num_videos": num_videos,
-                "feature_network": config.loss.feature_network, "code_version": code_version()}
+                "feature_network": config.loss.feature_network, "code_version": code_version(),
+                "dataset": dict(dataset_record or {})}  # who was trained on: evaluation refuses them
 
     per_rank_start = learner.step * train_cfg.batch_size
     sampler = _WithEpoch(EpisodeSampler(len(dataset), world, train_cfg.seed, start=per_rank_start))  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resu
                      data, len(dataset), dataset.num_videos, world.world_size, world.device,
                      config.train.batch_size * world.world_size)
         return train(config, run_dir, dataset, num_videos=dataset.num_videos,
-                     dataset_hash=dataset.index.content_hash, resume=resume, world=world, progress=progress)
+                     dataset_hash=dataset.index.content_hash, resume=resume, world=world, progress=progress,
+                     dataset_record=dataset.index.identity_record())
     finally:
         shutdown_distributed()
