@@ -296,6 +296,34 @@ SUBCOMMANDS.append(_add_finetune)
 SUBCOMMANDS.append(_add_animate)
 
 
+def _add_demo(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="the whole system on synthetic talking heads, in minutes on a CPU (no data or weights needed)",
+        description="Render synthetic people, meta-learn tiny-64, personalize unseen people (feed-forward and "
+                    "fine-tuned, T=1 and 8), evaluate against copy-source and mesh warp, animate one of them, and "
+                    "write DIR/report.md. Re-running resumes an interrupted demo.")
+    parser.add_argument("--out", default="demo-out", metavar="DIR", help="output folder (default: demo-out)")
+    parser.add_argument("--minutes", type=float, default=15.0, help="time budget; meta-learning gets about half "
+                        "of it (default 15)")
+    parser.add_argument("--scale", choices=["full", "test"], default="full",
+                        help="full (default) or test (a few identities, for a smoke run)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from talkinghead.demo import run_demo
+
+    state = run_demo(args.out, minutes=args.minutes, scale=args.scale, seed=args.seed)
+    print(f"{args.out}/report.md written ({sum(state.get('seconds', {}).values()):.0f} s of work this run)")
+    for check in state["done"]["report"].get("checks", []):
+        print(f"  {'PASS' if check['passed'] else 'FAIL' if check['passed'] is False else 'n/a '}  {check['name']}")
+    return 0
+
+
+SUBCOMMANDS.insert(0, _add_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkinghead",
@@ -319,9 +347,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except Exception as error:
+        if not isinstance(error, _user_errors()):
+            raise  # a bug: keep the traceback
         print(f"talkinghead {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input (files, faces, settings): one clear line, no traceback. Imported only on error."""
+    from talkinghead.landmarks.backends import BackendUnavailable, NoFaceError
+    from talkinghead.training.loop import TrainingDiverged
+    from talkinghead.video import MediaError
+
+    return (ConfigError, FileNotFoundError, FileExistsError, ValueError, MediaError, NoFaceError,
+            BackendUnavailable, TrainingDiverged)
 
 
 if __name__ == "__main__":

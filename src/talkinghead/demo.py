@@ -233,10 +233,12 @@ def _stage_animate(out: Path, settings: DemoScale, seed: int, remaining, progres
 
 
 def _stage_report(out: Path, settings: DemoScale, seed: int, remaining, progress: bool, state: _State) -> dict:
-    from talkinghead.demo_report import write_demo_report
+    from talkinghead.demo_report import quality_checks, write_demo_report
 
     path = write_demo_report(out, state.values)
-    return {"report": str(path)}
+    evaluation = state.values.get("done", {}).get("evaluate") or {}
+    checks = quality_checks(evaluation.get("self_reenactment"), large=max(settings.shots), small=min(settings.shots))
+    return {"report": str(path), "checks": checks}
 
 
 def _no_detector(image, previous):
