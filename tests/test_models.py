@@ -248,9 +248,9 @@ def test_down_block_strided_4x4_kernel_equals_conv3x3_then_average_pool():
             assert torch.allclose(fused, expected, atol=1e-5)
 
 
-def test_psi_layout_starts_as_identity_adain_per_layer_in_forward_order(tiny):
+def test_psi_layout_starts_as_identity_adain_per_layer_in_forward_order():
     """P's bias = [scale 1 | shift 0] for every AdaIN layer, in the order forward() consumes ψ̂."""
-    _, _, generator, _ = tiny
+    generator = Generator(preset("tiny-64").model)
     bias = generator.projection.bias.detach()
     layers = [norm for block in list(generator.bottleneck) + list(generator.up) for norm in (block.norm1, block.norm2)]
     layers.append(generator.output_norm)
