@@ -42,7 +42,7 @@ def _face_picture(size: int = 512) -> np.ndarray:
 
 
 def _frame_case(name: str, frames: int = 10) -> dict:
-    from talkinghead.inference import TalkingHead, default_landmarks, draw_landmarks
+    from talkinghead.inference import TalkingHead, default_landmarks, draw_landmarks, driver_tracker
     from talkinghead.landmarks.retarget import Retargeter
     from talkinghead.video import VideoWriter
 
@@ -50,14 +50,14 @@ def _frame_case(name: str, frames: int = 10) -> dict:
     head = TalkingHead(embedder, generator, discriminator, config)
     picture = _face_picture()
     avatar = head.personalize([picture])
-    find = default_landmarks()
+    find = driver_tracker(default_landmarks(), "benchmark driver")  # FaceTracker, as animation uses
     size = config.model.image_size
     times = {"landmarks_ms": [], "landmark_image_ms": [], "retarget_ms": [], "generator_ms": [], "encode_ms": []}
     with tempfile.TemporaryDirectory() as folder, VideoWriter(Path(folder) / "out.mp4", fps=25) as writer:
         retargeter = None
         for _ in range(frames):
             t0 = time.perf_counter()
-            points = find(picture, None)
+            points = find(picture)
             t1 = time.perf_counter()
             retargeter = retargeter or Retargeter(avatar.source_landmarks[0], points)
             target = retargeter(points)

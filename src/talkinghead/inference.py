@@ -40,6 +40,9 @@ MAX_CROP_UPSCALE = 2.0
 
 LandmarkFn = Callable[[np.ndarray, "np.ndarray | None"], "np.ndarray | None"]
 """landmarks(image uint8 [H,W,3], previous [68,2] or None) -> [68,2] float32 in the image's pixels, or None."""
+FrameLandmarks = Callable[[np.ndarray], "np.ndarray | None"]
+"""track(frame uint8 [H,W,3]) -> [68,2] float32 or None, called on one video's consecutive frames (it keeps state);
+made per driver by `driver_tracker`."""
 
 
 @dataclass
@@ -265,22 +268,20 @@ class Avatar:
             for points in driver:
                 yield points.astype(np.float32), None
             return
-        fps = 25.0
+        fps, name = 25.0, "<driver frames>"
         if isinstance(driver, (str, Path)):
             from talkinghead.video import VideoReader
 
             reader = VideoReader(driver)
-            frames, fps = iter(reader), reader.fps
+            frames, fps, name = iter(reader), reader.fps, str(driver)
         else:
             frames = driver
         smoother = make_smoother(fps) if smooth else None
-        previous = None
+        find = driver_tracker(self.landmarks, name)  # detect rarely, track in between (FaceTracker)
         for frame in frames:
-            points = self.landmarks(frame, previous)
-            if points is not None:
-                previous = points
-                if smoother is not None:
-                    points = smoother(points)
+            points = find(frame)
+            if points is not None and smoother is not None:
+                points = smoother(points)
             yield points, frame
 
     # --- storage ------------------------------------------------------------------------------------
@@ -554,22 +555,67 @@ def default_content_loss(config: Config, device: torch.device) -> Callable:
 # --- landmarks, crop, drawing and video: the project's one implementation of each ------------------------
 
 
-def default_landmarks(backend: str = "dlib") -> LandmarkFn:
-    """The project's landmark backend as a per-frame function: detect faces, keep the one overlapping the
-    previous frame's face (else the largest, most central), and fit its 68 points."""
-    from talkinghead.landmarks.backends import choose_face, get_backend, landmarks_box
+class DetectorLandmarks:
+    """The project's landmark backend for inference.
 
-    detector = get_backend(backend)
+    Called as a `LandmarkFn` (sources: still pictures) it detects faces, keeps the one overlapping
+    ``previous`` (else the largest, most central) and fits its 68 points. ``tracker(name)`` gives the
+    per-frame function for a driver video: the landmarks room's `FaceTracker` (detects on the first frame,
+    every ``detect_every`` frames and when tracking is lost; tracks in between; keeps following the same face).
+    """
 
-    def find(image: np.ndarray, previous: np.ndarray | None) -> np.ndarray | None:
-        boxes = detector.detect_faces(image)
+    def __init__(self, backend: str = "dlib", detect_every: int = 25, verify_every: int = 3):
+        from talkinghead.landmarks.backends import get_backend
+
+        self.detector = get_backend(backend)
+        self.detect_every = detect_every
+        self.verify_every = verify_every
+
+    def __call__(self, image: np.ndarray, previous: np.ndarray | None) -> np.ndarray | None:
+        from talkinghead.landmarks.backends import choose_face, landmarks_box
+
+        boxes = self.detector.detect_faces(image)
         if not boxes:
             return None
         previous_box = landmarks_box(previous) if previous is not None else None
         box = choose_face(boxes, (image.shape[1], image.shape[0]), previous_box)
-        return np.asarray(detector.landmarks(image, box), dtype=np.float32)
+        return np.asarray(self.detector.landmarks(image, box), dtype=np.float32)
 
-    return find
+    def tracker(self, source: str = "<driver>") -> FrameLandmarks:
+        from talkinghead.landmarks.tracking import FaceTracker
+
+        tracker = FaceTracker(self.detector, detect_every=self.detect_every, verify_every=self.verify_every,
+                              source=source)
+
+        def track(frame: np.ndarray) -> np.ndarray | None:
+            points = tracker(frame)[0]
+            return None if points is None else np.asarray(points, dtype=np.float32)
+
+        return track
+
+
+def default_landmarks(backend: str = "dlib") -> DetectorLandmarks:
+    """The project's landmark backend: detection on stills, `FaceTracker` on driver videos."""
+    return DetectorLandmarks(backend)
+
+
+def driver_tracker(landmarks: LandmarkFn, source: str = "<driver>") -> FrameLandmarks:
+    """A fresh per-frame landmarks function for one driver's consecutive frames: the landmarks' own
+    ``tracker(source)`` when it has one (`DetectorLandmarks`: detect rarely, track in between), else the
+    `LandmarkFn` called on every frame with the previous frame's landmarks (e.g. an injected function)."""
+    make_tracker = getattr(landmarks, "tracker", None)
+    if callable(make_tracker):
+        return make_tracker(source)
+    previous: np.ndarray | None = None
+
+    def follow(frame: np.ndarray) -> np.ndarray | None:
+        nonlocal previous
+        points = landmarks(frame, previous)
+        if points is not None:
+            previous = points
+        return points
+
+    return follow
 
 
 def make_smoother(fps: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -619,5 +665,6 @@ def _check_image(image: np.ndarray, name: str) -> np.ndarray:
     return image
 
 
-__all__ = ["Avatar", "AnimationFrame", "Source", "TalkingHead", "load_sources", "paste_into", "resolve_export",
-           "warn_if_different_people", "write_animation"]
+__all__ = ["Avatar", "AnimationFrame", "DetectorLandmarks", "Source", "TalkingHead", "default_landmarks",
+           "driver_tracker", "load_sources", "paste_into", "resolve_export", "warn_if_different_people",
+           "write_animation"]
