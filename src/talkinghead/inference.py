@@ -97,7 +97,8 @@ class TalkingHead:
         from talkinghead.models import Discriminator, Embedder, Generator
 
         path = resolve_export(path)
-        checkpoint = load_checkpoint(path, expected_kind=EXPORT_KIND)
+        checkpoint = load_checkpoint(path)
+        _check_kind(path, checkpoint.kind, EXPORT_KIND)
         config = checkpoint.config
         parts = _split_prefixes(checkpoint.tensors, ("embedder.", "generator.", "discriminator."))
         missing = [name for name in ("embedder.", "generator.") if not parts[name]]
@@ -306,7 +307,8 @@ class Avatar:
         from talkinghead.checkpoint import load_checkpoint
         from talkinghead.models import Generator
 
-        checkpoint = load_checkpoint(path, expected_kind=AVATAR_KIND)
+        checkpoint = load_checkpoint(path)
+        _check_kind(path, checkpoint.kind, AVATAR_KIND)
         tensors = checkpoint.tensors
         for name in ("psi", "source_landmarks"):
             if name not in tensors:
@@ -524,6 +526,22 @@ def _load_state(module: nn.Module, state: dict, path, what: str, ignore: tuple[s
         raise ValueError(f"{path}: the {what} weights do not fit this code's {what} "
                          f"(missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}); "
                          "the file was written by another version or for another preset")
+
+
+_KIND_HINTS = {
+    AVATAR_KIND: "an avatar from `talkinghead finetune`: animate it with --avatar",
+    EXPORT_KIND: "a model export: personalize it with --checkpoint (and --source) or `talkinghead finetune`",
+    "training": "a training checkpoint: pass its run directory or the run's export.safetensors as --checkpoint",
+}
+
+
+def _check_kind(path: str | Path, kind: str, expected: str) -> None:
+    """A clear error when a checkpoint of another kind is given (e.g. an export where an avatar is expected)."""
+    if kind != expected:
+        from talkinghead.checkpoint import CheckpointError
+
+        what = _KIND_HINTS.get(kind, f"a {kind!r} checkpoint")
+        raise CheckpointError(f"{path} is a {kind!r} checkpoint, expected {expected!r}; it is {what}")
 
 
 def resolve_export(path: str | Path) -> Path:
