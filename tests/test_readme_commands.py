@@ -9,8 +9,8 @@ import re
 import shlex
 
 import pytest
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from talkinghead.cli import build_parser
 
 

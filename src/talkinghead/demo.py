@@ -168,6 +168,7 @@ def _stage_data(out: Path, settings: DemoScale, seed: int, remaining, progress: 
 
 
 def _stage_train(out: Path, settings: DemoScale, seed: int, remaining, progress: bool, state: _State) -> dict:
+    from talkinghead.training.loop import StopTraining
     from talkinghead.training.run import train_on_dataset
 
     run_dir, data = out / "run", out / "data" / "train"
@@ -185,8 +186,18 @@ def _stage_train(out: Path, settings: DemoScale, seed: int, remaining, progress:
         state.save()
         log.info("demo: %.2f s per step here; meta-learning for %d steps (about %.1f minutes)", per_step, total,
                  total * per_step / 60)
-    learner = train_on_dataset(demo_config(total), data, run_dir, resume="auto", progress=progress)
-    return {"steps": learner.step, "images": learner.images, "skipped_steps": learner.bad_steps}
+    # However the machine's speed changes (other work on the cores), stop when only the rest of the budget
+    # (evaluation, animation) is left: the step is checkpointed and exported.
+    reserve = (1.0 - settings.train_share) * state.values["settings"]["minutes"] * 60.0
+
+    def deadline(learner) -> None:
+        if remaining() < reserve:
+            raise StopTraining(f"time budget: {remaining() / 60:.1f} minutes left for evaluation and animation")
+
+    learner = train_on_dataset(demo_config(total), data, run_dir, resume="auto", progress=progress,
+                               hooks=[deadline])
+    return {"steps": learner.step, "planned_steps": total, "images": learner.images,
+            "skipped_steps": learner.bad_steps}
 
 
 def _stage_evaluate(out: Path, settings: DemoScale, seed: int, remaining, progress: bool, state: _State) -> dict:

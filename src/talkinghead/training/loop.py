@@ -51,6 +51,11 @@ Batch = dict[str, torch.Tensor]
 Hook = Callable[["MetaLearner"], None]
 
 
+class StopTraining(Exception):
+    """Raised by a hook to end training cleanly after the current step (e.g. a time budget): the step is
+    checkpointed and `train` returns. Under torchrun every rank's hooks must raise at the same step."""
+
+
 class TrainingDiverged(RuntimeError):
     """Too many consecutive steps with a non-finite loss."""
 
@@ -547,11 +552,18 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
                     "mixed_precision=no, or check the data")
             if world.is_main and (learner.step % train_cfg.image_every == 0 or learner.step == train_cfg.steps):
                 reporter.images(learner.step, sample_grid(learner, batch))
-            if (learner.step % train_cfg.checkpoint_every == 0 or learner.step == train_cfg.steps) \
-                    and learner.consecutive_bad_steps == 0:
+            saved = (learner.step % train_cfg.checkpoint_every == 0 or learner.step == train_cfg.steps) \
+                and learner.consecutive_bad_steps == 0
+            if saved:
                 save_training_state(learner, run_dir, metadata)
-            for hook in hooks:
-                hook(learner)
+            try:
+                for hook in hooks:
+                    hook(learner)
+            except StopTraining as stop:
+                log.info("training stopped at step %d by a hook: %s", learner.step, stop)
+                if not saved and learner.consecutive_bad_steps == 0:
+                    save_training_state(learner, run_dir, metadata)
+                break
     finally:
         bar.close()
         reporter.close()

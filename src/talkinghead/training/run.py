@@ -7,17 +7,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from talkinghead.config import Config
 from talkinghead.training.distributed import init_distributed, shutdown_distributed
-from talkinghead.training.loop import MetaLearner, train
+from talkinghead.training.loop import Hook, MetaLearner, train
 
 log = logging.getLogger(__name__)
 
 
 def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resume: str = "auto",
-                     device: str | None = None, progress: bool = True) -> MetaLearner:
+                     device: str | None = None, progress: bool = True, hooks: Sequence[Hook] = ()) -> MetaLearner:
     """Meta-learn on a prepared dataset folder (``talkinghead prepare`` or the synthetic writer).
 
     Reads torchrun's environment (1 process when absent); W gets one row per ``video_index`` of the
@@ -36,6 +37,6 @@ def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resu
                      config.train.batch_size * world.world_size)
         return train(config, run_dir, dataset, num_videos=dataset.num_videos,
                      dataset_hash=dataset.index.content_hash, resume=resume, world=world, progress=progress,
-                     dataset_record=dataset.index.identity_record())
+                     dataset_record=dataset.index.identity_record(), hooks=hooks)
     finally:
         shutdown_distributed()

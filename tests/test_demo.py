@@ -1,0 +1,64 @@
+"""The test-scaled demo: the whole pipeline end to end on synthetic heads, its outputs, and resuming."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from talkinghead.demo import run_demo
+from talkinghead.demo_report import quality_checks
+from talkinghead.video import VideoReader
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    state = run_demo(out, minutes=2.0, scale="test", progress=False)
+    return out, state
+
+
+@pytest.mark.slow
+def test_demo_writes_every_output(demo_run):
+    """The whole pipeline (data, meta-learning, evaluation, animation, report) in about two minutes: slow by
+    design, it is the one test that runs every stage for real."""
+    out, state = demo_run
+    assert set(state["done"]) == {"data", "train", "evaluate", "animate", "report"}
+    report = (out / "report.md").read_text()
+    for section in ("The paper's orderings", "Self-reenactment", "Training curves", "Animation"):
+        assert section in report
+    table = (out / "evaluation" / "table.md").read_text()
+    for method in ("copy-source (8)", "mesh-warp (8)", "ours-FF (8)", "ours-FT (8)", "ours-FT (1)"):
+        assert method in table
+    frames = list(VideoReader(out / "animation.mp4"))
+    assert len(frames) == state["done"]["animate"]["frames"] > 0
+    assert frames[0].shape[1] == 3 * frames[0].shape[0]  # driver | landmark image | result
+    checks = json.loads((out / "quality.json").read_text())
+    assert [c["name"] for c in checks] == [c["name"] for c in state["done"]["report"]["checks"]]
+    assert all(c["passed"] is not None for c in checks)  # every ordering was measured
+    assert 10 < state["done"]["train"]["steps"] <= state["train_steps"]
+
+
+@pytest.mark.slow
+def test_demo_resumes_without_redoing_work_and_refuses_other_settings(demo_run):
+    out, state = demo_run
+    before = (out / "run" / "export.safetensors").stat().st_mtime_ns
+    again = run_demo(out, minutes=2.0, scale="test", progress=False)
+    assert (out / "run" / "export.safetensors").stat().st_mtime_ns == before
+    assert again["done"].keys() == state["done"].keys()
+    with pytest.raises(ValueError, match="other settings"):
+        run_demo(out, minutes=3.0, scale="test", progress=False)
+
+
+def test_quality_checks_read_the_papers_orderings():
+    def row(method, shots, ssim, l1):
+        return {"method": method, "shots": shots, "metrics": {"ssim": {"mean": ssim}, "l1": {"mean": l1}}}
+
+    report = {"rows": [row("copy-source", 8, 0.70, 0.05), row("ours-FF", 8, 0.72, 0.05),
+                       row("ours-FT", 8, 0.80, 0.03), row("ours-FT", 1, 0.75, 0.04)]}
+    assert [c["passed"] for c in quality_checks(report)] == [True, True, True, True]
+    report["rows"][2] = row("ours-FT", 8, 0.60, 0.09)
+    assert [c["passed"] for c in quality_checks(report)] == [False, False, False, False]
+    report["rows"][2]["metrics"]["ssim"]["mean"] = float(np.nan)
+    assert quality_checks(report)[0]["passed"] is None
