@@ -115,7 +115,15 @@ def average_sparse_rows(parameter: torch.nn.Parameter, world: World) -> None:
     if not world.distributed or parameter.grad is None:
         return
     grad = parameter.grad.coalesce()
-    indices, rows = grad.indices()[0], grad.values()  # [nnz], [nnz, N]
+    kept_indices, kept_rows = gather_rows(grad.indices()[0], grad.values(), world)  # [nnz], [nnz, N]
+    parameter.grad = torch.sparse_coo_tensor(kept_indices.unsqueeze(0), kept_rows / world.world_size,
+                                             size=grad.shape, check_invariants=True).coalesce()
+
+
+def gather_rows(indices: torch.Tensor, rows: torch.Tensor, world: World) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ranks' (row indices [n_r], rows [n_r, N]) concatenated in rank order (sizes may differ per rank)."""
+    if not world.distributed:
+        return indices, rows
     count = torch.tensor([indices.numel()], device=rows.device)
     counts = [torch.zeros_like(count) for _ in range(world.world_size)]
     dist.all_gather(counts, count)
@@ -130,8 +138,7 @@ def average_sparse_rows(parameter: torch.nn.Parameter, world: World) -> None:
     dist.all_gather(all_rows, padded_rows)
     kept_indices = torch.cat([i[: int(c.item())] for i, c in zip(all_indices, counts, strict=True)])
     kept_rows = torch.cat([r[: int(c.item())] for r, c in zip(all_rows, counts, strict=True)])
-    parameter.grad = torch.sparse_coo_tensor(kept_indices.unsqueeze(0), kept_rows / world.world_size,
-                                             size=grad.shape, check_invariants=True).coalesce()
+    return kept_indices, kept_rows
 
 
 class EpisodeSampler(torch.utils.data.Sampler[int]):

@@ -42,6 +42,7 @@ from talkinghead.training.distributed import (
     average_gradients,
     average_sparse_rows,
     barrier,
+    gather_rows,
 )
 from talkinghead.training.ema import ExponentialMovingAverage
 
@@ -109,6 +110,8 @@ class MetaLearner:
                                                         betas=train.betas)
         self.optimizer_video_embeddings = torch.optim.SparseAdam([self.video_embeddings],
                                                                  lr=train.lr_discriminator, betas=train.betas)
+        # Which rows W_i have been set from their video's first embedding (FT variant, see _start_video_rows).
+        self.video_started = torch.zeros(self.video_embeddings.shape[0], dtype=torch.uint8, device=device)
         self.ema = ExponentialMovingAverage({"embedder": self.embedder, "generator": self.generator},
                                             train.ema_decay)
         fp16 = train.mixed_precision == "fp16"
@@ -220,6 +223,7 @@ class MetaLearner:
         """D updates then one E/G update on one batch; returns the step's logged values (floats)."""
         batch = self.to_device(batch)
         embedding, generated = self.generate(batch)
+        undo = self._start_video_rows(batch["video_index"], embedding.detach()) if self.use_match else None
         fake = generated.detach()  # shared by the D updates, never recomputed between them
         logs: dict[str, torch.Tensor] = {}
         ok = all_finite(generated, self.world)
@@ -240,6 +244,8 @@ class MetaLearner:
             self.ema.update({"embedder": self.embedder, "generator": self.generator})
             self.consecutive_bad_steps = 0
         else:
+            if undo is not None:
+                undo()  # a skipped step changes nothing, W's first rows included
             self.bad_steps += 1
             self.consecutive_bad_steps += 1
             log.warning("step %d: non-finite loss, update skipped (%d in a row, %d in all)", self.step,
@@ -247,6 +253,34 @@ class MetaLearner:
         out = {name: float(value) for name, value in logs.items()}
         out.update(step=self.step, images=self.images, bad_steps=self.bad_steps, skipped=float(not ok))
         return out
+
+    @torch.no_grad()
+    def _start_video_rows(self, video_index: torch.Tensor, embedding: torch.Tensor) -> Callable[[], None] | None:
+        """W_i ← ê_i the first time video i is seen (FT variant).
+
+        The paper leaves W's initialization open. From a small random W, L_MCH (an L1 pull of ê_i toward W_i,
+        weight 80, or 10 in v2) drives the embedder's pre-ReLU outputs below zero and the ReLU after sum pooling
+        never lets them back: measured on synthetic heads, every embedder output was 0 within 50 steps at both
+        weights and at the paper's learning rates, so ê no longer depends on the person. Starting W_i at ê_i
+        keeps the pull local, which is what L_MCH is for (W_i ≈ ê_i, later w′ = w0 + ê_NEW).
+        Returns a function that undoes it (for a skipped step), or None when no row was new.
+        """
+        indices, rows = gather_rows(video_index, embedding.to(self.video_embeddings.dtype), self.world)
+        is_new = self.video_started[indices] == 0
+        if not bool(is_new.any()) or not bool(torch.isfinite(rows).all()):
+            return None
+        new = indices[is_new].unique()
+        previous = self.video_embeddings[new].clone()
+        for index, row in zip(indices[is_new].tolist(), rows[is_new], strict=True):  # a repeat: last rank's wins
+            self.video_embeddings[index] = row
+        self.video_started[new] = 1
+
+        def undo() -> None:
+            with torch.no_grad():
+                self.video_embeddings[new] = previous
+                self.video_started[new] = 0
+
+        return undo
 
     # --- state ----------------------------------------------------------------------------------------------
 
@@ -265,6 +299,7 @@ class MetaLearner:
                                 "optimizers": {}}
         for name, module in self.modules().items():
             tensors.update(prefixed(f"{name}.", model_state(module)))
+        tensors["video_started"] = self.video_started.detach().cpu().clone()
         for name, optimizer in self.optimizers().items():
             optimizer_tensors, optimizer_meta = checkpointing.optimizer_to_tensors(optimizer, f"optimizer.{name}")
             tensors.update(optimizer_tensors)
@@ -277,6 +312,8 @@ class MetaLearner:
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], source: str) -> None:
         for name, module in self.modules().items():
             load_model_state(module, tensors, prefix=f"{name}.", source=source)
+        if "video_started" in tensors:
+            self.video_started.copy_(tensors["video_started"])
         for name, optimizer in self.optimizers().items():
             checkpointing.optimizer_from_tensors(optimizer, tensors, meta["optimizers"][name], f"optimizer.{name}")
         for name, scaler in (("generator", self.scaler_generator), ("discriminator", self.scaler_discriminator)):
