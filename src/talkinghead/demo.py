@@ -56,7 +56,7 @@ class DemoScale:
 
 SCALES = {
     "full": DemoScale("full", train_identities=320, train_frames=32, test_identities=12, test_frames=48,
-                      eval_videos=8, eval_targets=32, shots=(1, 8), finetune_epochs=40, train_share=0.55,
+                      eval_videos=6, eval_targets=32, shots=(1, 8), finetune_epochs=40, train_share=0.5,
                       animation_frames=96),
     "test": DemoScale("test", train_identities=48, train_frames=24, test_identities=3, test_frames=24,
                       eval_videos=2, eval_targets=8, shots=(1, 8), finetune_epochs=10, train_share=0.45,
