@@ -120,7 +120,7 @@ def run_demo(out: str | Path = "demo-out", minutes: float = 15.0, scale: str = "
     out.mkdir(parents=True, exist_ok=True)
     state = _State(out)
     recorded = state.values.get("settings")
-    current = {"scale": dataclasses.asdict(settings), "minutes": minutes, "seed": seed}
+    current = json.loads(json.dumps({"scale": dataclasses.asdict(settings), "minutes": minutes, "seed": seed}))
     if recorded is not None and recorded != current:
         raise ValueError(f"{out} holds a demo run with other settings ({recorded}); use another --out or "
                          "delete that folder")
