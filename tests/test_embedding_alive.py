@@ -13,13 +13,7 @@ from talkinghead.data.episodes import EpisodeDataset
 from talkinghead.data.prepare import write_synthetic_dataset
 from talkinghead.training.run import train_on_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _alive_fraction(embedder, dataset) -> float:

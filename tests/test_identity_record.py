@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from talkinghead.checkpoint import load_checkpoint
 from talkinghead.config import apply_overrides, preset
@@ -11,13 +10,7 @@ from talkinghead.data.index import load_index
 from talkinghead.data.prepare import write_synthetic_dataset
 from talkinghead.evaluate import IdentityOverlapError, check_identity_overlap
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_identity_record_of_a_synthetic_dataset_has_names_and_seeds(tmp_path):

@@ -15,14 +15,7 @@ import torch
 from _inference_helpers import tiny_networks
 from talkinghead import cli
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The 2 CPU cores are shared: one intra-op thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,7 @@ DRIVER_WITH_AUDIO = "videos/lia__vox_man_grey_shirt.mp4"  # 256x256, 25 fps, AAC
 TRACKED_CLIP = "videos/fom__vox_man_beard.mp4"  # 256x256, 35 fps, head turns
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The 2 CPU cores are shared: one intra-op thread (also the fastest for these tiny networks)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _frames(path: Path, count: int) -> list[np.ndarray]:

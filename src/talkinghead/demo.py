@@ -177,8 +177,13 @@ def _stage_train(out: Path, settings: DemoScale, seed: int, remaining, progress:
         # Measure this machine: a few steps, then the number of steps that fills the training share.
         calibration = demo_config(CALIBRATION_STEPS)
         began = time.perf_counter()
-        train_on_dataset(calibration, data, run_dir, resume="auto", progress=progress)
-        per_step = (time.perf_counter() - began) / CALIBRATION_STEPS  # includes start-up: errs on the safe side
+        stamps: list[float] = []
+        train_on_dataset(calibration, data, run_dir, resume="auto", progress=progress,
+                         hooks=[lambda learner: stamps.append(time.perf_counter())])
+        # Steady-state seconds per step (start-up and the first steps' warm-up left out); the deadline below
+        # stops training on time whatever the estimate.
+        per_step = (stamps[-1] - stamps[2]) / (len(stamps) - 3) if len(stamps) > 3 else \
+            (time.perf_counter() - began) / CALIBRATION_STEPS
         budget = settings.train_share * (remaining() + (time.perf_counter() - began))
         total = max(CALIBRATION_STEPS + 1, int(budget / per_step))
         state.values["train_steps"] = total
