@@ -64,10 +64,7 @@ def _frame_case(name: str, frames: int = 10) -> dict:
             t2 = time.perf_counter()
             drawing = draw_landmarks(target, size, config)
             t3 = time.perf_counter()
-            with torch.no_grad():
-                from talkinghead.inference import to_tensor, to_uint8
-
-                image = to_uint8(avatar.generator(to_tensor(drawing[None], avatar.device), avatar.psi))[0]
+            image = avatar.generate(drawing[None])[0]
             t4 = time.perf_counter()
             writer.write(image)
             t5 = time.perf_counter()

@@ -428,18 +428,14 @@ def _generate(ctx: _Context, avatars: dict, source_images: np.ndarray, source_la
 def render_batch(avatar, landmarks: np.ndarray, batch_size: int = 16) -> list[np.ndarray]:
     """What ``avatar.render`` gives for each of landmarks [n, 68, 2], run ``batch_size`` frames per generator call
     (G is per-sample: instance norm and AdaIN with the same ψ for every frame)."""
-    import torch
 
-    from talkinghead.inference import draw_landmarks, to_tensor, to_uint8
+    from talkinghead.inference import draw_landmarks
 
     size = avatar.config.model.image_size
     images: list[np.ndarray] = []
-    with torch.no_grad():
-        for start in range(0, len(landmarks), batch_size):
-            chunk = landmarks[start:start + batch_size]
-            drawings = np.stack([draw_landmarks(points, size, avatar.config) for points in chunk])
-            psi = avatar.psi.expand(len(chunk), -1)  # [B, P]
-            images.extend(to_uint8(avatar.generator(to_tensor(drawings, avatar.device), psi)))
+    for start in range(0, len(landmarks), batch_size):
+        chunk = landmarks[start:start + batch_size]
+        images.extend(avatar.generate(np.stack([draw_landmarks(points, size, avatar.config) for points in chunk])))
     return images
 
 

@@ -191,7 +191,8 @@ class Avatar:
     def __init__(self, generator: nn.Module, psi: torch.Tensor, source_landmarks: np.ndarray, config: Config,
                  landmarks: LandmarkFn | None = None, info: dict | None = None,
                  picture: np.ndarray | None = None, box: tuple[float, float, float] | None = None):
-        self.generator = generator.eval()
+        # channels_last: ~2x faster convolutions on CPU (and tensor cores on GPU); values are unchanged.
+        self.generator = generator.eval().to(memory_format=torch.channels_last)
         self.device = _parameter_device(generator)
         self.psi = psi.detach().to(self.device).reshape(1, -1)  # [1, num_adain_params]
         self.source_landmarks = np.asarray(source_landmarks, dtype=np.float32).reshape(-1, 68, 2)  # [T, 68, 2]
@@ -204,13 +205,16 @@ class Avatar:
 
     # --- rendering ----------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def render(self, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One frame from landmarks [68, 2] in the avatar's crop pixels -> (image, landmark image), uint8."""
-        size = self.config.model.image_size
-        drawing = draw_landmarks(landmarks, size, self.config)
-        image = self.generator(to_tensor(drawing[None], self.device), self.psi)
-        return to_uint8(image)[0], drawing
+        drawing = draw_landmarks(landmarks, self.config.model.image_size, self.config)
+        return self.generate(drawing[None])[0], drawing
+
+    def generate(self, landmark_images: np.ndarray) -> np.ndarray:
+        """G(y, ψ) for uint8 landmark images [B, S, S, 3] -> uint8 frames [B, S, S, 3] (ψ computed once)."""
+        with torch.inference_mode():
+            y = to_tensor(landmark_images, self.device).contiguous(memory_format=torch.channels_last)
+            return to_uint8(self.generator(y, self.psi.expand(len(landmark_images), -1)))
 
     def animate(self, driver, mode: str = "relative", find_best_frame: bool = False,
                 stats: dict | None = None) -> Iterator[np.ndarray]:
