@@ -64,9 +64,9 @@ def standins(monkeypatch, tmp_path):
     except ImportError:
         import cv2
 
-        def crop(image, points, size, crop_scale):
+        def crop(image, points, size, data):
             centre = (points.min(0) + points.max(0)) / 2
-            side = float((points.max(0) - points.min(0)).max() * crop_scale)
+            side = float((points.max(0) - points.min(0)).max() * data.crop_scale)
             left, top = centre - side / 2
             matrix = np.array([[size / side, 0, -left * size / side], [0, size / side, -top * size / side]])
             crop_img = cv2.warpAffine(image, matrix, (size, size), borderMode=cv2.BORDER_REFLECT)

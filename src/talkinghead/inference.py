@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from talkinghead.config import Config
+from talkinghead.config import Config, DataConfig
 from talkinghead.landmarks.retarget import MODES, Retargeter
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
 
@@ -133,7 +133,7 @@ class TalkingHead:
         prepared = []
         for name, image in load_sources(images_or_video, max_video_frames):
             points = _find_face(self.landmarks, image, name)
-            crop, crop_points, box = crop_face(image, points, size, self.config.data.crop_scale)
+            crop, crop_points, box = crop_face(image, points, size, self.config.data)
             if box[2] * MAX_CROP_UPSCALE < size:
                 log.warning("%s: the face is small (crop of %.0f px upscaled to %d px); the avatar will look "
                             "blurry; use a larger picture of the face", name, box[2], size)
@@ -447,15 +447,32 @@ def load_sources(images_or_video, max_video_frames: int = 32) -> list[tuple[str,
         if not path.exists():
             raise FileNotFoundError(f"source {path} does not exist")
         if path.suffix.lower() in IMAGE_SUFFIXES:
+            from talkinghead.video import read_image
+
             result.append((str(path), read_image(path)))
         else:
-            frames = list(read_video(path))
-            if not frames:
-                raise ValueError(f"source video {path} has no frames")
-            count = min(max_video_frames, len(frames))
-            picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
-            result.extend((f"{path} frame {i}", frames[i]) for i in picks)
+            result.extend(_video_sources(path, max_video_frames))
     return result
+
+
+def _video_sources(path: Path, max_frames: int) -> list[tuple[str, np.ndarray]]:
+    """Up to ``max_frames`` evenly spaced frames of a video, streamed (only the picked frames are kept)."""
+    from talkinghead.video import VideoReader
+
+    reader = VideoReader(path)
+    total = reader.num_frames
+    if not total:  # no count in the container: read all, then pick
+        frames = list(reader)
+        total = len(frames)
+        if not total:
+            raise ValueError(f"source video {path} has no frames")
+        picks = np.linspace(0, total - 1, min(max_frames, total)).round().astype(int)
+        return [(f"{path} frame {i}", frames[i]) for i in picks]
+    picks = set(np.linspace(0, total - 1, min(max_frames, total)).round().astype(int).tolist())
+    kept = [(f"{path} frame {i}", frame) for i, frame in enumerate(reader) if i in picks]
+    if not kept:
+        raise ValueError(f"source video {path} has no frames")
+    return kept
 
 
 def _find_face(landmarks: LandmarkFn, image: np.ndarray, name: str) -> np.ndarray:
@@ -655,11 +672,12 @@ def make_smoother(fps: float) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def crop_face(image: np.ndarray, points: np.ndarray, size: int,
-              crop_scale: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
-    """The one crop policy: (crop uint8 [size, size, 3], landmarks in crop pixels, (left, top, side))."""
+              data: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """The one crop policy, with the same scale and lift as the training data (``config.data``):
+    (crop uint8 [size, size, 3], landmarks in crop pixels, (left, top, side))."""
     from talkinghead.landmarks.crop import crop_box, crop_image
 
-    crop, transform = crop_image(image, crop_box(points, scale=crop_scale), size)
+    crop, transform = crop_image(image, crop_box(points, scale=data.crop_scale, lift=data.crop_lift), size)
     return crop, transform.to_crop(points), (transform.left, transform.top, size / transform.scale)
 
 
@@ -667,18 +685,6 @@ def draw_landmarks(points: np.ndarray, size: int, config: Config) -> np.ndarray:
     from talkinghead.landmarks import landmark_image, line_width_for
 
     return landmark_image(points, size, line_width_for(size, config.data.landmark_line_width))
-
-
-def read_image(path: Path) -> np.ndarray:
-    from talkinghead.video import read_image as read
-
-    return read(path)
-
-
-def read_video(path: str | Path) -> Iterator[np.ndarray]:
-    from talkinghead.video import VideoReader
-
-    yield from VideoReader(path)
 
 
 def _check_image(image: np.ndarray, name: str) -> np.ndarray:

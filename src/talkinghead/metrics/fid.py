@@ -17,7 +17,6 @@ gives an "unavailable" result.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -91,14 +90,6 @@ def default_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_FILE
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class FidUnavailable(RuntimeError):
     """FID cannot be computed here (missing package or weights); the message says what to do."""
 
@@ -124,7 +115,9 @@ class FidInception:
             weights_path = Path(weights_path)
             if not weights_path.is_file():
                 raise FidUnavailable(f"FID Inception weights not found at {weights_path}")
-            if not _sha256(weights_path).startswith(FID_WEIGHTS_SHA256_PREFIX):
+            from talkinghead.perceptual_weights import sha256_of
+
+            if not sha256_of(weights_path).startswith(FID_WEIGHTS_SHA256_PREFIX):
                 raise FidUnavailable(f"{weights_path} is not {FID_WEIGHTS_FILE} (sha256 does not start with "
                                      f"{FID_WEIGHTS_SHA256_PREFIX}); FID needs exactly the standard weights")
             state_dict = torch.load(weights_path, map_location="cpu", weights_only=True)
