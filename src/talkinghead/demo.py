@@ -216,13 +216,12 @@ def _stage_evaluate(out: Path, settings: DemoScale, seed: int, remaining, progre
 
 
 def _stage_animate(out: Path, settings: DemoScale, seed: int, remaining, progress: bool, state: _State) -> dict:
-    import numpy as np
 
     from talkinghead.data.index import load_index
+    from talkinghead.data.prepare import crop_clip
     from talkinghead.data.synthetic import SyntheticVideo
     from talkinghead.evaluate import load_frames
     from talkinghead.inference import Source, TalkingHead, write_animation
-    from talkinghead.landmarks.crop import crop_boxes, crop_image
 
     index = load_index(out / "data" / "test")
     head = TalkingHead.load(out / "run", landmarks=_no_detector)
@@ -239,12 +238,8 @@ def _stage_animate(out: Path, settings: DemoScale, seed: int, remaining, progres
     meta = json.loads((out / "data" / "test" / index.videos[0].path / "meta.json").read_text())
     video = SyntheticVideo(meta["identity_seed"], meta["motion_seed"], settings.animation_frames)
     frames, landmarks, _ = video.render(size)
-    boxes = crop_boxes(landmarks, fps=25.0, scale=head.config.data.crop_scale, lift=head.config.data.crop_lift)
-    driver_frames, driver_points = [], []
-    for t, box in enumerate(boxes):
-        crop, transform = crop_image(frames[t], box.rounded(), size)
-        driver_frames.append(crop)
-        driver_points.append(transform.to_crop(landmarks[t]))
+    driver_frames, driver_points, _ = crop_clip(frames, landmarks, size, 25.0, head.config.data.crop_scale,
+                                                head.config.data.crop_lift)
     driver_path = out / "driver.mp4"
     from talkinghead.video import VideoWriter
 
@@ -254,7 +249,7 @@ def _stage_animate(out: Path, settings: DemoScale, seed: int, remaining, progres
                 writer.write(frame)
     output = out / "animation.mp4"
     stats = write_animation(avatar, driver_path, output, mode="relative", side_by_side=True, overwrite=True,
-                            landmarks=np.stack(driver_points))
+                            landmarks=driver_points)
     return {"avatar": person.key, "driver": index.videos[0].key, "frames": len(driver_frames),
             "output": str(output), "stats": _json_safe(stats)}
 

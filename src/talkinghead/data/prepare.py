@@ -557,6 +557,22 @@ def _write_skipped(output: Path, skipped_dir: Path) -> None:
 
 # -- synthetic datasets ---------------------------------------------------------------------------------------------
 
+def crop_clip(frames: np.ndarray, points: np.ndarray, size: int, fps: float, scale: float, lift: float,
+              smoothing_seconds: float = 0.3) -> tuple[np.ndarray, np.ndarray, list]:
+    """The one crop policy on a clip with known landmarks (smoothed boxes): frames [T, S, S, 3] at ``size``,
+    landmarks [T, 68, 2] in crop pixels, and the (rounded) boxes."""
+    from talkinghead.landmarks.crop import crop_boxes, crop_image
+
+    boxes = [box.rounded() for box in crop_boxes(points, fps=fps, scale=scale, lift=lift,
+                                                 smoothing_seconds=smoothing_seconds)]
+    cropped = np.empty((len(frames), size, size, 3), np.uint8)
+    cropped_points = np.empty_like(points)
+    for t, box in enumerate(boxes):
+        cropped[t], transform = crop_image(frames[t], box, size)
+        cropped_points[t] = transform.to_crop(points[t])
+    return cropped, cropped_points, boxes
+
+
 def synthetic_seeds(seed: int, identity: int, clip: int) -> tuple[int, int]:
     """(identity seed, motion seed) of clip ``clip`` of synthetic identity ``identity`` in a dataset of ``seed``."""
     digest = hashlib.sha256(f"talkinghead-synthetic:{seed}:{identity}:{clip}".encode()).digest()
@@ -580,7 +596,6 @@ def write_synthetic_dataset(out: str | os.PathLike[str], num_identities: int, vi
     like `prepare_dataset` (complete clips are kept; settings must match).
     """
     from talkinghead.data.synthetic import SyntheticVideo
-    from talkinghead.landmarks.crop import crop_boxes, crop_image
 
     for name, value in (("num_identities", num_identities), ("videos_per_identity", videos_per_identity),
                         ("frames_per_video", frames_per_video)):
@@ -606,14 +621,8 @@ def write_synthetic_dataset(out: str | os.PathLike[str], num_identities: int, vi
             frames, points, _ = SyntheticVideo(identity_seed, motion_seed, frames_per_video).render(size)
             boxes_meta: list[list[int]] = []
             if crop:
-                boxes = [box.rounded() for box in crop_boxes(points, fps=fps, scale=settings.crop_scale,
-                                                             lift=settings.crop_lift,
-                                                             smoothing_seconds=settings.crop_smoothing_seconds)]
-                cropped = np.empty_like(frames)
-                for t, box in enumerate(boxes):
-                    cropped[t], transform = crop_image(frames[t], box, size)
-                    points[t] = transform.to_crop(points[t])
-                frames = cropped
+                frames, points, boxes = crop_clip(frames, points, size, fps, settings.crop_scale,
+                                                  settings.crop_lift, settings.crop_smoothing_seconds)
                 boxes_meta = [[int(b.left), int(b.top), int(b.size)] for b in boxes]
             meta = {"key": key, "identity": identity, "source": f"synthetic:{identity_seed}:{motion_seed}",
                     "source_kind": "synthetic", "fps": fps, "source_fps": fps, "source_size": [size, size],
