@@ -74,6 +74,10 @@ def _add_prepare(subparsers) -> None:
                         "frames (default 2: an episode needs a target and a different source)")
     parser.add_argument("--backend", default="dlib", help="landmark backend: dlib (offline), face-alignment, "
                         "mediapipe")
+    parser.add_argument("--split", default=None, metavar="FILE", help="identity split JSON: who is in each clip "
+                        "and who is held out for evaluation (format: talkinghead.data.split)")
+    parser.add_argument("--part", default="all", choices=("train", "test", "all"), help="with --split: prepare "
+                        "only the training people, only the held-out ones, or all (default)")
     parser.add_argument("--retry-skipped", action="store_true", help="try inputs skipped by earlier runs again")
     parser.add_argument("--index-only", action="store_true", help="only rebuild index.json from the finished "
                         "videos (e.g. after all shards)")
@@ -85,17 +89,21 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
     from talkinghead.config import apply_overrides, preset
     from talkinghead.data.prepare import PrepareSettings, parse_shard, prepare_dataset, rebuild_index
+    from talkinghead.data.split import IdentitySplit
 
     if args.index_only:
         index = rebuild_index(args.output)
         print(f"{args.output}: index of {index['num_videos']} videos, {index['num_frames']} frames")
         return 0
     config = apply_overrides(preset(args.preset or "paper-256"), args.overrides)
+    split = IdentitySplit.load(args.split) if args.split else None
     settings = PrepareSettings(image_size=args.size or config.model.image_size, crop_scale=config.data.crop_scale,
                                crop_lift=config.data.crop_lift, landmark_backend=args.backend, every=args.every,
-                               max_frames=args.max_frames, min_frames=args.min_frames)
+                               max_frames=args.max_frames, min_frames=args.min_frames,
+                               identity_split_sha256=split.sha256 if split else None, split_part=args.part)
     report = prepare_dataset(args.videos, args.output, settings, workers=args.workers or os.cpu_count() or 1,
-                             shard=parse_shard(args.shard), retry_skipped=args.retry_skipped, progress=True)
+                             shard=parse_shard(args.shard), retry_skipped=args.retry_skipped, progress=True,
+                             split=split)
     print(f"{args.output}: {report.written} videos written ({report.frames_written} frames, "
           f"{report.frames_per_second:.1f} frames/s), {report.skipped} skipped this run "
           f"(see {args.output}/skipped.jsonl), {report.already_done} done before")

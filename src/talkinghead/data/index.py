@@ -268,6 +268,8 @@ def build_index(root: str | os.PathLike[str], settings: dict[str, Any]) -> dict[
         "num_videos": len(entries),
         "num_frames": sum(e["num_frames"] for e in entries),
     }
+    if "identity_split" in settings:  # who named the people (talkinghead.data.split), and which part this is
+        index["identity_split"] = settings["identity_split"]
     index["content_hash"] = canonical_hash(index)
     write_json_atomic(root / INDEX_FILE, index)
     log.info("%s: indexed %d videos of %d identities, %d frames", root / INDEX_FILE, len(entries),

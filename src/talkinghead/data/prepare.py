@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from talkinghead.data import index as dsindex
+from talkinghead.data.split import IdentitySplit, check_part
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,10 @@ class PrepareSettings:
     every: int = 1
     max_frames: int | None = None
     min_frames: int = 2
+    identity_split_sha256: str | None = None
+    """sha256 of the identity split file that named the people (`talkinghead.data.split`), if one did."""
+    split_part: str = "all"
+    """Which people of that split: ``train``, ``test`` (the held-out ones) or ``all``."""
 
     def validate(self) -> None:
         if self.image_size < 8:
@@ -94,11 +99,18 @@ class PrepareSettings:
             raise ValueError(f"--max-frames must be >= 1, got {self.max_frames}")
         if self.min_frames < 1:
             raise ValueError(f"--min-frames must be >= 1, got {self.min_frames}")
+        check_part(self.split_part)
+        if self.split_part != "all" and self.identity_split_sha256 is None:
+            raise ValueError(f"--part {self.split_part} needs --split FILE (the identity split that says who is "
+                             "held out)")
 
     def index_settings(self) -> dict[str, Any]:
-        return {"image_size": self.image_size, "landmark_backend": self.landmark_backend,
-                "crop": {"policy": "talkinghead.landmarks.crop", "scale": self.crop_scale, "lift": self.crop_lift,
-                         "smoothing_seconds": self.crop_smoothing_seconds, "pad": "constant"}}
+        values = {"image_size": self.image_size, "landmark_backend": self.landmark_backend,
+                  "crop": {"policy": "talkinghead.landmarks.crop", "scale": self.crop_scale, "lift": self.crop_lift,
+                           "smoothing_seconds": self.crop_smoothing_seconds, "pad": "constant"}}
+        if self.identity_split_sha256 is not None:
+            values["identity_split"] = {"sha256": self.identity_split_sha256, "part": self.split_part}
+        return values
 
 
 @dataclass
@@ -135,11 +147,15 @@ class PrepareReport:
 
 # -- inputs -------------------------------------------------------------------------------------------------------
 
-def discover_sources(videos: str | os.PathLike[str]) -> list[SourceItem]:
+def discover_sources(videos: str | os.PathLike[str], split: IdentitySplit | None = None,
+                     part: str = "all") -> list[SourceItem]:
     """Every video and image under ``videos`` (or ``videos`` itself when it is a file), sorted by key.
 
-    Hidden files and folders (names starting with ``.``) are ignored; so are other file types.
+    Hidden files and folders (names starting with ``.``) are ignored; so are other file types. With an identity
+    ``split``, it names each clip's person instead of the layout, its exclusions are left out, and ``part``
+    (``train``, ``test`` or ``all``) keeps only the non-held-out people, only the held-out ones, or everyone.
     """
+    check_part(part)
     root = Path(videos).resolve()
     if not root.exists():
         raise FileNotFoundError(f"input {videos} does not exist")
@@ -161,6 +177,10 @@ def discover_sources(videos: str | os.PathLike[str]) -> list[SourceItem]:
             continue
         relative = path.relative_to(base)
         identity = relative.parts[0] if len(relative.parts) > 1 else path.stem
+        if split is not None:
+            identity = split.identity_of(relative.as_posix())
+            if identity is None or (part != "all" and split.part_of(identity) != part):
+                continue
         items.append(SourceItem(key=relative.as_posix(), identity=identity, kind=kind, path=str(path)))
     items.sort(key=lambda item: item.key)
     if not items:
@@ -421,7 +441,7 @@ def _check_settings(output: Path, settings: PrepareSettings) -> None:
     wanted = asdict(settings)
     if path.exists():
         stored = dsindex.read_json(path)
-        if stored != wanted:
+        if any(stored.get(k) != wanted.get(k) for k in set(stored) | set(wanted)):
             changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
             differences = ", ".join(f"{k} was {stored.get(k)!r}, now {wanted.get(k)!r}" for k in changed)
             raise ValueError(f"{output} was prepared with other settings ({differences}); use the same options "
@@ -433,13 +453,18 @@ def _check_settings(output: Path, settings: PrepareSettings) -> None:
 def prepare_dataset(videos: str | os.PathLike[str], output: str | os.PathLike[str],
                     settings: PrepareSettings | None = None, workers: int = 1, shard: tuple[int, int] = (0, 1),
                     retry_skipped: bool = False, progress: bool = False,
-                    on_result: Callable[[dict[str, Any]], None] | None = None) -> PrepareReport:
+                    on_result: Callable[[dict[str, Any]], None] | None = None,
+                    split: IdentitySplit | None = None) -> PrepareReport:
     """Build (or resume) a dataset; see the module docstring. Returns the run's report (also written to
     ``report.json``, or ``report-shard-i-of-n.json`` for a shard, beside ``skipped.jsonl``).
 
     ``on_result`` is called in this process after each input is handled (tests use it to interrupt a run).
+    ``split`` names the people (see `discover_sources`); its hash and ``settings.split_part`` are part of the
+    settings, so a re-run with another split file or part is refused.
     """
     settings = settings or PrepareSettings()
+    if (split.sha256 if split is not None else None) != settings.identity_split_sha256:
+        raise ValueError("settings.identity_split_sha256 must be the sha256 of the split passed (or both None)")
     settings.validate()
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
@@ -454,7 +479,7 @@ def prepare_dataset(videos: str | os.PathLike[str], output: str | os.PathLike[st
     skipped_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    items = discover_sources(videos)
+    items = discover_sources(videos, split, settings.split_part)
     report = PrepareReport(input=str(Path(videos).resolve()), output=str(output.resolve()), shard=shard,
                            settings=asdict(settings), discovered=len(items), workers=workers)
     mine = [item for item in items if in_shard(item.key, shard)]
