@@ -10,7 +10,7 @@ from talkinghead.config import preset
 from talkinghead.models import Discriminator, Embedder, Generator
 from talkinghead.models.layers import AdaptiveInstanceNorm, InstanceNorm, SNConv2d, SNLinear
 
-PRESETS = ["paper-256", "small-128", "tiny-64"]
+PRESETS = ["paper-256", "small-128", "cpu-128", "tiny-64"]
 
 
 def count(module: nn.Module) -> int:
@@ -56,7 +56,7 @@ def test_smaller_presets_keep_the_structure_with_fewer_parameters():
         assert len(embedder.blocks) == (cfg.image_size // 4).bit_length() - 1  # down to 4x4
         assert len(generator.down) == len(generator.up) == cfg.generator_down_blocks
         assert len(generator.down_attention) == len(generator.up_attention) == len(embedder.attention) == 1
-    assert sizes["paper-256"] > sizes["small-128"] > sizes["tiny-64"]
+    assert sizes["paper-256"] > sizes["small-128"] > sizes["cpu-128"] > sizes["tiny-64"]
     assert sizes["tiny-64"][0] < 500_000 and sizes["tiny-64"][1] < 500_000  # CPU-sized
 
 

@@ -17,7 +17,8 @@ from talkinghead.config import ConfigError
 
 def _add_common_config_arguments(parser: argparse.ArgumentParser, default_preset: str) -> None:
     parser.add_argument("--preset", default=default_preset,
-                        help="named preset: paper-256, small-128, tiny-64 (append -ff for the feed-forward variant)")
+                        help="named preset: paper-256, small-128, cpu-128, tiny-64 (append -ff for the feed-forward "
+                        "variant)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="override any config field, e.g. --set train.batch_size=4 (repeatable)")
 
@@ -62,7 +63,7 @@ def _add_prepare(subparsers) -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--size", type=int, default=None, help="frame size in pixels (default: the preset's, 256)")
     size.add_argument("--preset", default=None, help="take the frame size and crop settings from a preset "
-                      "(paper-256, small-128, tiny-64)")
+                      "(paper-256, small-128, cpu-128, tiny-64)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="override config fields, e.g. --set data.crop_scale=2.2")
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU cores)")
@@ -123,6 +124,8 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
                         help="auto (default): continue RUN's newest checkpoint if any; never; or a checkpoint file")
     parser.add_argument("--steps", type=int, default=None, metavar="N", help="total E/G steps (= --set train.steps=N)")
+    parser.add_argument("--max-minutes", type=float, default=None, metavar="M", help="stop cleanly (checkpoint and "
+                        "export written) after M minutes of this run, a fixed compute budget; --resume auto goes on")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config (JSON) and exit")
     parser.set_defaults(func=_run_train)
@@ -136,9 +139,10 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(config.to_json())
         return 0
-    from talkinghead.training.run import train_on_dataset
+    from talkinghead.training.run import time_budget, train_on_dataset
 
-    learner = train_on_dataset(config, args.data, args.run_dir, resume=args.resume, device=args.device)
+    hooks = [time_budget(args.max_minutes)] if args.max_minutes is not None else []
+    learner = train_on_dataset(config, args.data, args.run_dir, resume=args.resume, device=args.device, hooks=hooks)
     if learner.world.is_main:
         print(f"{args.run_dir}: {learner.step} steps, {learner.images} images, {learner.bad_steps} skipped")
     return 0

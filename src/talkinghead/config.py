@@ -306,6 +306,19 @@ def _small_128() -> Config:
     )
 
 
+def _cpu_128() -> Config:
+    # small-128's structure at tiny-64's widths (16..64 channels, 64-d embedding): 1.7x the images per second of
+    # small-128 on 2 CPU cores (4.2 vs 2.4 with the offline content loss), for meta-learning real faces in hours
+    # on a CPU, where the images seen, not the width, limit what is learned.
+    return Config(
+        preset="cpu-128",
+        model=ModelConfig(image_size=128, min_channels=16, max_channels=64, embedding_dim=64,
+                          generator_down_blocks=3, generator_res_blocks=5,
+                          attention_down_resolution=32, attention_up_resolution=64),
+        train=TrainConfig(batch_size=4, steps=20_000, checkpoint_every=500, image_every=250),
+    )
+
+
 def _tiny_64() -> Config:
     # The smallest preset with the paper's structure: used by tests and the embedded demo.
     return Config(
@@ -319,7 +332,7 @@ def _tiny_64() -> Config:
     )
 
 
-PRESETS = {"paper-256": _paper_256, "small-128": _small_128, "tiny-64": _tiny_64}
+PRESETS = {"paper-256": _paper_256, "small-128": _small_128, "cpu-128": _cpu_128, "tiny-64": _tiny_64}
 
 
 def preset(name: str) -> Config:

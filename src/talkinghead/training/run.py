@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from talkinghead.config import Config
 from talkinghead.training.distributed import init_distributed, shutdown_distributed
-from talkinghead.training.loop import Hook, MetaLearner, train
+from talkinghead.training.loop import Hook, MetaLearner, StopTraining, train
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +41,27 @@ def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resu
                      dataset_record=dataset.index.identity_record(), hooks=hooks)
     finally:
         shutdown_distributed()
+
+
+def time_budget(minutes: float) -> Hook:
+    """A hook that ends training cleanly (checkpoint and export written) once ``minutes`` of wall time have passed
+    since the hook was made: a fixed compute budget for one `train` invocation (``--resume auto`` continues it).
+    Under torchrun rank 0's clock decides, so every rank stops at the same step."""
+    if minutes <= 0:
+        raise ValueError(f"--max-minutes must be > 0, got {minutes}")
+    started = time.monotonic()
+
+    def hook(learner: MetaLearner) -> None:
+        over = time.monotonic() - started >= minutes * 60
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            import torch
+
+            flag = torch.tensor([float(over)], device=learner.world.device)
+            dist.broadcast(flag, src=0)
+            over = bool(flag.item())
+        if over:
+            raise StopTraining(f"time budget of {minutes:g} minutes used")
+
+    return hook
