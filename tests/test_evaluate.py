@@ -104,6 +104,22 @@ def test_pick_test_videos_is_deterministic_and_checks_count(world):
         pick_test_videos(index, 4, 5)
 
 
+def test_pick_test_videos_caps_videos_per_person():
+    from types import SimpleNamespace
+
+    videos = [SimpleNamespace(key=f"{who}/clip{i}", identity=who, num_frames=10) for who, count in
+              (("ann", 7), ("bob", 1), ("cid", 2)) for i in range(count)]
+    index = SimpleNamespace(videos=videos, root="data")
+    picked = pick_test_videos(index, None, 5, per_identity=1)
+    assert sorted(v.identity for v in picked) == ["ann", "bob", "cid"]
+    two = pick_test_videos(index, None, 5, per_identity=2)
+    assert sorted(v.identity for v in two) == ["ann", "ann", "bob", "cid", "cid"]
+    assert {v.key for v in picked} <= {v.key for v in two}  # the same ranking picks them
+    assert len(pick_test_videos(index, None, 5)) == 10
+    with pytest.raises(ValueError, match="per-identity"):
+        pick_test_videos(index, None, 5, per_identity=0)
+
+
 def test_overlap_with_training_identities_is_refused(world, tmp_path):
     with pytest.raises(IdentityOverlapError, match="--allow-overlap"):
         evaluate(world["seen"], world["data"], tmp_path / "out", shots=SHOTS, targets=TARGETS, finetune_steps=0,

@@ -170,6 +170,8 @@ def _add_evaluate(subparsers) -> None:
     length.add_argument("--finetune-epochs", type=int, default=None, metavar="E",
                         help="fine-tuning epochs (default: the config's, the paper's 40)")
     parser.add_argument("--videos", type=int, default=None, metavar="N", help="test videos (default: all eligible)")
+    parser.add_argument("--per-identity", type=int, default=None, metavar="N", help="at most N test videos of one "
+                        "person (default: no limit)")
     parser.add_argument("--cross-identity", action="store_true", help="also drive each person with another's motion")
     parser.add_argument("--allow-overlap", action="store_true",
                         help="evaluate even on identities the checkpoint was trained on")
@@ -187,6 +189,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     summary = evaluate(args.checkpoint, args.data, args.out, shots=args.shots, targets=args.targets,
                        finetune_steps=args.finetune_steps, finetune_epochs=args.finetune_epochs, videos=args.videos,
+                       per_identity=args.per_identity,
                        cross_identity=args.cross_identity, allow_overlap=args.allow_overlap,
                        fid_weights=args.fid_weights, arcface_onnx=args.arcface_onnx, seed=args.seed,
                        device=args.device)
@@ -336,6 +339,79 @@ def _run_demo(args: argparse.Namespace) -> int:
 SUBCOMMANDS.insert(0, _add_demo)
 
 
+def _add_app(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "app", help="a local web page to animate a portrait (needs the extra: pip install -e \".[app]\")",
+        description="Upload pictures (or pick a saved avatar) and a driving video, preview the landmarks and crop, "
+                    "animate feed-forward or fine-tuned, play and download the result, save the avatar. Uploads and "
+                    "results live in a temporary folder removed when the app stops.")
+    parser.add_argument("--checkpoint", default=None, metavar="CKPT", help="inference export or training run "
+                        "directory (without it only saved or uploaded avatars can be animated)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this "
+                        "computer only; another address lets anyone who can reach it use the app)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload in MB (default 50)")
+    parser.add_argument("--max-video-seconds", type=float, default=60.0,
+                        help="longest driving or source video in seconds (default 60)")
+    parser.add_argument("--max-steps", type=int, default=400, help="most fine-tuning steps allowed (default 400)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.set_defaults(func=_run_app)
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from talkinghead.app import AppServer, Limits
+
+    limits = Limits(upload_mb=args.max_upload_mb, video_seconds=args.max_video_seconds, steps=args.max_steps)
+    AppServer(args.checkpoint, host=args.host, port=args.port, limits=limits,
+              device=_device(args.device)).serve_forever()
+    return 0
+
+
+def _add_live(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "live", help="drive an avatar live from a camera (or a video file standing in for one)",
+        description="Landmarks from each camera frame drive the avatar: shown in a window with the latency per "
+                    "frame, and/or written to a file. When the model is slower than the camera, frames are dropped "
+                    "(and counted), never queued. q or Esc in the window (or Ctrl-C) stops.")
+    parser.add_argument("--avatar", required=True, help="avatar file from `talkinghead finetune` (or the app)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--camera", type=int, default=None, metavar="N", help="camera number (default 0)")
+    source.add_argument("--driver", default=None, metavar="VIDEO",
+                        help="a video file played in real time as if it were the camera")
+    parser.add_argument("--out", default=None, metavar="FILE", help="also write what is shown to this video (.mp4)")
+    parser.add_argument("--no-window", action="store_true", help="no window (e.g. no display); needs --out")
+    parser.add_argument("--mode", choices=["relative", "absolute"], default="relative",
+                        help="relative (default): the motion on the avatar's own face shape; absolute: the paper")
+    parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    parser.add_argument("--device", default=None)
+    parser.set_defaults(func=_run_live)
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from talkinghead.inference import Avatar
+    from talkinghead.live import CameraSource, LiveError, VideoFileSource, run_live, window_unavailable, write_summary
+
+    if args.out is not None and Path(args.out).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
+    no_window = "--no-window was given" if args.no_window else window_unavailable()
+    if no_window and args.out is None:
+        raise LiveError(f"nothing would show the result ({no_window}): write it with --out live.mp4")
+    if no_window and not args.no_window:
+        print(f"talkinghead live: no window ({no_window}); writing {args.out} only", file=sys.stderr)
+    avatar = Avatar.load(args.avatar, device=_device(args.device))
+    source = VideoFileSource(args.driver) if args.driver else CameraSource(args.camera or 0)
+    stats = run_live(avatar, source, window=not no_window, output=args.out, mode=args.mode, seconds=args.seconds)
+    print(write_summary(stats, args.out))
+    return 0
+
+
+SUBCOMMANDS.append(_add_app)
+SUBCOMMANDS.append(_add_live)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkinghead",
@@ -368,12 +444,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input (files, faces, settings): one clear line, no traceback. Imported only on error."""
+    from talkinghead.app import AppUnavailable
     from talkinghead.landmarks.backends import BackendUnavailable, NoFaceError
+    from talkinghead.live import LiveError
     from talkinghead.training.loop import TrainingDiverged
     from talkinghead.video import MediaError
 
     return (ConfigError, FileNotFoundError, FileExistsError, ValueError, MediaError, NoFaceError,
-            BackendUnavailable, TrainingDiverged)
+            BackendUnavailable, TrainingDiverged, AppUnavailable, LiveError)
 
 
 if __name__ == "__main__":

@@ -120,20 +120,33 @@ def split_frames(key: str, num_frames: int, shots: Sequence[int], targets: int =
 
 
 def pick_test_videos(index, num_videos: int | None, min_frames: int, seed: int = 0,
-                     exclude_identities: set[str] | frozenset[str] = frozenset()) -> list:
+                     exclude_identities: set[str] | frozenset[str] = frozenset(),
+                     per_identity: int | None = None) -> list:
     """``num_videos`` videos (all when None) with at least ``min_frames`` frames, not of ``exclude_identities``,
-    chosen uniformly and deterministically (ranked by a hash of seed and key), returned in key order."""
+    chosen uniformly and deterministically (ranked by a hash of seed and key), returned in key order.
+    ``per_identity``: at most this many videos of one person (the same hash ranking picks them), so that a
+    person with many clips does not outweigh the others."""
     eligible = [v for v in index.videos if v.num_frames >= min_frames and v.identity not in exclude_identities]
     if not eligible:
         raise ValueError(f"{index.root}: no video has the {min_frames} frames evaluation needs (T sources + hold-out "
                          "targets); use fewer --shots/--targets")
+    eligible = sorted(eligible, key=lambda v: hashlib.sha256(f"{seed}:pick:{v.key}".encode()).hexdigest())
+    if per_identity is not None:
+        if per_identity < 1:
+            raise ValueError(f"--per-identity must be >= 1, got {per_identity}")
+        taken: dict[str, int] = {}
+        kept = []
+        for video in eligible:
+            if taken.get(video.identity, 0) < per_identity:
+                taken[video.identity] = taken.get(video.identity, 0) + 1
+                kept.append(video)
+        eligible = kept
     if num_videos is not None:
         if num_videos < 1:
             raise ValueError(f"--videos must be >= 1, got {num_videos}")
         if num_videos > len(eligible):
             raise ValueError(f"{index.root}: {num_videos} test videos asked for, but only {len(eligible)} have at "
                              f"least {min_frames} frames (and unseen identities); use --videos {len(eligible)}")
-        eligible = sorted(eligible, key=lambda v: hashlib.sha256(f"{seed}:pick:{v.key}".encode()).hexdigest())
         eligible = eligible[:num_videos]
     return sorted(eligible, key=lambda v: v.key)
 
@@ -587,7 +600,8 @@ def _check_resume(out: Path, settings: dict) -> None:
 
 def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, *, shots: Sequence[int] = DEFAULT_SHOTS,
              targets: int = DEFAULT_TARGETS, finetune_steps: int | None = None, finetune_epochs: int | None = None,
-             videos: int | None = None, cross_identity: bool = False, allow_overlap: bool = False,
+             videos: int | None = None, per_identity: int | None = None, cross_identity: bool = False,
+             allow_overlap: bool = False,
              fid_weights: str | Path | None = None, arcface_onnx: str | Path | None = None, seed: int = 0,
              device: str | None = None, content_loss: Callable | None = None, identity=None,
              detector: Detector | None = None, fid_network=None, progress: bool = True) -> dict:
@@ -596,7 +610,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, *, shots
     checkpoint: an inference export (or a run directory); data: a dataset folder of unseen people.
     finetune_steps / finetune_epochs: the fine-tuned rows' length (default: ``config.finetune.epochs``, the
     paper's 40 epochs); ``finetune_steps=0`` evaluates feed-forward only. videos: how many test videos (all
-    eligible when None). identity / detector / fid_network / content_loss: injected backends (tests,
+    eligible when None); per_identity: at most that many videos of one person. identity / detector /
+    fid_network / content_loss: injected backends (tests,
     benchmarks); by default dlib descriptors (ArcFace with ``arcface_onnx``), the dlib landmark detector,
     FID Inception from ``fid_weights`` when loadable, and the training content loss.
 
@@ -624,7 +639,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, *, shots
     if finetune_steps is None and finetune_epochs is None:
         finetune_epochs = config.finetune.epochs
     index = load_index(data)
-    chosen = pick_test_videos(index, videos, shots[-1] + targets, seed)
+    chosen = pick_test_videos(index, videos, shots[-1] + targets, seed, per_identity=per_identity)
     identity_check = check_identity_overlap(index, chosen, metadata, allow_overlap)
     drivers = assign_drivers(chosen) if cross_identity else {}
     splits = {}
