@@ -180,6 +180,9 @@ def _add_evaluate(subparsers) -> None:
     parser.add_argument("--arcface-onnx", default=None, metavar="PATH", help="ArcFace ONNX model for CSIM "
                         "(default: dlib's descriptor)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the video choice and frame split")
+    parser.add_argument("--set", dest="finetune_overrides", action="append", default=[],
+                        metavar="finetune.FIELD=VALUE", help="change how the person is fine-tuned, e.g. --set "
+                        "finetune.lr_generator=1e-3 (repeatable; only finetune.* fields)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.set_defaults(func=_run_evaluate)
 
@@ -189,7 +192,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     summary = evaluate(args.checkpoint, args.data, args.out, shots=args.shots, targets=args.targets,
                        finetune_steps=args.finetune_steps, finetune_epochs=args.finetune_epochs, videos=args.videos,
-                       per_identity=args.per_identity,
+                       per_identity=args.per_identity, finetune_overrides=args.finetune_overrides,
                        cross_identity=args.cross_identity, allow_overlap=args.allow_overlap,
                        fid_weights=args.fid_weights, arcface_onnx=args.arcface_onnx, seed=args.seed,
                        device=args.device)
@@ -213,6 +216,9 @@ def _add_finetune(subparsers) -> None:
     parser.add_argument("--no-early-stop", action="store_true", help="with T >= 8: train all epochs even when the "
                         "held-out loss stops improving")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="finetune_overrides", action="append", default=[],
+                        metavar="finetune.FIELD=VALUE", help="change how the person is fine-tuned, e.g. --set "
+                        "finetune.lr_generator=1e-3 (repeatable; only finetune.* fields)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.set_defaults(func=_run_finetune)
@@ -234,7 +240,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
-    head = TalkingHead.load(args.checkpoint, device=_device(args.device))
+    head = TalkingHead.load(args.checkpoint, device=_device(args.device), finetune_overrides=args.finetune_overrides)
     steps = args.steps  # None: train for epochs (--epochs, else the config's); 0: feed-forward only
     epochs = args.epochs if args.epochs is not None else (head.config.finetune.epochs if steps is None else None)
     with tqdm(desc="fine-tuning", unit="step", disable=steps == 0) as bar:
@@ -273,6 +279,9 @@ def _add_animate(subparsers) -> None:
     parser.add_argument("--no-mark", action="store_true",
                         help="no visible 'synthetic' label (the metadata tag is always written)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--set", dest="finetune_overrides", action="append", default=[],
+                        metavar="finetune.FIELD=VALUE", help="change how the person is fine-tuned, e.g. --set "
+                        "finetune.lr_generator=1e-3 (repeatable; only finetune.* fields)")
     parser.add_argument("--device", default=None)
     parser.set_defaults(func=_run_animate)
 
@@ -292,7 +301,8 @@ def _run_animate(args: argparse.Namespace) -> int:
     else:
         if not args.source:
             raise ValueError("--checkpoint needs --source (the picture(s) to animate)")
-        avatar = TalkingHead.load(args.checkpoint, device=device).personalize(args.source, steps=args.steps)
+        head = TalkingHead.load(args.checkpoint, device=device, finetune_overrides=args.finetune_overrides)
+        avatar = head.personalize(args.source, steps=args.steps)
     with tqdm(desc="animating", unit="frame") as bar:
         def progress(done: int, total: int | None) -> None:
             bar.total = total

@@ -40,6 +40,7 @@ Output folder::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -604,7 +605,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, *, shots
              allow_overlap: bool = False,
              fid_weights: str | Path | None = None, arcface_onnx: str | Path | None = None, seed: int = 0,
              device: str | None = None, content_loss: Callable | None = None, identity=None,
-             detector: Detector | None = None, fid_network=None, progress: bool = True) -> dict:
+             detector: Detector | None = None, fid_network=None, progress: bool = True,
+             finetune_overrides: Sequence[str] = ()) -> dict:
     """Run the paper's self-reenactment protocol (and optionally cross-identity) and write the reports.
 
     checkpoint: an inference export (or a run directory); data: a dataset folder of unseen people.
@@ -613,7 +615,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, *, shots
     eligible when None); per_identity: at most that many videos of one person. identity / detector /
     fid_network / content_loss: injected backends (tests,
     benchmarks); by default dlib descriptors (ArcFace with ``arcface_onnx``), the dlib landmark detector,
-    FID Inception from ``fid_weights`` when loadable, and the training content loss.
+    FID Inception from ``fid_weights`` when loadable, and the training content loss. finetune_overrides:
+    ``finetune.FIELD=VALUE`` items (see `TalkingHead.load`).
 
     Returns ``{"self_reenactment": report, "large_yaw": report | None, "cross_identity": {mode: report} | None,
     "identity_check": ..., "timing": ..., "files": ...}`` (reports as `metrics.report.build_report`).
@@ -634,7 +637,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, *, shots
     checkpoint_path = resolve_export(checkpoint)
     metadata = load_checkpoint(checkpoint_path, expected_kind=EXPORT_KIND).metadata or {}
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    head = TalkingHead.load(checkpoint_path, device=device, landmarks=_no_detection)
+    head = TalkingHead.load(checkpoint_path, device=device, landmarks=_no_detection,
+                            finetune_overrides=finetune_overrides)
     config = head.config
     if finetune_steps is None and finetune_epochs is None:
         finetune_epochs = config.finetune.epochs
@@ -652,6 +656,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, *, shots
     identity = identity if isinstance(identity, CachedIdentity) else CachedIdentity(identity)
     settings = _settings(checkpoint_path, index, shots, targets, finetune_steps, finetune_epochs, seed,
                          cross_identity, identity.name, list(splits))
+    settings["finetune"] = dataclasses.asdict(config.finetune)
     _check_resume(out, settings)
     (out / "splits.json").write_text(json.dumps([s.to_json() for s in splits.values()], indent=1) + "\n")
     cache = out / "cache" / f"identity-{identity.name}.npz"

@@ -91,15 +91,24 @@ class TalkingHead:
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str | None = None,
-             landmarks: LandmarkFn | None = None) -> TalkingHead:
-        """Load an inference export (a file), or the latest export of a training run directory."""
+             landmarks: LandmarkFn | None = None, finetune_overrides: Sequence[str] = ()) -> TalkingHead:
+        """Load an inference export (a file), or the latest export of a training run directory.
+
+        ``finetune_overrides``: ``finetune.FIELD=VALUE`` items changing how new people are fine-tuned (e.g. the
+        learning rates); the trained networks' settings cannot be overridden."""
         from talkinghead.checkpoint import load_checkpoint
+        from talkinghead.config import apply_overrides
         from talkinghead.models import Discriminator, Embedder, Generator
 
         path = resolve_export(path)
         checkpoint = load_checkpoint(path)
         _check_kind(path, checkpoint.kind, EXPORT_KIND)
         config = checkpoint.config
+        wrong = [item for item in finetune_overrides if not item.startswith("finetune.")]
+        if wrong:
+            raise ValueError(f"--set {wrong[0]}: only finetune.* settings can change after training (the other "
+                             "sections describe the trained networks)")
+        config = apply_overrides(config, list(finetune_overrides))
         parts = _split_prefixes(checkpoint.tensors, ("embedder.", "generator.", "discriminator."))
         missing = [name for name in ("embedder.", "generator.") if not parts[name]]
         if missing:
