@@ -576,9 +576,14 @@ def build_ui(studio: Studio):
                 save_message = gr.Markdown(elem_id="save-message")
 
         private = {"api_visibility": "private"}
-        sources.change(on_sources, sources, [sources, gallery, source_message], **private)
-        driver.change(on_driver, driver, [driver, driver_preview, driver_message], **private)
-        sample.click(on_sample, None, driver, **private)
+        # Previews follow what the user does (upload, clear), not value changes: clearing a refused upload must
+        # not also clear the reason shown for it.
+        sources.upload(on_sources, sources, [sources, gallery, source_message], **private)
+        sources.clear(lambda: ([], ""), None, [gallery, source_message], **private)
+        driver.upload(on_driver, driver, [driver, driver_preview, driver_message], **private)
+        driver.clear(lambda: (None, ""), None, [driver_preview, driver_message], **private)
+        sample.click(on_sample, None, driver, **private).then(
+            on_driver, driver, [driver, driver_preview, driver_message], **private)
         avatar_upload.upload(on_avatar_upload, avatar_upload, [saved, who], **private)
         run.click(on_animate, [session, who, sources, saved, personalization, steps, driver, mode, side, paste],
                   [session, result, result_file, status], **private)
