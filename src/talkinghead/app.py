@@ -576,17 +576,20 @@ def build_ui(studio: Studio):
                 save_message = gr.Markdown(elem_id="save-message")
 
         private = {"api_visibility": "private"}
+        # Everything that runs the model or the landmark detector, one at a time: they share the model (and dlib's
+        # detector) and two CPU-bound jobs at once only slow each other down.
+        model = {**private, "concurrency_id": "model", "concurrency_limit": 1}
         # Previews follow what the user does (upload, clear), not value changes: clearing a refused upload must
         # not also clear the reason shown for it.
-        sources.upload(on_sources, sources, [sources, gallery, source_message], **private)
+        sources.upload(on_sources, sources, [sources, gallery, source_message], **model)
         sources.clear(lambda: ([], ""), None, [gallery, source_message], **private)
-        driver.upload(on_driver, driver, [driver, driver_preview, driver_message], **private)
+        driver.upload(on_driver, driver, [driver, driver_preview, driver_message], **model)
         driver.clear(lambda: (None, ""), None, [driver_preview, driver_message], **private)
-        sample.click(on_sample, None, driver, **private).then(
-            on_driver, driver, [driver, driver_preview, driver_message], **private)
+        sample.click(on_sample, None, driver, **model).then(
+            on_driver, driver, [driver, driver_preview, driver_message], **model)
         avatar_upload.upload(on_avatar_upload, avatar_upload, [saved, who], **private)
         run.click(on_animate, [session, who, sources, saved, personalization, steps, driver, mode, side, paste],
-                  [session, result, result_file, status], **private)
+                  [session, result, result_file, status], **model)
         save.click(on_save, [session, avatar_name], [avatar_file, saved, save_message], **private)
     return ui
 
@@ -608,9 +611,11 @@ class AppServer:
         self.ui = None
         self.url: str | None = None
         self._saved_temp_dir: str | None = None
+        self._temp_dir_set = False
 
     def start(self) -> str:
         _gradio()  # fail before any work when the extra is missing
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's requests to itself are not news
         if not _is_loopback(self.host):
             log.warning("listening on %s: anyone who can reach this machine can use the app and upload files; "
                         "the default, %s, keeps it to this computer", self.host, LOOPBACK)
@@ -620,6 +625,7 @@ class AppServer:
                       else Studio.from_checkpoint(self.workspace, self.checkpoint, self.device))
             self._saved_temp_dir = os.environ.get("GRADIO_TEMP_DIR")
             os.environ["GRADIO_TEMP_DIR"] = str(self.workspace.root)  # Gradio's uploads land in the workspace
+            self._temp_dir_set = True
             self.ui = build_ui(studio)
             self.ui.queue(default_concurrency_limit=1)
             _, url, _ = self.ui.launch(server_name=self.host, server_port=self.port, prevent_thread_lock=True,
@@ -633,8 +639,14 @@ class AppServer:
         return url
 
     def serve_forever(self) -> None:
-        """Start, print the URL, run until Ctrl-C, then clean up."""
+        """Start, print the URL, run until Ctrl-C (or SIGTERM), then clean up."""
+        import signal
+
+        def stop(signum, frame) -> None:
+            raise KeyboardInterrupt
+
         url = self.start()
+        previous = signal.signal(signal.SIGTERM, stop)  # `kill` cleans up too, not only Ctrl-C
         print(f"talkinghead app on {url} (Ctrl-C stops it and removes {self.workspace.root})", flush=True)
         try:
             while True:
@@ -642,16 +654,19 @@ class AppServer:
         except KeyboardInterrupt:
             print("stopping", flush=True)
         finally:
+            signal.signal(signal.SIGTERM, previous)
             self.close()
 
     def close(self) -> None:
         if self.ui is not None:
             self.ui.close()
             self.ui = None
-        if self._saved_temp_dir is None:
-            os.environ.pop("GRADIO_TEMP_DIR", None)
-        else:
-            os.environ["GRADIO_TEMP_DIR"] = self._saved_temp_dir
+        if self._temp_dir_set:
+            if self._saved_temp_dir is None:
+                os.environ.pop("GRADIO_TEMP_DIR", None)
+            else:
+                os.environ["GRADIO_TEMP_DIR"] = self._saved_temp_dir
+            self._temp_dir_set = False
         if self.workspace is not None:
             self.workspace.close()
 
