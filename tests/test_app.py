@@ -191,6 +191,33 @@ def test_a_missing_gradio_names_the_extra_to_install(monkeypatch, capsys):
     assert 'pip install -e ".[app]"' in capsys.readouterr().err
 
 
+def test_the_app_command_serves_on_loopback_and_cleans_up_on_ctrl_c():
+    pytest.importorskip("gradio")
+    import signal
+    import subprocess
+    import urllib.request
+
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "talkinghead", "app", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = ""
+        while "talkinghead app on" not in line and process.poll() is None:
+            line = process.stdout.readline()
+        assert line.startswith(f"talkinghead app on http://127.0.0.1:{port}/"), line
+        workspace = Path(line.split("removes ", 1)[1].rstrip(")\n"))
+        assert workspace.is_dir() and workspace.name.startswith("talkinghead-app-")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert not workspace.exists()
+
+
 # --- the page in a real browser ------------------------------------------------------------------------------------
 
 
