@@ -234,12 +234,15 @@ class Studio:
 
     @classmethod
     def from_checkpoint(cls, workspace: Workspace, checkpoint: str | os.PathLike[str] | None,
-                        device: str = "cpu") -> Studio:
+                        device: str = "cpu", finetune_overrides: Sequence[str] = ()) -> Studio:
+        """``finetune_overrides``: ``finetune.FIELD=VALUE`` items, as `TalkingHead.load` takes them."""
         head = None
         if checkpoint is not None:
             from talkinghead.inference import TalkingHead
 
-            head = TalkingHead.load(checkpoint, device=device)
+            head = TalkingHead.load(checkpoint, device=device, finetune_overrides=finetune_overrides)
+        elif finetune_overrides:
+            raise ValueError("--set changes how pictures are fine-tuned; it needs --checkpoint")
         return cls(workspace, head, device)
 
     @property
@@ -600,8 +603,9 @@ class AppServer:
 
     def __init__(self, checkpoint: str | os.PathLike[str] | None = None, host: str = LOOPBACK,
                  port: int = DEFAULT_PORT, limits: Limits | None = None, device: str = "cpu",
-                 head=None) -> None:
+                 head=None, finetune_overrides: Sequence[str] = ()) -> None:
         self.host = host
+        self.finetune_overrides = list(finetune_overrides)
         self.port = port
         self.limits = limits or Limits()
         self.checkpoint = checkpoint
@@ -622,7 +626,8 @@ class AppServer:
         self.workspace = Workspace(self.limits)
         try:
             studio = (Studio(self.workspace, self._head, self.device) if self._head is not None
-                      else Studio.from_checkpoint(self.workspace, self.checkpoint, self.device))
+                      else Studio.from_checkpoint(self.workspace, self.checkpoint, self.device,
+                                                  self.finetune_overrides))
             self._saved_temp_dir = os.environ.get("GRADIO_TEMP_DIR")
             os.environ["GRADIO_TEMP_DIR"] = str(self.workspace.root)  # Gradio's uploads land in the workspace
             self._temp_dir_set = True

@@ -364,6 +364,9 @@ def _add_app(subparsers) -> None:
     parser.add_argument("--max-video-seconds", type=float, default=60.0,
                         help="longest driving or source video in seconds (default 60)")
     parser.add_argument("--max-steps", type=int, default=400, help="most fine-tuning steps allowed (default 400)")
+    parser.add_argument("--set", dest="finetune_overrides", action="append", default=[],
+                        metavar="finetune.FIELD=VALUE", help="change how pictures are fine-tuned, e.g. --set "
+                        "finetune.lr_generator=1e-3 (repeatable; only finetune.* fields)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=_run_app)
 
@@ -372,8 +375,8 @@ def _run_app(args: argparse.Namespace) -> int:
     from talkinghead.app import AppServer, Limits
 
     limits = Limits(upload_mb=args.max_upload_mb, video_seconds=args.max_video_seconds, steps=args.max_steps)
-    AppServer(args.checkpoint, host=args.host, port=args.port, limits=limits,
-              device=_device(args.device)).serve_forever()
+    AppServer(args.checkpoint, host=args.host, port=args.port, limits=limits, device=_device(args.device),
+              finetune_overrides=args.finetune_overrides).serve_forever()
     return 0
 
 
