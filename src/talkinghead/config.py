@@ -198,6 +198,9 @@ class TrainConfig:
     channels_last: bool = False
     activation_checkpointing: bool = False
     num_workers: int = 0
+    init_from: str | None = None
+    """A warm start: a ``warm-start`` file or a training checkpoint of the same architecture whose E, G, D (not
+    W) and EMA a *new* run starts from (`talkinghead.training.warm_start`); a resumed run ignores its weights."""
 
     def validate(self) -> None:
         _require_choice("train.variant", self.variant, VARIANTS)

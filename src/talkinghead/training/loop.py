@@ -529,6 +529,7 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
     stop a run between steps). ``feature_networks`` default to the config's (`build_feature_networks`).
     """
     from talkinghead.models import Discriminator, Embedder, Generator
+    from talkinghead.training.warm_start import load_warm_start, merge_identity_records, warm_start_record
 
     world = world or World()
     run_dir = Path(run_dir)
@@ -548,11 +549,21 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
     learner = MetaLearner(config, embedder, generator, discriminator, feature_networks, world)
     _broadcast_weights([learner.embedder, learner.generator, learner.discriminator, learner.ema], world)
     seed_everything(train_cfg.seed + world.rank)  # per-rank streams from here on
+    dataset_record = dict(dataset_record or {})
+    warm_start = None
+    if train_cfg.init_from:
+        # Its people count as seen by this run too (evaluation refuses them), resumed or not.
+        warm_start = warm_start_record(train_cfg.init_from, expected_model=config.model)
+        dataset_record = merge_identity_records(dataset_record, warm_start["dataset"])
+        if resume_path is None:
+            load_warm_start(learner.modules(), train_cfg.init_from, expected_model=config.model)
     if resume_path is not None:
         load_training_state(learner, resume_path, dataset_hash)
     metadata = {"dataset_hash": dataset_hash or "", "num_videos": num_videos,
                 "feature_network": config.loss.feature_network, "code_version": code_version(),
-                "dataset": dict(dataset_record or {})}  # who was trained on: evaluation refuses them
+                "dataset": dataset_record}  # who was trained on: evaluation refuses them
+    if warm_start is not None:
+        metadata["warm_start"] = warm_start
 
     per_rank_start = learner.step * train_cfg.batch_size
     sampler = _WithEpoch(EpisodeSampler(len(dataset), world, train_cfg.seed, start=per_rank_start))  # type: ignore[arg-type]

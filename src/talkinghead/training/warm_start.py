@@ -1,0 +1,113 @@
+"""Warm starts: begin meta-learning from networks that were already meta-learned, instead of from random weights.
+
+A warm start is a training checkpoint without what belongs to its own run: E, G (with P), D's V, w0 and b, and
+the EMA of E and G, but not W (one row per *training video* of that run), the optimizer moments or the RNG states.
+A run started from one (``train.init_from``) gets fresh optimizers and its own W, whose rows start from each
+video's first embedding as in any FT run (`MetaLearner._start_video_rows`).
+
+The people a warm start was meta-learned on stay "seen": their identity record (names, synthetic identity seeds)
+is merged into the new run's record, so evaluation refuses them as test identities
+(`talkinghead.evaluate.check_identity_overlap`).
+
+Make one from a run with ``python -m talkinghead.training.warm_start RUN/checkpoints/training-N.safetensors OUT``.
+The demo ships one (`packaged_demo_warm_start`), made by ``scripts/make-demo-warm-start.sh``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.resources
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from talkinghead.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+KIND = "warm-start"
+MODULES = ("embedder", "generator", "discriminator", "ema.embedder", "ema.generator")
+"""The networks a warm start carries (prefixes of its tensor names)."""
+RUN_ONLY = "discriminator.video_embeddings."
+"""W: one row per training video of the run that made it, meaningless in another run."""
+DEMO_WARM_START = "demo-tiny64-warm-start.safetensors"
+
+
+def packaged_demo_warm_start() -> Path:
+    """The warm start that ships with the package for `talkinghead demo` (tiny-64, synthetic people)."""
+    path = Path(str(importlib.resources.files("talkinghead") / "weights" / DEMO_WARM_START))
+    if not path.is_file():
+        raise FileNotFoundError(f"the demo's warm start {path} is missing from this installation; reinstall "
+                                "talkinghead, or run the demo with --from-scratch")
+    return path
+
+
+def make_warm_start(training_checkpoint: str | Path, out: str | Path) -> Path:
+    """Write the warm start of a training checkpoint (``RUN/checkpoints/training-N.safetensors``) to ``out``."""
+    checkpoint = load_checkpoint(training_checkpoint, expected_kind="training")
+    tensors = {name: tensor for name, tensor in checkpoint.tensors.items()
+               if name.split(".")[0] in ("embedder", "generator", "discriminator", "ema")
+               and not name.startswith(RUN_ONLY)}
+    meta = checkpoint.metadata
+    metadata = {"step": meta.get("step"), "images": meta.get("images"), "dataset": meta.get("dataset", {}),
+                "dataset_hash": meta.get("dataset_hash"), "feature_network": meta.get("feature_network"),
+                "made_from": Path(training_checkpoint).name, "trained_by": checkpoint.code_version}
+    return save_checkpoint(out, tensors, checkpoint.config, kind=KIND, metadata=metadata)
+
+
+def warm_start_record(path: str | Path, expected_model=None) -> dict[str, Any]:
+    """What a run started from ``path`` records about it: file name, SHA-256, steps, images and who it saw."""
+    checkpoint = load_checkpoint(path, expected_model=expected_model)
+    if checkpoint.kind not in (KIND, "training"):
+        raise CheckpointError(f"train.init_from={path} is a {checkpoint.kind!r} checkpoint; a warm start is a "
+                              f"{KIND!r} file or a 'training' checkpoint (RUN/checkpoints/training-N.safetensors)")
+    return {"file": Path(path).name, "sha256": _sha256(Path(path)), "step": checkpoint.metadata.get("step"),
+            "images": checkpoint.metadata.get("images"), "dataset": checkpoint.metadata.get("dataset") or {}}
+
+
+def load_warm_start(modules: dict[str, torch.nn.Module], path: str | Path, expected_model=None) -> None:
+    """Copy a warm start's weights into ``modules`` (`MetaLearner.modules()`), all but W (strict otherwise)."""
+    checkpoint = load_checkpoint(path, expected_model=expected_model)
+    tensors = dict(checkpoint.tensors)
+    for name in MODULES:
+        module = modules[name]
+        if name == "discriminator":  # keep this run's W (its own videos), take everything else
+            tensors.update({f"{name}.{key}": value for key, value in module.state_dict().items()
+                            if f"{name}.{key}".startswith(RUN_ONLY)})
+        load_model_state(module, tensors, prefix=f"{name}.", source=path)
+    log.info("started from the warm start %s (step %s, %s images)", path, checkpoint.metadata.get("step"),
+             checkpoint.metadata.get("images"))
+
+
+def merge_identity_records(own: dict[str, Any], earlier: dict[str, Any]) -> dict[str, Any]:
+    """This run's identity record with the warm start's people added: everyone the weights have seen."""
+    merged = dict(own)
+    for key in ("identities", "identity_seeds"):
+        if own.get(key) is not None or earlier.get(key) is not None:
+            merged[key] = sorted(set(own.get(key) or []) | set(earlier.get(key) or []))
+    return merged
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m talkinghead.training.warm_start",
+                                     description="a training checkpoint -> a warm start (no W, no optimizer state)")
+    parser.add_argument("checkpoint", help="RUN/checkpoints/training-N.safetensors")
+    parser.add_argument("out", help="the warm start to write (.safetensors)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(make_warm_start(args.checkpoint, args.out))
+
+
+if __name__ == "__main__":
+    main()
