@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Remake the demo's warm start, src/talkinghead/weights/demo-tiny64-warm-start.safetensors: tiny-64 meta-learned
 # with the demo's own recipe (talkinghead.demo.DEMO_OVERRIDES) on 1,500 synthetic people of seed 1000, whom
-# the demo never tests on (tests/test_warm_start.py checks the seeds). The shipped file took 92 minutes on
-# 2 CPU cores; on a GPU, raise --max-minutes' worth of steps with --steps instead.
+# the demo never tests on (tests/test_warm_start.py checks the seeds). The shipped file took 112 minutes on
+# 2 CPU cores (in two sittings of 92 and 20; the second resumed the first exactly); the step count it reaches
+# depends on the machine.
 # Usage: scripts/make-demo-warm-start.sh [WORKDIR] [MINUTES]
 set -euo pipefail
 work="${1:-warm-start-work}"
-minutes="${2:-92}"
+minutes="${2:-112}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$work"
 python - "$work/data" <<'PY'

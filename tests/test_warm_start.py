@@ -8,9 +8,9 @@ import torch
 from talkinghead.checkpoint import CheckpointError, load_checkpoint
 from talkinghead.config import apply_overrides, preset
 from talkinghead.data.index import load_index
-from talkinghead.data.prepare import write_synthetic_dataset
+from talkinghead.data.prepare import synthetic_seeds, write_synthetic_dataset
 from talkinghead.evaluate import IdentityOverlapError, check_identity_overlap
-from talkinghead.training.warm_start import KIND, make_warm_start, merge_identity_records
+from talkinghead.training.warm_start import KIND, make_warm_start, merge_identity_records, packaged_demo_warm_start
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -84,6 +84,19 @@ def test_identity_records_merge_names_and_seeds():
                                     {"identities": ["a", "b"], "identity_seeds": [1]})
     assert merged == {"content_hash": "x", "identities": ["a", "b"], "identity_seeds": [1, 3]}
     assert merge_identity_records({"identities": ["a"]}, {}) == {"identities": ["a"]}
+
+
+def test_the_packaged_demo_warm_start_is_tiny64_and_never_saw_the_demos_test_people():
+    from talkinghead.demo import SCALES
+
+    checkpoint = load_checkpoint(packaged_demo_warm_start(), expected_kind=KIND, expected_model=preset("tiny-64").model)
+    assert "discriminator.video_embeddings.weight" not in checkpoint.tensors
+    seen = set(checkpoint.metadata["dataset"]["identity_seeds"])
+    assert len(seen) >= 1000 and checkpoint.metadata["step"] >= 5_000
+    for seed in (0, 1, 2):  # the demo's test people are rendered with seed + 1
+        for scale in SCALES.values():
+            test_people = {synthetic_seeds(seed + 1, i, 0)[0] for i in range(scale.test_identities)}
+            assert not test_people & seen
 
 
 def test_the_remake_script_uses_the_demos_recipe():

@@ -5,8 +5,11 @@ Stages (each resumable; a finished stage is recorded in ``DIR/demo-state.json`` 
 1. ``data``: render synthetic talking heads (`talkinghead.data.synthetic`) into two datasets in the format of
    ``talkinghead prepare``: ``DIR/data/train`` (meta-learning identities) and ``DIR/data/test`` (other people,
    with their own names, never seen in training).
-2. ``train``: meta-learn ``tiny-64`` (FT variant, with L_MCH) on the training set. The number of steps is fixed
-   once from the measured speed of the first steps and the time budget, recorded, and reused on resume.
+2. ``train``: meta-learn ``tiny-64`` (FT variant, with L_MCH) on the training set, continuing from the packaged
+   warm start (`talkinghead.training.warm_start`: the same networks meta-learned on 1,500 other synthetic people,
+   whose identity seeds the checkpoint keeps, so evaluation refuses them) unless ``warm_start=False``. The
+   number of steps is fixed once from the measured speed of the first steps and the time budget, recorded, and
+   reused on resume.
 3. ``evaluate``: the paper's self-reenactment protocol on unseen identities, feed-forward and fine-tuned,
    T = 1 and 8, against copy-source and mesh-warp, plus cross-identity reenactment (relative and absolute).
 4. ``animate``: one unseen identity driven by another's motion (relative retargeting), side by side with the
@@ -98,19 +101,23 @@ DEMO_OVERRIDES = (
 )
 
 
-def demo_config(steps: int):
-    """tiny-64, FT variant, with `DEMO_OVERRIDES`, for ``steps`` E/G updates."""
+def demo_config(steps: int, init_from: str | None = None):
+    """tiny-64, FT variant, with `DEMO_OVERRIDES`, for ``steps`` E/G updates (from ``init_from``, a warm start)."""
     from talkinghead.config import apply_overrides, preset
 
-    return apply_overrides(preset(PRESET), [
+    config = apply_overrides(preset(PRESET), [
         *DEMO_OVERRIDES, f"train.steps={steps}", "train.log_every=10",
         f"train.checkpoint_every={max(10, steps // 8)}", f"train.image_every={max(10, steps // 4)}",
     ])
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, init_from=init_from))
 
 
 def run_demo(out: str | Path = "demo-out", minutes: float = 15.0, scale: str = "full", seed: int = 0,
-             progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) the whole demo into ``out``; returns the summary that ``report.md`` shows."""
+             progress: bool = True, warm_start: bool = True) -> dict[str, Any]:
+    """Run (or resume) the whole demo into ``out``; returns the summary that ``report.md`` shows.
+
+    ``warm_start``: continue meta-learning from the packaged warm start (default) or begin from random weights.
+    """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
     if minutes <= 0:
@@ -120,11 +127,23 @@ def run_demo(out: str | Path = "demo-out", minutes: float = 15.0, scale: str = "
     out.mkdir(parents=True, exist_ok=True)
     state = _State(out)
     recorded = state.values.get("settings")
-    current = json.loads(json.dumps({"scale": dataclasses.asdict(settings), "minutes": minutes, "seed": seed}))
+    init_from = None
+    if warm_start:
+        from talkinghead.training.warm_start import packaged_demo_warm_start, warm_start_record
+
+        init_from = str(packaged_demo_warm_start())
+        warm = warm_start_record(init_from)
+        warm = {"sha256": warm["sha256"], "step": warm["step"], "images": warm["images"],
+                "identities": len(warm["dataset"].get("identity_seeds") or warm["dataset"].get("identities") or [])}
+    else:
+        warm = None
+    current = json.loads(json.dumps({"scale": dataclasses.asdict(settings), "minutes": minutes, "seed": seed,
+                                     "warm_start": warm}))
     if recorded is not None and recorded != current:
         raise ValueError(f"{out} holds a demo run with other settings ({recorded}); use another --out or "
                          "delete that folder")
     state.values["settings"] = current
+    state.values["init_from"] = init_from  # where this installation keeps it (not a setting)
     state.values.setdefault("started", time.time())
     state.save()
     budget = minutes * 60.0
@@ -175,7 +194,7 @@ def _stage_train(out: Path, settings: DemoScale, seed: int, remaining, progress:
     total = state.values.get("train_steps")
     if total is None:
         # Measure this machine: a few steps, then the number of steps that fills the training share.
-        calibration = demo_config(CALIBRATION_STEPS)
+        calibration = demo_config(CALIBRATION_STEPS, state.values.get("init_from"))
         began = time.perf_counter()
         stamps: list[float] = []
         train_on_dataset(calibration, data, run_dir, resume="auto", progress=progress,
@@ -199,8 +218,8 @@ def _stage_train(out: Path, settings: DemoScale, seed: int, remaining, progress:
         if remaining() < reserve:
             raise StopTraining(f"time budget: {remaining() / 60:.1f} minutes left for evaluation and animation")
 
-    learner = train_on_dataset(demo_config(total), data, run_dir, resume="auto", progress=progress,
-                               hooks=[deadline])
+    learner = train_on_dataset(demo_config(total, state.values.get("init_from")), data, run_dir, resume="auto",
+                               progress=progress, hooks=[deadline])
     return {"steps": learner.step, "planned_steps": total, "images": learner.images,
             "skipped_steps": learner.bad_steps}
 

@@ -101,6 +101,14 @@ def _save_png(path: Path, image: np.ndarray) -> None:
     temp.replace(path)
 
 
+def _warm_start_line(warm: dict | None) -> str:
+    if not warm:
+        return "- started from random weights (`--from-scratch`)"
+    return (f"- started from the packaged warm start: the same networks meta-learned for {warm.get('step')} steps "
+            f"({warm.get('images')} images) on {warm.get('identities')} other synthetic people, none of them in "
+            f"the test set (SHA-256 {str(warm.get('sha256'))[:12]})")
+
+
 def write_demo_report(out: Path, state: dict[str, Any]) -> Path:
     """Write ``out/report.md`` (and its pictures) from the demo's recorded stage results."""
     done = state.get("done", {})
@@ -119,6 +127,7 @@ def write_demo_report(out: Path, state: dict[str, Any]) -> Path:
               f"- meta-learning: tiny-64, FT variant (with L_MCH), offline MobileNetV2 perceptual loss, "
               f"{done.get('train', {}).get('steps')} steps, {done.get('train', {}).get('images')} images "
               f"({seconds.get('train', '?')} s; {state.get('seconds_per_step', '?')} s per step measured)",
+              _warm_start_line(settings.get("warm_start")),
               f"- evaluation: {seconds.get('evaluate', '?')} s; animation: {seconds.get('animate', '?')} s",
               f"- scale `{settings.get('scale', {}).get('name')}`, budget {settings.get('minutes')} minutes", ""]
 
