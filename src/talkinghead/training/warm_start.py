@@ -48,9 +48,9 @@ def packaged_demo_warm_start() -> Path:
 def make_warm_start(training_checkpoint: str | Path, out: str | Path) -> Path:
     """Write the warm start of a training checkpoint (``RUN/checkpoints/training-N.safetensors``) to ``out``."""
     checkpoint = load_checkpoint(training_checkpoint, expected_kind="training")
+    carried = tuple(f"{module}." for module in MODULES)
     tensors = {name: tensor for name, tensor in checkpoint.tensors.items()
-               if name.split(".")[0] in ("embedder", "generator", "discriminator", "ema")
-               and not name.startswith(RUN_ONLY)}
+               if name.startswith(carried) and not name.startswith(RUN_ONLY)}
     meta = checkpoint.metadata
     metadata = {"step": meta.get("step"), "images": meta.get("images"), "dataset": meta.get("dataset", {}),
                 "dataset_hash": meta.get("dataset_hash"), "feature_network": meta.get("feature_network"),
