@@ -129,10 +129,10 @@ def run_demo(out: str | Path = "demo-out", minutes: float = 15.0, scale: str = "
     recorded = state.values.get("settings")
     init_from = None
     if warm_start:
-        from talkinghead.training.warm_start import packaged_demo_warm_start, warm_start_record
+        from talkinghead.training.warm_start import packaged_demo_warm_start, read_warm_start
 
         init_from = str(packaged_demo_warm_start())
-        warm = warm_start_record(init_from)
+        _, warm = read_warm_start(init_from)
         warm = {"sha256": warm["sha256"], "step": warm["step"], "images": warm["images"],
                 "identities": len(warm["dataset"].get("identity_seeds") or warm["dataset"].get("identities") or [])}
     else:

@@ -529,7 +529,7 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
     stop a run between steps). ``feature_networks`` default to the config's (`build_feature_networks`).
     """
     from talkinghead.models import Discriminator, Embedder, Generator
-    from talkinghead.training.warm_start import load_warm_start, merge_identity_records, warm_start_record
+    from talkinghead.training.warm_start import load_warm_start, merge_identity_records, read_warm_start
 
     world = world or World()
     run_dir = Path(run_dir)
@@ -553,10 +553,10 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
     warm_start = None
     if train_cfg.init_from:
         # Its people count as seen by this run too (evaluation refuses them), resumed or not.
-        warm_start = warm_start_record(train_cfg.init_from, expected_model=config.model)
+        warm_checkpoint, warm_start = read_warm_start(train_cfg.init_from, expected_model=config.model)
         dataset_record = merge_identity_records(dataset_record, warm_start["dataset"])
         if resume_path is None:
-            load_warm_start(learner.modules(), train_cfg.init_from, expected_model=config.model)
+            load_warm_start(learner.modules(), warm_checkpoint)
     if resume_path is not None:
         load_training_state(learner, resume_path, dataset_hash)
     metadata = {"dataset_hash": dataset_hash or "", "num_videos": num_videos,

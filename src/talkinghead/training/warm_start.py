@@ -16,7 +16,6 @@ The demo ships one (`packaged_demo_warm_start`), made by ``scripts/make-demo-war
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.resources
 import logging
 from pathlib import Path
@@ -24,7 +23,8 @@ from typing import Any
 
 import torch
 
-from talkinghead.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from talkinghead.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from talkinghead.perceptual_weights import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +58,22 @@ def make_warm_start(training_checkpoint: str | Path, out: str | Path) -> Path:
     return save_checkpoint(out, tensors, checkpoint.config, kind=KIND, metadata=metadata)
 
 
-def warm_start_record(path: str | Path, expected_model=None) -> dict[str, Any]:
-    """What a run started from ``path`` records about it: file name, SHA-256, steps, images and who it saw."""
+def read_warm_start(path: str | Path, expected_model=None) -> tuple[Checkpoint, dict[str, Any]]:
+    """The warm start at ``path`` and what a run started from it records about it: file name, SHA-256, steps,
+    images and who it saw."""
     checkpoint = load_checkpoint(path, expected_model=expected_model)
     if checkpoint.kind not in (KIND, "training"):
         raise CheckpointError(f"train.init_from={path} is a {checkpoint.kind!r} checkpoint; a warm start is a "
                               f"{KIND!r} file or a 'training' checkpoint (RUN/checkpoints/training-N.safetensors)")
-    return {"file": Path(path).name, "sha256": _sha256(Path(path)), "step": checkpoint.metadata.get("step"),
-            "images": checkpoint.metadata.get("images"), "dataset": checkpoint.metadata.get("dataset") or {}}
+    record = {"file": Path(path).name, "sha256": sha256_of(Path(path)), "step": checkpoint.metadata.get("step"),
+              "images": checkpoint.metadata.get("images"), "dataset": checkpoint.metadata.get("dataset") or {}}
+    return checkpoint, record
 
 
-def load_warm_start(modules: dict[str, torch.nn.Module], path: str | Path, expected_model=None) -> None:
-    """Copy a warm start's weights into ``modules`` (`MetaLearner.modules()`), all but W (strict otherwise)."""
-    checkpoint = load_checkpoint(path, expected_model=expected_model)
+def load_warm_start(modules: dict[str, torch.nn.Module], checkpoint: Checkpoint) -> None:
+    """Copy a warm start's weights (`read_warm_start`) into ``modules`` (`MetaLearner.modules()`), all but W
+    (strict otherwise)."""
+    path = checkpoint.path
     tensors = dict(checkpoint.tensors)
     for name in MODULES:
         module = modules[name]
@@ -89,14 +92,6 @@ def merge_identity_records(own: dict[str, Any], earlier: dict[str, Any]) -> dict
         if own.get(key) is not None or earlier.get(key) is not None:
             merged[key] = sorted(set(own.get(key) or []) | set(earlier.get(key) or []))
     return merged
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> None:
