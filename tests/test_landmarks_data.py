@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from talkinghead.landmarks import crop_box, crop_image, detect_landmarks, get_backend, landmarks_box, track_video
+from talkinghead.landmarks.geometry import inter_ocular_distance
 from talkinghead.video import VideoReader, read_image
 
 
@@ -88,8 +89,8 @@ def test_tracking_agrees_with_per_frame_detection(shared_data: Path, backend, cl
     tracked = track_video(frames, backend, source=clip)
     reference = track_video(frames, backend, detect_every=1, source=clip)
     assert tracked.detected.sum() <= 2 and not tracked.missing.any()
-    inter_ocular = np.linalg.norm(reference.points[:, 45] - reference.points[:, 36], axis=-1)
-    error = np.linalg.norm(tracked.points - reference.points, axis=-1).mean(axis=1) / inter_ocular
+    error = (np.linalg.norm(tracked.points - reference.points, axis=-1).mean(axis=1)
+             / inter_ocular_distance(reference.points))
     assert error.mean() < 0.02, error.round(3)
     assert error.max() < 0.10, error.round(3)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from _inference_helpers import face
+from talkinghead.landmarks.geometry import inter_ocular_distance as interocular
 from talkinghead.landmarks.retarget import (
     Retargeter,
     find_best_frame,
@@ -21,10 +22,6 @@ def mouth_opening(points: np.ndarray) -> float:
 
 def eye_opening(points: np.ndarray) -> float:
     return float(np.linalg.norm(points[37] - points[41]) + np.linalg.norm(points[43] - points[47]))
-
-
-def interocular(points: np.ndarray) -> float:
-    return float(np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0)))
 
 
 def jaw_width(points: np.ndarray) -> float:

@@ -18,6 +18,7 @@ import numpy as np
 
 from benchmarks.cases import case
 from talkinghead.landmarks import get_backend, track_video
+from talkinghead.landmarks.geometry import inter_ocular_distance
 from talkinghead.video import VideoReader
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ def landmarks_tracking() -> dict:
         frames = list(itertools.islice(VideoReader(SHARED_DATA / "videos" / clip), MAX_FRAMES))
         tracked, tracked_s = _timed(lambda frames=frames: track_video(frames, backend))
         per_frame, per_frame_s = _timed(lambda frames=frames: track_video(frames, backend, detect_every=1))
-        inter_ocular = np.linalg.norm(per_frame.points[:, 45] - per_frame.points[:, 36], axis=-1)
+        inter_ocular = inter_ocular_distance(per_frame.points)
         error = np.linalg.norm(tracked.points - per_frame.points, axis=-1).mean(axis=1) / inter_ocular
         figures[label] = {
             "tracking_frames_per_s": round(len(frames) / tracked_s, 1),

@@ -15,6 +15,13 @@ import math
 
 import numpy as np
 
+from talkinghead.landmarks.geometry import inter_ocular_distance
+
+MIN_CUTOFF = 1.0
+"""Hz: smoothing of driver landmarks at rest (`smooth_track` and `LandmarkSmoother`)."""
+BETA = 0.5
+"""Cutoff rise per inter-ocular distance per second of landmark speed."""
+
 
 class OneEuroFilter:
     """One-Euro filter over arrays of any fixed shape (e.g. ``[68, 2]`` landmarks), one sample per call.
@@ -55,7 +62,7 @@ class OneEuroFilter:
         return self._value.copy()
 
 
-def smooth_track(points: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.5,
+def smooth_track(points: np.ndarray, fps: float, min_cutoff: float = MIN_CUTOFF, beta: float = BETA,
                  d_cutoff: float = 1.0) -> np.ndarray:
     """One-Euro smoothing of a landmark track ``[T, 68, 2]`` -> float32 ``[T, 68, 2]``.
 
@@ -65,7 +72,27 @@ def smooth_track(points: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: 
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 3 or points.shape[1:] != (68, 2):
         raise ValueError(f"smooth_track needs a [T, 68, 2] track, got {points.shape}")
-    inter_ocular = np.linalg.norm(points[:, 45] - points[:, 36], axis=-1)
-    scale = float(np.median(inter_ocular)) or 1.0
+    scale = float(np.median(inter_ocular_distance(points))) or 1.0
     filter_ = OneEuroFilter(fps, min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff)
     return np.stack([filter_(frame, scale=scale) for frame in points]).astype(np.float32)
+
+
+class LandmarkSmoother:
+    """One-Euro smoothing of a driver's landmarks one frame at a time (animation and live), with the settings of
+    `smooth_track`; speeds are measured in the frame's own inter-ocular distance (at least 1 px).
+
+    ``smoother(points)`` assumes the nominal ``fps``; ``smoother(points, at=seconds)`` measures the rate from the
+    previous call's time (live mode, where dropped frames make the rate vary)."""
+
+    def __init__(self, fps: float, min_cutoff: float = MIN_CUTOFF, beta: float = BETA) -> None:
+        self.filter = OneEuroFilter(fps, min_cutoff=min_cutoff, beta=beta)
+        self._last_time: float | None = None
+
+    def __call__(self, points: np.ndarray, at: float | None = None) -> np.ndarray:
+        """[68, 2] -> float32 [68, 2]."""
+        if at is not None:
+            if self._last_time is not None and at > self._last_time:
+                self.filter.fps = 1.0 / (at - self._last_time)
+            self._last_time = at
+        scale = max(inter_ocular_distance(points), 1.0)
+        return np.asarray(self.filter(points, scale=scale), dtype=np.float32)

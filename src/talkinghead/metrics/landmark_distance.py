@@ -2,7 +2,8 @@
 
 * AKD (FOMM's protocol, Siarohin et al. 2019): landmarks are detected on the output and on the ground truth, and
   the mean Euclidean distance over the 68 points and all frames is reported in pixels. The normalized variant
-  divides each frame's distance by the ground truth's inter-ocular distance (outer eye corners 36 and 45), so that
+  divides each frame's distance by the ground truth's inter-ocular distance (outer eye corners 36 and 45: the
+  project's one definition, `talkinghead.landmarks.geometry.inter_ocular_distance`), so that
   numbers are comparable across resolutions. Frames where either detection failed (NaN landmarks) are left out
   and counted.
 * Jitter: the mean magnitude of the landmarks' second temporal difference (acceleration, px / frame²) of an
@@ -19,8 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-RIGHT_EYE_OUTER = 36  # image-left eye's outer corner
-LEFT_EYE_OUTER = 45
+from talkinghead.landmarks.geometry import inter_ocular_distance
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,6 @@ def _as_sequence(name: str, landmarks: np.ndarray) -> np.ndarray:
     if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
         raise ValueError(f"{name}: expected landmarks [T, 68, 2] or [68, 2], got {landmarks.shape}")
     return landmarks
-
-
-def inter_ocular_distance(landmarks: np.ndarray) -> np.ndarray:
-    """Distance between the outer eye corners (points 36 and 45); [T] for [T, 68, 2]."""
-    landmarks = _as_sequence("landmarks", landmarks)
-    return np.linalg.norm(landmarks[:, LEFT_EYE_OUTER] - landmarks[:, RIGHT_EYE_OUTER], axis=-1)
 
 
 def landmark_distance(output_landmarks: np.ndarray, target_landmarks: np.ndarray) -> LandmarkDistance:
