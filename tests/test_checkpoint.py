@@ -40,7 +40,8 @@ def test_round_trip_is_bit_exact_with_config_kind_and_metadata(tmp_path, tiny_mo
     assert [p.name for p in path.parent.iterdir()] == ["last.safetensors"]  # no temporary file left
     checkpoint = load_checkpoint(path, expected_kind="training", expected_model=config.model)
     assert checkpoint.config == config and checkpoint.kind == "training"
-    assert checkpoint.metadata == {"step": 123, "note": "ψ̂"} and checkpoint.code_version == __version__
+    assert checkpoint.metadata == {"step": 123, "note": "ψ̂", "variant": "FT"}  # the variant is always recorded
+    assert checkpoint.code_version == __version__
     assert set(checkpoint.tensors) == set(tensors)
     for name, tensor in tensors.items():
         assert checkpoint.tensors[name].dtype == tensor.dtype and torch.equal(checkpoint.tensors[name], tensor), name
@@ -96,3 +97,12 @@ def test_truncated_or_foreign_file_is_a_clear_error(tmp_path, tiny_models):
         load_checkpoint(foreign)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "absent.safetensors")
+
+
+def test_every_checkpoint_records_its_variant_and_refuses_a_contradiction(tmp_path):
+    ff = preset("tiny-64-ff")
+    path = save_checkpoint(tmp_path / "ff.safetensors", {"x": torch.zeros(1)}, ff, kind="export")
+    assert load_checkpoint(path).metadata == {"variant": "FF"}
+    with pytest.raises(CheckpointError, match="contradicts"):
+        save_checkpoint(tmp_path / "bad.safetensors", {"x": torch.zeros(1)}, ff, kind="export",
+                        metadata={"variant": "FT"})

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from talkinghead.checkpoint import load_checkpoint
-from talkinghead.training import checkpointing
+from talkinghead.training import state as training_state
 from talkinghead.training.loop import TrainingDiverged, train
 from training_standins import RandomEpisodes, feature_networks, micro_config, single_thread  # noqa: F401
 
@@ -36,17 +36,17 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     straight = run(config, tmp_path / "straight")
     with pytest.raises(Killed):
         run(config, tmp_path / "killed", hooks=[kill_at(3)])  # checkpoint at 2, step 3 is lost
-    assert [p.name for p in checkpointing.list_checkpoints(tmp_path / "killed")] == ["training-00000002.safetensors"]
+    assert [p.name for p in training_state.list_checkpoints(tmp_path / "killed")] == ["training-00000002.safetensors"]
     resumed = run(config, tmp_path / "killed", resume="auto")
     assert resumed.step == straight.step == 5 and resumed.images == straight.images == 10
-    a = load_checkpoint(checkpointing.checkpoint_path(tmp_path / "straight", 5)).tensors
-    b = load_checkpoint(checkpointing.checkpoint_path(tmp_path / "killed", 5)).tensors
+    a = load_checkpoint(training_state.checkpoint_path(tmp_path / "straight", 5)).tensors
+    b = load_checkpoint(training_state.checkpoint_path(tmp_path / "killed", 5)).tensors
     assert set(a) == set(b)
     for name in a:
         if not name.startswith("rng."):
             torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
     # keep_checkpoints=2: steps 4 and 5 remain
-    assert [p.name for p in checkpointing.list_checkpoints(tmp_path / "straight")] == [
+    assert [p.name for p in training_state.list_checkpoints(tmp_path / "straight")] == [
         "training-00000004.safetensors", "training-00000005.safetensors"]
 
 
@@ -58,11 +58,11 @@ def test_run_dir_outputs(tmp_path):
     assert {"loss/generator", "loss/discriminator", "loss/vgg19", "images_per_second"} <= set(lines[-1])
     assert (tmp_path / "samples" / "step-00000002.png").is_file()
     assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 2
-    training = load_checkpoint(checkpointing.checkpoint_path(tmp_path, 2), expected_kind="training")
+    training = load_checkpoint(training_state.checkpoint_path(tmp_path, 2), expected_kind="training")
     assert training.metadata["dataset_hash"] == "test-hash" and training.metadata["step"] == 2
     assert "discriminator.video_embeddings.weight" in training.tensors
     assert any(name.startswith("optimizer.video_embeddings.state.") for name in training.tensors)
-    export = load_checkpoint(tmp_path / checkpointing.EXPORT_NAME, expected_kind="export")
+    export = load_checkpoint(tmp_path / training_state.EXPORT_NAME, expected_kind="export")
     assert "discriminator.w0" in export.tensors and "generator.projection.weight" in export.tensors
     assert not any(name.startswith("discriminator.video_embeddings") for name in export.tensors)
     # the export holds the EMA weights, not the raw ones
@@ -80,8 +80,8 @@ def test_repeated_non_finite_losses_stop_with_last_checkpoint_intact(tmp_path):
     with pytest.raises(TrainingDiverged, match="2 consecutive steps"):
         run(micro_config("train.steps=6", "train.checkpoint_every=1", "train.max_bad_steps=2"), tmp_path,
             poisoned)
-    assert [p.name for p in checkpointing.list_checkpoints(tmp_path)] == ["training-00000002.safetensors"]
-    good = load_checkpoint(checkpointing.checkpoint_path(tmp_path, 2))
+    assert [p.name for p in training_state.list_checkpoints(tmp_path)] == ["training-00000002.safetensors"]
+    good = load_checkpoint(training_state.checkpoint_path(tmp_path, 2))
     assert all(torch.isfinite(t).all() for name, t in good.tensors.items() if t.is_floating_point())
     log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert log[-1]["bad_steps"] == 2 and log[-1]["skipped"] == 1.0

@@ -2,7 +2,9 @@
 
 The header metadata (strings only, the safetensors format) holds:
 ``format`` (= ``talkinghead-checkpoint/1``), ``config`` (the resolved `Config` as JSON), ``code_version``,
-``kind`` (e.g. ``training``, ``export``, ``avatar``) and ``metadata`` (caller's extra JSON).
+``kind`` (e.g. ``training``, ``export``, ``avatar``) and ``metadata`` (caller's extra JSON, always with
+``variant``: ``FT`` or ``FF``, the meta-learning variant from ``config.train.variant``, so every file says
+whether its model may be fine-tuned).
 Loading never unpickles anything. Writes are atomic (temporary file in the same folder, then rename), so
 a crash mid-write leaves the previous checkpoint intact.
 
@@ -68,12 +70,17 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], c
     path = Path(path)
     if not kind:
         raise CheckpointError("save_checkpoint: kind must be a non-empty string (e.g. 'training', 'export')")
+    variant = config.train.variant.upper()
+    metadata = dict(metadata or {})
+    if str(metadata.setdefault("variant", variant)).upper() != variant:
+        raise CheckpointError(f"save_checkpoint({path}): metadata variant {metadata['variant']!r} contradicts the "
+                              f"config's train.variant {variant!r}")
     header = {
         "format": FORMAT,
         "config": config.to_json(),
         "code_version": __version__,
         "kind": kind,
-        "metadata": json.dumps(metadata or {}, sort_keys=True),
+        "metadata": json.dumps(metadata, sort_keys=True),
     }
     state = {}
     for name, tensor in tensors.items():

@@ -50,11 +50,24 @@ class Discriminator(nn.Module):
         return torch.relu(h.sum(dim=(2, 3))), features  # sum pooling, then ReLU: [B, N]
 
     def score(self, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """r = vᵀ w + b for v, w [B, N] (w = W_i + w0 in meta-learning, w′ in fine-tuning): [B]."""
+        """The projection head r = vᵀ w + b for v, w [B, N] -> [B]; Eq. 5's w is chosen by `realism`."""
         return (v * w).sum(dim=1) + self.b
+
+    def realism(self, v: torch.Tensor, video_rows: torch.Tensor | None = None,
+                w_prime: torch.Tensor | None = None) -> torch.Tensor:
+        """The realism score (Eq. 5), the one place it is assembled, from V(x, y) = ``v`` [B, N]:
+
+        meta-learning  r = vᵀ(W_i + w0) + b   with ``video_rows`` = W_i [B, N] (looked up by the caller, who
+                                              decides whether W_i is detached);
+        fine-tuning    r = vᵀ w′ + b          with ``w_prime`` = w′ [N] (w′ = w0 + ê_NEW at the start).
+        -> [B].
+        """
+        if (video_rows is None) == (w_prime is None):
+            raise ValueError("realism needs exactly one of video_rows (W_i, meta-learning) or w_prime (fine-tuning)")
+        w = video_rows + self.w0 if w_prime is None else w_prime.expand_as(v)  # [B, N]
+        return self.score(v, w)
 
     def forward(self, images: torch.Tensor, landmark_images: torch.Tensor,
                 video_index: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         v, features = self.encode(images, landmark_images)
-        w = self.video_embeddings(video_index) + self.w0  # W_i + w0: [B, N]
-        return self.score(v, w), features  # Eq. 5
+        return self.realism(v, self.video_embeddings(video_index)), features  # Eq. 5

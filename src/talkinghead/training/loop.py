@@ -11,14 +11,14 @@ One training step on a batch of B episodes (K source frames + 1 target frame eac
    require grad; the score uses W_i.detach() + w0), so only E, G, P and — through L_MCH alone — the batch's
    rows of W change. Separate backward passes; no summed loss.
 
-A non-finite loss skips that update (and the rest of the step), is counted and logged; after
+The two updates themselves (and mixed precision and the non-finite guard) are `training.steps`, shared with
+fine-tuning. A non-finite loss skips that update (and the rest of the step), is counted and logged; after
 ``train.max_bad_steps`` such steps in a row training stops with `TrainingDiverged`, the last checkpoint intact.
+Saving and resuming: `training.state`; metrics and sample grids: `training.reporting`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import random
 import time
@@ -29,26 +29,20 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint as activation_checkpoint
+from torch.utils.checkpoint import checkpoint as recompute_in_backward
 
 from talkinghead import losses
-from talkinghead.checkpoint import load_checkpoint, load_model_state, model_state, prefixed, save_checkpoint
+from talkinghead.checkpoint import load_model_state, model_state, prefixed
 from talkinghead.config import Config
-from talkinghead.training import checkpointing
-from talkinghead.training.distributed import (
-    EpisodeSampler,
-    World,
-    all_finite,
-    average_gradients,
-    average_sparse_rows,
-    barrier,
-    gather_rows,
-)
+from talkinghead.training import state as training_state
+from talkinghead.training.distributed import EpisodeSampler, World, all_finite, gather_rows
 from talkinghead.training.ema import ExponentialMovingAverage
+from talkinghead.training.reporting import Reporter, sample_grid
+from talkinghead.training.state import code_version, load_training_state, save_training_state
+from talkinghead.training.steps import Batch, Phase, autocast, discriminator_update, generator_update, render
 
 log = logging.getLogger(__name__)
 
-Batch = dict[str, torch.Tensor]
 Hook = Callable[["MetaLearner"], None]
 
 
@@ -61,8 +55,9 @@ class TrainingDiverged(RuntimeError):
     """Too many consecutive steps with a non-finite loss."""
 
 
-class _Checkpointed(nn.Module):
-    """Recompute a frozen feature network in backward instead of storing its activations (memory option).
+class RecomputedFeatures(nn.Module):
+    """Recompute a frozen feature network in backward instead of storing its activations (memory option,
+    ``train.activation_checkpointing``).
 
     Only used on the content-loss networks: they are deterministic. E, G and D are not wrapped because their
     spectral norm advances a power iteration on every training forward, which a recomputation would repeat.
@@ -73,7 +68,7 @@ class _Checkpointed(nn.Module):
         self.network = network
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return activation_checkpoint(self.network, images, use_reentrant=False)
+        return recompute_in_backward(self.network, images, use_reentrant=False)
 
 
 class MetaLearner:
@@ -93,7 +88,7 @@ class MetaLearner:
         self.embedder = embedder.to(device, memory_format=self.memory_format).train()
         self.generator = generator.to(device, memory_format=self.memory_format).train()
         self.discriminator = discriminator.to(device, memory_format=self.memory_format).train()
-        wrap = _Checkpointed if train.activation_checkpointing else (lambda network: network)
+        wrap = RecomputedFeatures if train.activation_checkpointing else (lambda network: network)
         self.feature_networks = {name: wrap(network.to(device, memory_format=self.memory_format))
                                  for name, network in feature_networks.items()}
         self.weights = config.loss.resolved_weights()
@@ -118,6 +113,11 @@ class MetaLearner:
         self.scaler_generator = torch.amp.GradScaler(device.type, enabled=fp16)
         self.scaler_discriminator = torch.amp.GradScaler(device.type, enabled=fp16)
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(train.mixed_precision)
+        self.discriminator_phase = Phase(self.discriminator_parameters, self.optimizer_discriminator,
+                                         self.scaler_discriminator, self.video_embeddings,
+                                         self.optimizer_video_embeddings)
+        self.generator_phase = Phase(self.generator_parameters, self.optimizer_generator, self.scaler_generator,
+                                     self.video_embeddings, self.optimizer_video_embeddings)
 
         self.step = 0  # E/G steps taken (bad ones included: the data stream is tied to it)
         self.images = 0  # target images seen, all ranks
@@ -125,11 +125,6 @@ class MetaLearner:
         self.consecutive_bad_steps = 0
 
     # --- the step ------------------------------------------------------------------------------------------
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.world.device.type, dtype=self.autocast_dtype)
 
     def to_device(self, batch: Mapping[str, torch.Tensor]) -> Batch:
         moved = {}
@@ -149,75 +144,30 @@ class MetaLearner:
 
     def generate(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(ê [B, N], x̂ = G(y_target, P ê) [B, 3, H, W]) with the current (training) E and G."""
-        with self._autocast():
+        with autocast(self.world.device, self.autocast_dtype):
             embedding = self.embed(self.embedder, batch)
-            generated = self.generator(batch["target_landmark_image"], self.generator.project(embedding))
+            generated = render(self.generator, batch["target_landmark_image"], self.generator.project(embedding),
+                               batch)
         return embedding, generated
 
     def discriminator_step(self, batch: Batch, generated: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """One D update on L_DSC (Eq. 6). ``generated`` must be detached. None when the loss is not finite."""
-        if generated.requires_grad:
-            raise ValueError("discriminator_step needs x̂.detach(): L_DSC must not reach E or G")
-        d = self.discriminator
-        b = generated.shape[0]
-        landmarks = batch["target_landmark_image"]
-        with self._autocast():
-            v, _ = d.encode(torch.cat([batch["target_image"], generated]), torch.cat([landmarks, landmarks]))
-            w = d.video_embeddings(batch["video_index"]) + d.w0  # W_i + w0: [B, N]
-            scores = d.score(v, torch.cat([w, w])).float()  # r = Vᵀ(W_i + w0) + b (Eq. 5): [2B]
-            hinge = losses.discriminator_hinge_loss(real_score=scores[:b], fake_score=scores[b:])
-        if not all_finite(hinge["total"], self.world):
-            return None
-        self.optimizer_discriminator.zero_grad(set_to_none=True)
-        self.optimizer_video_embeddings.zero_grad(set_to_none=True)
-        self.scaler_discriminator.scale(hinge["total"]).backward()
-        average_gradients(self.discriminator_parameters, self.world)
-        average_sparse_rows(self.video_embeddings, self.world)
-        self.scaler_discriminator.step(self.optimizer_discriminator)
-        self.scaler_discriminator.step(self.optimizer_video_embeddings)
-        self.scaler_discriminator.update()
-        return {"loss/discriminator": hinge["total"].detach(), "loss/discriminator_real": hinge["real"].detach(),
-                "loss/discriminator_fake": hinge["fake"].detach(), "score/real": scores[:b].mean().detach(),
-                "score/fake": scores[b:].mean().detach()}
+        return discriminator_update(self.discriminator, self.discriminator_phase, batch["target_image"], generated,
+                                    batch["target_landmark_image"], self.world, video_index=batch["video_index"],
+                                    autocast_dtype=self.autocast_dtype)
 
     def generator_step(self, batch: Batch, embedding: torch.Tensor,
                        generated: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """One E/G/P update on L_CNT + L_ADV (+ L_MCH), D frozen. None when the loss is not finite."""
-        d = self.discriminator
-        b = generated.shape[0]
-        landmarks = batch["target_landmark_image"]
-        d.requires_grad_(False)  # θ, w0, b get no gradient from the E/G losses ...
-        self.video_embeddings.requires_grad_(self.use_match)  # ... and W only through L_MCH
-        try:
-            with self._autocast():
-                v, features = d.encode(torch.cat([generated, batch["target_image"]]), torch.cat([landmarks, landmarks]))
-                w_i = d.video_embeddings(batch["video_index"])  # W_i: [B, N]
-                fake_score = d.score(v[:b], w_i.detach() + d.w0).float()  # r̂ (Eq. 5), W_i held fixed here
-                content = losses.content_losses(self.feature_networks, generated, batch["target_image"])
-                total, terms = losses.generator_losses(
-                    content={name: value.float() for name, value in content.items()},
-                    fake_score=fake_score,
-                    fake_features=[f[:b].float() for f in features], real_features=[f[b:].float() for f in features],
-                    weights=self.weights,
-                    embedding=embedding.float() if self.use_match else None,
-                    video_embedding=w_i.float() if self.use_match else None,
-                )
-            if not all_finite(total, self.world):
-                return None
-            self.optimizer_generator.zero_grad(set_to_none=True)
-            self.optimizer_video_embeddings.zero_grad(set_to_none=True)
-            self.scaler_generator.scale(total).backward()
-            average_gradients(self.generator_parameters, self.world)
-            self.scaler_generator.step(self.optimizer_generator)
-            if self.use_match:  # L_MCH pulls W_i toward ê_i (and ê_i toward W_i)
-                average_sparse_rows(self.video_embeddings, self.world)
-                self.scaler_generator.step(self.optimizer_video_embeddings)
-            self.scaler_generator.update()
-        finally:
-            d.requires_grad_(True)
-        logs = {f"loss/{name}": value.detach() for name, value in terms.items()}
-        logs["loss/generator"] = total.detach()
-        return logs
+        return generator_update(self.discriminator, self.generator_phase, generated, batch["target_image"],
+                                batch["target_landmark_image"], self.world, content=self.content_terms,
+                                weights=self.weights, video_index=batch["video_index"],
+                                embedding=embedding if self.use_match else None,
+                                autocast_dtype=self.autocast_dtype)
+
+    def content_terms(self, generated: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L_CNT per feature network, unweighted (`losses.content_losses`)."""
+        return losses.content_losses(self.feature_networks, generated, real)
 
     def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float]:
         """D updates then one E/G update on one batch; returns the step's logged values (floats)."""
@@ -301,7 +251,7 @@ class MetaLearner:
             tensors.update(prefixed(f"{name}.", model_state(module)))
         tensors["video_started"] = self.video_started.detach().cpu().clone()
         for name, optimizer in self.optimizers().items():
-            optimizer_tensors, optimizer_meta = checkpointing.optimizer_to_tensors(optimizer, f"optimizer.{name}")
+            optimizer_tensors, optimizer_meta = training_state.optimizer_to_tensors(optimizer, f"optimizer.{name}")
             tensors.update(optimizer_tensors)
             meta["optimizers"][name] = optimizer_meta
         for name, scaler in (("generator", self.scaler_generator), ("discriminator", self.scaler_discriminator)):
@@ -315,7 +265,7 @@ class MetaLearner:
         if "video_started" in tensors:
             self.video_started.copy_(tensors["video_started"])
         for name, optimizer in self.optimizers().items():
-            checkpointing.optimizer_from_tensors(optimizer, tensors, meta["optimizers"][name], f"optimizer.{name}")
+            training_state.optimizer_from_tensors(optimizer, tensors, meta["optimizers"][name], f"optimizer.{name}")
         for name, scaler in (("generator", self.scaler_generator), ("discriminator", self.scaler_discriminator)):
             if meta.get(f"scaler.{name}"):
                 scaler.load_state_dict(meta[f"scaler.{name}"])
@@ -329,146 +279,6 @@ class MetaLearner:
         return {**prefixed("embedder.", model_state(self.ema.averaged["embedder"])),
                 **prefixed("generator.", model_state(self.ema.averaged["generator"])),
                 **prefixed("discriminator.", discriminator)}
-
-
-# --- saving and resuming ---------------------------------------------------------------------------------
-
-def _gather_rng(world: World) -> list[tuple[dict[str, torch.Tensor], dict]]:
-    local = checkpointing.rng_state()
-    if not world.distributed:
-        return [local]
-    import torch.distributed as dist
-
-    gathered: list[Any] = [None] * world.world_size
-    dist.all_gather_object(gathered, local)  # in-memory transfer between our own processes only
-    return gathered
-
-
-def save_training_state(learner: MetaLearner, run_dir: Path, metadata: dict[str, Any]) -> Path | None:
-    """Rank 0 writes RUN/checkpoints/training-<step>.safetensors (atomic) and the export; all ranks call it."""
-    rngs = _gather_rng(learner.world)
-    path = None
-    if learner.world.is_main:
-        tensors, meta = learner.state()
-        meta["rng"] = []
-        for rank, (rng_tensors, rng_meta) in enumerate(rngs):
-            tensors.update(prefixed(f"rng.{rank}.", rng_tensors))
-            meta["rng"].append(rng_meta)
-        meta.update(metadata, world_size=learner.world.world_size)
-        path = save_checkpoint(checkpointing.checkpoint_path(run_dir, learner.step), tensors, learner.config,
-                               kind="training", metadata=meta)
-        checkpointing.prune_checkpoints(run_dir, learner.config.train.keep_checkpoints)
-        save_checkpoint(Path(run_dir) / checkpointing.EXPORT_NAME, learner.export_tensors(), learner.config,
-                        kind="export", metadata={"step": learner.step, "images": learner.images,
-                                                 "variant": learner.config.train.variant, **metadata})
-    barrier(learner.world)
-    return path
-
-
-def load_training_state(learner: MetaLearner, path: Path, dataset_hash: str | None) -> None:
-    checkpoint = load_checkpoint(path, expected_kind="training", expected_model=learner.config.model)
-    meta = checkpoint.metadata
-    if dataset_hash and meta.get("dataset_hash") and meta["dataset_hash"] != dataset_hash:
-        raise ValueError(f"checkpoint {path} was trained on another dataset (index hash {meta['dataset_hash'][:12]}, "
-                         f"this one {dataset_hash[:12]}): W's rows would mean other videos; use a new --run-dir")
-    changed = _config_differences(checkpoint.config, learner.config)
-    if changed:
-        log.warning("resuming %s with changed settings (the new values apply): %s", path, "; ".join(changed))
-    learner.load_state(checkpoint.tensors, meta, source=str(path))
-    rank = learner.world.rank
-    if meta.get("world_size") == learner.world.world_size:
-        rng_tensors = {name[len(f"rng.{rank}."):]: t for name, t in checkpoint.tensors.items()
-                       if name.startswith(f"rng.{rank}.")}
-        checkpointing.set_rng_state(rng_tensors, meta["rng"][rank])
-    else:
-        log.warning("checkpoint %s was written by %s processes, this run has %d: RNG states re-seeded, data order "
-                    "continues from image %d", path, meta.get("world_size"), learner.world.world_size, learner.images)
-    log.info("resumed from %s at step %d (%d images)", path, learner.step, learner.images)
-
-
-def _config_differences(saved: Config, current: Config) -> list[str]:
-    saved_values, current_values = saved.to_dict(), current.to_dict()
-    return [f"{section}.{name}: {value!r} -> {current_values[section][name]!r}"
-            for section, fields in saved_values.items() if isinstance(fields, dict)
-            for name, value in fields.items() if current_values[section][name] != value]
-
-
-def code_version() -> str:
-    """The package version, plus the git commit when the package runs from a checkout."""
-    import subprocess
-
-    from talkinghead import __version__
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent,
-                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__}+g{commit}" if commit else __version__
-
-
-# --- visibility -------------------------------------------------------------------------------------------
-
-class _Reporter:
-    """metrics.jsonl (always), TensorBoard scalars and image grids (when tensorboard imports); rank 0 only."""
-
-    def __init__(self, run_dir: Path, enabled: bool):
-        self.enabled = enabled
-        self.run_dir = run_dir
-        self.writer = None
-        if not enabled:
-            return
-        self.jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
-        except Exception as error:  # tensorboard is optional for training itself
-            log.warning("TensorBoard logging off (%s); metrics.jsonl still written", error)
-
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        self.jsonl.write(json.dumps({"time": time.time(), **values}, sort_keys=True) + "\n")
-        self.jsonl.flush()
-        if self.writer is not None:
-            for name, value in values.items():
-                if name != "step":
-                    self.writer.add_scalar(name, value, step)
-
-    def images(self, step: int, grid: torch.Tensor) -> None:
-        """grid: [3, H, W] in [0, 1]."""
-        if not self.enabled:
-            return
-        import cv2
-
-        folder = self.run_dir / "samples"
-        folder.mkdir(exist_ok=True)
-        pixels = (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-        cv2.imwrite(str(folder / f"step-{step:08d}.png"), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
-        if self.writer is not None:
-            self.writer.add_image("samples/sources|landmarks|generated|target", grid, step)
-
-    def close(self) -> None:
-        if self.enabled:
-            self.jsonl.close()
-            if self.writer is not None:
-                self.writer.close()
-
-
-@torch.no_grad()
-def sample_grid(learner: MetaLearner, batch: Batch, max_episodes: int = 4) -> torch.Tensor:
-    """One row per episode: K source frames | target landmark image | EMA-generated | target. -> [3, H', W']."""
-    batch = {name: t[:max_episodes] for name, t in learner.to_device(batch).items()}
-    embedder, generator = learner.ema.averaged["embedder"], learner.ema.averaged["generator"]
-    with learner._autocast():
-        embedding = learner.embed(embedder, batch)
-        generated = generator(batch["target_landmark_image"], generator.project(embedding)).float()
-    row = torch.cat([batch["source_images"].float(), batch["target_landmark_image"][:, None].float(),
-                     generated[:, None], batch["target_image"][:, None].float()], dim=1)  # [B, K+3, 3, H, W]
-    b, n, c, h, w = row.shape
-    grid = row.permute(2, 0, 3, 1, 4).reshape(c, b * h, n * w)
-    return ((grid + 1) / 2).cpu()
 
 
 # --- the loop ----------------------------------------------------------------------------------------------
@@ -534,7 +344,7 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
     world = world or World()
     run_dir = Path(run_dir)
     train_cfg = config.train
-    resume_path = checkpointing.resolve_resume(resume, run_dir)
+    resume_path = training_state.resolve_resume(resume, run_dir)
     if world.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
@@ -572,7 +382,7 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
         num_workers=train_cfg.num_workers, pin_memory=world.device.type == "cuda",
         generator=torch.Generator().manual_seed(train_cfg.seed),  # keeps the global RNG untouched
     )
-    reporter = _Reporter(run_dir, world.is_main)
+    reporter = Reporter(run_dir, world.is_main)
     from tqdm import tqdm
 
     bar = tqdm(total=train_cfg.steps, initial=learner.step, unit="step", dynamic_ncols=True,
@@ -595,7 +405,7 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
             if stopping:
                 raise TrainingDiverged(
                     f"{learner.consecutive_bad_steps} consecutive steps with a non-finite loss (up to step "
-                    f"{learner.step}); stopped. The last good checkpoint in {run_dir / checkpointing.CHECKPOINT_DIR} "
+                    f"{learner.step}); stopped. The last good checkpoint in {run_dir / training_state.CHECKPOINT_DIR} "
                     "is intact: resume it with a lower learning rate (--set train.lr_generator=...), "
                     "mixed_precision=no, or check the data")
             if world.is_main and (learner.step % train_cfg.image_every == 0 or learner.step == train_cfg.steps):

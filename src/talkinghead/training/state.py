@@ -1,4 +1,7 @@
-"""Training checkpoints (resume exactly) and the small inference export, all safetensors, no pickles.
+"""Training state: save a run to its files and resume it exactly; the small inference export beside it.
+
+(Not to be confused with `talkinghead.checkpoint`, the safetensors file format every saved file uses, or
+with recomputing activations in backward, ``train.activation_checkpointing``: `loop.RecomputedFeatures`.)
 
 Run-dir layout::
 
@@ -8,7 +11,8 @@ Run-dir layout::
 Optimizer state dicts are stored as tensors (``optimizer.<name>.state.<param>.<key>``) plus JSON (param
 groups and non-tensor state values) in the checkpoint's metadata; RNG states of torch (CPU and CUDA),
 numpy and Python likewise, one set per rank. Writes are atomic (`talkinghead.checkpoint.save_checkpoint`);
-only the newest ``keep`` training checkpoints are kept.
+only the newest ``keep`` training checkpoints are kept. Every file records the variant (FT or FF) it was
+meta-learned as (`talkinghead.checkpoint.save_checkpoint` adds it to the metadata).
 """
 
 from __future__ import annotations
@@ -17,10 +21,17 @@ import logging
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from talkinghead.checkpoint import load_checkpoint, prefixed, save_checkpoint
+from talkinghead.config import Config
+from talkinghead.training.distributed import World, barrier
+
+if TYPE_CHECKING:
+    from talkinghead.training.loop import MetaLearner
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +134,79 @@ def resolve_resume(resume: str, run_dir: Path) -> Path | None:
     if not path.is_file():
         raise FileNotFoundError(f"--resume {resume}: no such checkpoint file; use auto, never or a path")
     return path
+
+
+# --- saving and resuming a run ----------------------------------------------------------------------------
+
+def gather_rng(world: World) -> list[tuple[dict[str, torch.Tensor], dict]]:
+    local = rng_state()
+    if not world.distributed:
+        return [local]
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * world.world_size
+    dist.all_gather_object(gathered, local)  # in-memory transfer between our own processes only
+    return gathered
+
+
+def save_training_state(learner: MetaLearner, run_dir: Path, metadata: dict[str, Any]) -> Path | None:
+    """Rank 0 writes RUN/checkpoints/training-<step>.safetensors (atomic) and the export; all ranks call it."""
+    rngs = gather_rng(learner.world)
+    path = None
+    if learner.world.is_main:
+        tensors, meta = learner.state()
+        meta["rng"] = []
+        for rank, (rng_tensors, rng_meta) in enumerate(rngs):
+            tensors.update(prefixed(f"rng.{rank}.", rng_tensors))
+            meta["rng"].append(rng_meta)
+        meta.update(metadata, world_size=learner.world.world_size)
+        path = save_checkpoint(checkpoint_path(run_dir, learner.step), tensors, learner.config,
+                               kind="training", metadata=meta)
+        prune_checkpoints(run_dir, learner.config.train.keep_checkpoints)
+        save_checkpoint(Path(run_dir) / EXPORT_NAME, learner.export_tensors(), learner.config,
+                        kind="export", metadata={"step": learner.step, "images": learner.images,
+                                                 "variant": learner.config.train.variant, **metadata})
+    barrier(learner.world)
+    return path
+
+
+def load_training_state(learner: MetaLearner, path: Path, dataset_hash: str | None) -> None:
+    checkpoint = load_checkpoint(path, expected_kind="training", expected_model=learner.config.model)
+    meta = checkpoint.metadata
+    if dataset_hash and meta.get("dataset_hash") and meta["dataset_hash"] != dataset_hash:
+        raise ValueError(f"checkpoint {path} was trained on another dataset (index hash {meta['dataset_hash'][:12]}, "
+                         f"this one {dataset_hash[:12]}): W's rows would mean other videos; use a new --run-dir")
+    changed = config_differences(checkpoint.config, learner.config)
+    if changed:
+        log.warning("resuming %s with changed settings (the new values apply): %s", path, "; ".join(changed))
+    learner.load_state(checkpoint.tensors, meta, source=str(path))
+    rank = learner.world.rank
+    if meta.get("world_size") == learner.world.world_size:
+        rng_tensors = {name[len(f"rng.{rank}."):]: t for name, t in checkpoint.tensors.items()
+                       if name.startswith(f"rng.{rank}.")}
+        set_rng_state(rng_tensors, meta["rng"][rank])
+    else:
+        log.warning("checkpoint %s was written by %s processes, this run has %d: RNG states re-seeded, data order "
+                    "continues from image %d", path, meta.get("world_size"), learner.world.world_size, learner.images)
+    log.info("resumed from %s at step %d (%d images)", path, learner.step, learner.images)
+
+
+def config_differences(saved: Config, current: Config) -> list[str]:
+    saved_values, current_values = saved.to_dict(), current.to_dict()
+    return [f"{section}.{name}: {value!r} -> {current_values[section][name]!r}"
+            for section, fields in saved_values.items() if isinstance(fields, dict)
+            for name, value in fields.items() if current_values[section][name] != value]
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when the package runs from a checkout."""
+    import subprocess
+
+    from talkinghead import __version__
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{commit}" if commit else __version__
