@@ -19,8 +19,37 @@ def _add_common_config_arguments(parser: argparse.ArgumentParser, default_preset
     parser.add_argument("--preset", default=default_preset,
                         help="named preset: paper-256, small-128, cpu-128, tiny-64 (append -ff for the feed-forward "
                         "variant)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="override any config field, e.g. --set train.batch_size=4 (repeatable)")
+    _add_set_option(parser)
+
+
+def _add_set_option(parser: argparse.ArgumentParser, sections: tuple[str, ...] | None = None) -> None:
+    """The one ``--set SECTION.FIELD=VALUE`` option (repeatable, into ``args.overrides``). ``sections``: the config
+    sections this command may change (None: all). `main` checks every item (field, type) before the command runs."""
+    if sections is None:
+        metavar, scope = "SECTION.FIELD=VALUE", "any config field, e.g. --set train.batch_size=4"
+    else:
+        metavar = "|".join(f"{section}.FIELD" for section in sections) + "=VALUE"
+        scope = (f"only {', '.join(section + '.*' for section in sections)} fields, e.g. --set "
+                 f"{sections[0]}.{_SET_EXAMPLES.get(sections[0], 'FIELD=VALUE')}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar=metavar,
+                        help=f"override {scope} (repeatable; the value must fit the field's type)")
+    parser.set_defaults(override_sections=sections)
+
+
+_SET_EXAMPLES = {"finetune": "lr_generator=1e-3"}
+
+
+def _check_overrides(args: argparse.Namespace) -> None:
+    """Every ``--set`` item names a field the command may change, with a value of the field's type (else a
+    one-line `ConfigError` naming the field and the type expected, exit status 2)."""
+    from talkinghead.config import parse_override
+
+    sections = getattr(args, "override_sections", None)
+    for item in getattr(args, "overrides", []):
+        section, _, _ = parse_override(item)
+        if sections is not None and section not in sections:
+            raise ConfigError(f"--set {item}: this command changes only "
+                              f"{', '.join(name + '.*' for name in sections)} fields")
 
 
 def _resolve_config(args: argparse.Namespace):
@@ -64,8 +93,7 @@ def _add_prepare(subparsers) -> None:
     size.add_argument("--size", type=int, default=None, help="frame size in pixels (default: the preset's, 256)")
     size.add_argument("--preset", default=None, help="take the frame size and crop settings from a preset "
                       "(paper-256, small-128, cpu-128, tiny-64)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="override config fields, e.g. --set data.crop_scale=2.2")
+    _add_set_option(parser)
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU cores)")
     parser.add_argument("--shard", default="0/1", metavar="i/n", help="process only shard i of n (job arrays); "
                         "shards may share DATASET")
@@ -180,9 +208,7 @@ def _add_evaluate(subparsers) -> None:
     parser.add_argument("--arcface-onnx", default=None, metavar="PATH", help="ArcFace ONNX model for CSIM "
                         "(default: dlib's descriptor)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the video choice and frame split")
-    parser.add_argument("--set", dest="finetune_overrides", action="append", default=[],
-                        metavar="finetune.FIELD=VALUE", help="change how the person is fine-tuned, e.g. --set "
-                        "finetune.lr_generator=1e-3 (repeatable; only finetune.* fields)")
+    _add_set_option(parser, sections=("finetune",))
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.set_defaults(func=_run_evaluate)
 
@@ -192,7 +218,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     summary = evaluate(args.checkpoint, args.data, args.out, shots=args.shots, targets=args.targets,
                        finetune_steps=args.finetune_steps, finetune_epochs=args.finetune_epochs, videos=args.videos,
-                       per_identity=args.per_identity, finetune_overrides=args.finetune_overrides,
+                       per_identity=args.per_identity, finetune_overrides=args.overrides,
                        cross_identity=args.cross_identity, allow_overlap=args.allow_overlap,
                        fid_weights=args.fid_weights, arcface_onnx=args.arcface_onnx, seed=args.seed,
                        device=args.device)
@@ -216,9 +242,7 @@ def _add_finetune(subparsers) -> None:
     parser.add_argument("--no-early-stop", action="store_true", help="with T >= 8: train all epochs even when the "
                         "held-out loss stops improving")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", dest="finetune_overrides", action="append", default=[],
-                        metavar="finetune.FIELD=VALUE", help="change how the person is fine-tuned, e.g. --set "
-                        "finetune.lr_generator=1e-3 (repeatable; only finetune.* fields)")
+    _add_set_option(parser, sections=("finetune",))
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.set_defaults(func=_run_finetune)
@@ -240,7 +264,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
-    head = TalkingHead.load(args.checkpoint, device=_device(args.device), finetune_overrides=args.finetune_overrides)
+    head = TalkingHead.load(args.checkpoint, device=_device(args.device), finetune_overrides=args.overrides)
     steps = args.steps  # None: train for epochs (--epochs, else the config's); 0: feed-forward only
     epochs = args.epochs if args.epochs is not None else (head.config.finetune.epochs if steps is None else None)
     with tqdm(desc="fine-tuning", unit="step", disable=steps == 0) as bar:
@@ -279,9 +303,7 @@ def _add_animate(subparsers) -> None:
     parser.add_argument("--no-mark", action="store_true",
                         help="no visible 'synthetic' label (the metadata tag is always written)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument("--set", dest="finetune_overrides", action="append", default=[],
-                        metavar="finetune.FIELD=VALUE", help="change how the person is fine-tuned, e.g. --set "
-                        "finetune.lr_generator=1e-3 (repeatable; only finetune.* fields)")
+    _add_set_option(parser, sections=("finetune",))
     parser.add_argument("--device", default=None)
     parser.set_defaults(func=_run_animate)
 
@@ -301,7 +323,7 @@ def _run_animate(args: argparse.Namespace) -> int:
     else:
         if not args.source:
             raise ValueError("--checkpoint needs --source (the picture(s) to animate)")
-        head = TalkingHead.load(args.checkpoint, device=device, finetune_overrides=args.finetune_overrides)
+        head = TalkingHead.load(args.checkpoint, device=device, finetune_overrides=args.overrides)
         avatar = head.personalize(args.source, steps=args.steps)
     with tqdm(desc="animating", unit="frame") as bar:
         def progress(done: int, total: int | None) -> None:
@@ -368,9 +390,7 @@ def _add_app(subparsers) -> None:
     parser.add_argument("--max-video-seconds", type=float, default=60.0,
                         help="longest driving or source video in seconds (default 60)")
     parser.add_argument("--max-steps", type=int, default=400, help="most fine-tuning steps allowed (default 400)")
-    parser.add_argument("--set", dest="finetune_overrides", action="append", default=[],
-                        metavar="finetune.FIELD=VALUE", help="change how pictures are fine-tuned, e.g. --set "
-                        "finetune.lr_generator=1e-3 (repeatable; only finetune.* fields)")
+    _add_set_option(parser, sections=("finetune",))
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=_run_app)
 
@@ -380,7 +400,7 @@ def _run_app(args: argparse.Namespace) -> int:
 
     limits = Limits(upload_mb=args.max_upload_mb, video_seconds=args.max_video_seconds, steps=args.max_steps)
     AppServer(args.checkpoint, host=args.host, port=args.port, limits=limits, device=_device(args.device),
-              finetune_overrides=args.finetune_overrides).serve_forever()
+              finetune_overrides=args.overrides).serve_forever()
     return 0
 
 
@@ -451,9 +471,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        _check_overrides(args)
         return int(args.func(args) or 0)
     except Exception as error:
-        if not isinstance(error, _user_errors()):
+        if not isinstance(error, ConfigError) and not isinstance(error, _user_errors()):
             raise  # a bug: keep the traceback
         print(f"talkinghead {args.command}: error: {error}", file=sys.stderr)
         return 2

