@@ -10,8 +10,9 @@ Three networks, each taking images in [-1, 1] ([B, 3, H, W], RGB) and returning 
 - `MobileNetV2Features`: torchvision's ``mobilenet_v2`` layout; outputs of ``features`` blocks 1, 3, 6, 13, 17
   (strides 2, 4, 8, 16, 32) — the offline stand-in, not the paper.
 
-Input normalization is part of each network (`InputNormalization`): the paper used Caffe-trained VGGs, i.e.
-images mapped to [0, 255], channel-reordered and mean-subtracted. Torch only; weights are loaded elsewhere
+Input normalization is part of each network (`InputNormalization`) and must be the one its weights were trained
+with: the paper's Caffe-trained VGGs take [0, 255], BGR (VGG19) or RGB (VGGFace), mean-subtracted; torchvision's
+networks take [0, 1] RGB with ImageNet mean/std. Torch only; weights are loaded elsewhere
 (`talkinghead.perceptual_weights`).
 """
 
@@ -59,7 +60,7 @@ class InputNormalization(nn.Module):
         return (pixels - self.mean) / self.std
 
 
-def _vgg_features(config: list[int | str]) -> nn.Sequential:
+def _vgg_features(config: tuple[int | str, ...]) -> nn.Sequential:
     """torchvision's ``make_layers``: 3x3 conv + ReLU per number, 2x2 max-pool per "M"."""
     layers: list[nn.Module] = []
     channels = 3
@@ -72,8 +73,9 @@ def _vgg_features(config: list[int | str]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-_VGG19_CONFIG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-                                  512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
+VGG19_CONFIG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+                                       512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+"""torchvision's VGG19 "E" configuration: output channels per 3x3 conv, "M" per 2x2 max-pool."""
 
 
 class _FrozenFeatures(nn.Module):
@@ -99,16 +101,21 @@ class PixelFeatures(_FrozenFeatures):
 
 
 class VGG19Features(_FrozenFeatures):
-    """VGG19 conv part, cut after relu5_1 (features[29]); state-dict keys as torchvision (``features.N.*``)."""
+    """VGG19 conv part, cut after relu5_1 (features[29]); state-dict keys as torchvision (``features.N.*``).
 
-    def __init__(self, normalization: str = "caffe_bgr", layers: tuple[int, ...] = VGG19_LAYERS):
+    ``normalization``: the input its weights were trained on, ``imagenet`` (torchvision's) or ``caffe_bgr``
+    (Caffe's); `talkinghead.perceptual_weights.load_vgg19` picks it from the weight file."""
+
+    def __init__(self, normalization: str = "imagenet", layers: tuple[int, ...] = VGG19_LAYERS):
         super().__init__()
         if normalization == "imagenet":
             self.normalize = InputNormalization("imagenet", IMAGENET_MEAN_RGB, IMAGENET_STD_RGB)
+        elif normalization == "caffe_bgr":
+            self.normalize = InputNormalization("caffe_bgr", CAFFE_VGG19_MEAN_BGR)
         else:
-            self.normalize = InputNormalization(normalization, CAFFE_VGG19_MEAN_BGR)
+            raise ValueError(f"VGG19 input normalization must be imagenet or caffe_bgr, got {normalization!r}")
         self.layers = tuple(layers)
-        self.features = _vgg_features(_VGG19_CONFIG)[: max(self.layers) + 1]
+        self.features = _vgg_features(VGG19_CONFIG)[: max(self.layers) + 1]
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         x = self.normalize(images)
