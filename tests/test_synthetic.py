@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import cv2
 import numpy as np
 import pytest
 
-from talkinghead.data import synthetic
 from talkinghead.data.synthetic import (
     MOUTH_INTERIOR,
     FramePose,
@@ -16,7 +16,10 @@ from talkinghead.data.synthetic import (
     Motion,
     SyntheticVideo,
     contact_sheet,
+    drawing,
     frame_landmarks,
+    geometry,
+    identity,
     render_frame,
     render_video,
 )
@@ -86,7 +89,7 @@ def test_mouth_interior_only_inside_the_inner_lips(seed: int) -> None:
         interior = _colour_mask(img, MOUTH_INTERIOR, 10)
         assert interior.sum() >= 15, f"seed {seed} yaw {yaw}: open mouth interior not visible"
         assert not (interior & ~_polygon_mask(lm[60:68], size, grow=1)).any()
-        teeth = _colour_mask(img, synthetic.TEETH, 12) & _polygon_mask(lm[60:68], size)
+        teeth = _colour_mask(img, identity.TEETH, 12) & _polygon_mask(lm[60:68], size)
         assert teeth.sum() >= 3, "teeth are drawn in the open mouth"
         closed, _ = render_frame(ident, FramePose(yaw=yaw, mouth_open=0.0), size)
         assert _colour_mask(closed, MOUTH_INTERIOR, 10).sum() <= 2
@@ -111,8 +114,8 @@ def test_jaw_outline_is_filled_with_face(seed: int) -> None:
 def test_same_seed_same_pixels_even_after_clearing_caches() -> None:
     motion = Motion.sample(5, 6)
     frames1, lm1, yaw1 = render_video(Identity.sample(12), motion, 96)
-    synthetic._geometry.cache_clear()
-    synthetic._background.cache_clear()
+    geometry._geometry.cache_clear()
+    drawing._background.cache_clear()
     frames2, lm2, yaw2 = render_video(Identity.sample(12), Motion.sample(5, 6), 96)
     assert frames1.dtype == np.uint8 and frames1.shape == (6, 96, 96, 3)
     assert lm1.dtype == np.float32 and lm1.shape == (6, 68, 2)
@@ -248,3 +251,12 @@ def test_docs_contact_sheet_is_present_and_small() -> None:
     assert sheet.stat().st_size < 300_000
     image = cv2.imread(str(sheet))
     assert image.shape == (768, 768, 3)
+
+
+def test_a_frame_is_bit_identical_to_the_one_rendered_before_the_split_into_files():
+    # sha256 of this frame and its landmarks as rendered by the single-file synthetic.py (issue 14's split)
+    frame, points = render_frame(Identity.sample(0), Motion.sample(seed=7, num_frames=2).frame(0), size=32)
+    assert hashlib.sha256(frame.tobytes()).hexdigest() == (
+        "972443e2db29ed65d418c145299762e5657b4753b9f4f8f670ebdfa14085c1dc")
+    assert hashlib.sha256(points.tobytes()).hexdigest() == (
+        "0031acccad27fcb0876bf698c3fca0d9c43041b3eac77bf57054240c5b11cc9e")
