@@ -8,10 +8,15 @@ Start state (before the first step), from T source frames x(t) with landmark ima
 
 Then G′ (G's weights ψ together with ψ′) minimises L′ = L′_CNT + L′_ADV, with L′_ADV = −D′(x̂, y) + L_FM
 (no embedding-match term), and D′ (θ, w′, b) minimises the hinge loss (Eq. 10), alternating, one update each
-per batch. The paper's schedule: 40 epochs over the T frames, batches of 8 when T > 1. With T >= 8 a few
-frames are held out and training stops early when their content loss stops improving (best state kept).
+per batch: the G′ update, then the D′ update on the same (detached) x̂. Both are the meta-learning updates of
+`training.steps` with W reduced to the one column w′ and ψ′ in the generator's phase; loss weights as
+`LossConfig.resolved_weights()`, Adam betas as ``train.betas``. The paper's schedule: 40 epochs over the T
+frames, batches of 8 when T > 1. With T >= ``holdout_min_shots`` a few frames are held out: training stops
+early when their content loss stops improving (best state kept), and they are kept out of ê_NEW (Eq. 7 runs
+over the training frames only), so "T shots" then trains on T - ceil(T/8) frames (`FinetuneResult`).
 
-The networks passed in are never modified: fine-tuning works on copies.
+Only FT-variant models are fine-tuned (the paper's FF model, meta-learned without L_MCH, is used feed-forward):
+`require_finetunable`. The networks passed in are never modified: fine-tuning works on copies.
 """
 
 from __future__ import annotations
@@ -19,14 +24,16 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from talkinghead.config import FinetuneConfig
-from talkinghead.losses import adversarial_loss, discriminator_hinge_loss, feature_matching_loss
+from talkinghead.config import Config, FinetuneConfig, LossConfig, TrainConfig
+from talkinghead.training.distributed import World
+from talkinghead.training.steps import Phase, discriminator_update, generator_update, render
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +42,13 @@ ContentLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Progress = Callable[[int, int, dict], None]
 """progress(step, total_steps, info) called after every step; info holds the step's losses."""
 
-ADAM_BETAS = (0.0, 0.999)
+
+def require_finetunable(config_or_variant: Config | str, path: str | Path | None = None) -> None:
+    """Raise ValueError (one line) unless the model was meta-learned as the FT variant (with L_MCH)."""
+    variant = config_or_variant if isinstance(config_or_variant, str) else config_or_variant.train.variant
+    if variant.upper() != "FT":
+        raise ValueError(f"{path or 'this model'} was meta-learned as the feed-forward (FF) variant, without L_MCH; "
+                         "the paper fine-tunes only FT models: use --steps 0 or an FT checkpoint")
 
 
 @dataclass
@@ -66,7 +79,12 @@ class FinetuneResult:
     epochs: int
     history: list[dict] = field(default_factory=list)
     """One dict per epoch: epoch, step, content (train), holdout (when frames were held out)."""
+    train_indices: list[int] = field(default_factory=list)
+    """The source frames fine-tuning trained on and ê_NEW was computed from."""
     holdout_indices: list[int] = field(default_factory=list)
+    """The source frames held out for early stopping: in neither the training nor ê_NEW."""
+    skipped_steps: int = 0
+    """Updates skipped for a non-finite loss."""
     stopped_early: bool = False
     best_epoch: int | None = None
 
@@ -102,8 +120,9 @@ def finetune(
     content_loss: ContentLoss,
     config: FinetuneConfig | None = None,
     *,
-    feature_matching_weight: float = 10.0,
-    adversarial_weight: float = 1.0,
+    weights: Mapping[str, float] | None = None,
+    betas: tuple[float, float] | None = None,
+    variant: str = "FT",
     epochs: int | None = None,
     steps: int | None = None,
     holdout: int | None = None,
@@ -113,13 +132,19 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune G′ (ψ and ψ′) and D′ (θ, w′, b) on T frames [T,3,H,W] with landmark images [T,3,H,W].
 
+    ``content_loss`` is the weighted L_CNT (e.g. `losses.ContentLoss`); ``weights`` (default: the paper's,
+    `LossConfig.resolved_weights()`) weight L_ADV's terms; ``betas``: Adam's (default ``TrainConfig.betas``).
+    ``variant``: the model's meta-learning variant; FF models are refused (`require_finetunable`).
     ``epochs`` (default ``config.epochs``) or ``steps`` (total updates; overrides epochs) set the length.
     ``holdout`` frames (default: ceil(T/8) when T >= config.holdout_min_shots) are kept out of training and
     their content loss is measured after every epoch; with ``early_stopping`` training stops after
     ``config.patience`` epochs without improvement and the best state is returned. Deterministic for a seed
     on a given device.
     """
+    require_finetunable(variant)
     config = config or FinetuneConfig()
+    weights = {**(weights or LossConfig().resolved_weights()), "content": 1.0}  # content_loss comes weighted
+    betas = betas or TrainConfig().betas
     _check_pair(frames, landmark_images)
     if epochs is not None and epochs <= 0:
         raise ValueError(f"epochs must be positive, got {epochs}")
@@ -133,7 +158,9 @@ def finetune(
         steps = (epochs or config.epochs) * steps_per_epoch
     total_epochs = math.ceil(steps / steps_per_epoch) if steps else 0
 
-    start = start_state(embedder, generator, discriminator, frames, landmark_images)
+    train_frames = torch.tensor(train_idx, device=frames.device)
+    # Eq. 7 over the training frames only: the held-out frames judge the result and must not shape it.
+    start = start_state(embedder, generator, discriminator, frames[train_frames], landmark_images[train_frames])
     with torch.random.fork_rng(devices=[] if frames.device.type == "cpu" else [frames.device]):
         torch.manual_seed(seed)
         # G′: a copy of G whose weights (ψ) train together with the free ψ′.
@@ -150,14 +177,15 @@ def finetune(
         # θ and b train; W (one row per training video) and w0 are replaced by w′.
         d_params = [p for name, p in d.named_parameters()
                     if not name.startswith("video_embeddings") and name != "w0"]
-        g_opt = torch.optim.Adam(g_params + [psi], lr=config.lr_generator, betas=ADAM_BETAS)
-        d_opt = torch.optim.Adam(d_params + [w], lr=config.lr_discriminator, betas=ADAM_BETAS)
+        g_phase = _phase(g_params + [psi], config.lr_generator, betas)  # G′: ψ and ψ′
+        d_phase = _phase(d_params + [w], config.lr_discriminator, betas)  # D′: θ, b and w′
+        world = World(device=frames.device)
 
         shuffle = torch.Generator().manual_seed(seed)
         train_tensor = torch.tensor(train_idx, dtype=torch.long)
         history: list[dict] = []
         best: tuple[float, int, dict, torch.Tensor] | None = None
-        bad_epochs, step, stopped_early = 0, 0, False
+        bad_epochs, step, skipped, stopped_early = 0, 0, 0, False
         for epoch in range(1, total_epochs + 1):
             order = train_tensor[torch.randperm(len(train_idx), generator=shuffle)]
             losses: list[float] = []
@@ -166,9 +194,12 @@ def finetune(
                     break
                 batch = batch.to(frames.device)
                 x, y = frames[batch], landmark_images[batch]
-                info = _step(g, d, psi, w, x, y, content_loss, g_opt, d_opt,
-                             feature_matching_weight, adversarial_weight)
+                info = _step(g, d, psi, w, x, y, content_loss, g_phase, d_phase, weights, world)
                 step += 1
+                if info is None:
+                    skipped += 1
+                    log.warning("fine-tuning step %d: non-finite loss, update skipped", step)
+                    continue
                 losses.append(info["content"])
                 if progress is not None:
                     progress(step, steps, {"epoch": epoch, **info})
@@ -198,40 +229,29 @@ def finetune(
     g.requires_grad_(False)
     return FinetuneResult(generator=g, psi=psi.detach()[0].clone(), discriminator_w=w.detach().clone(),
                           embedding=start.embedding, steps=step, epochs=len(history), history=history,
-                          holdout_indices=held_idx, stopped_early=stopped_early, best_epoch=best_epoch)
+                          train_indices=train_idx, holdout_indices=held_idx, skipped_steps=skipped,
+                          stopped_early=stopped_early, best_epoch=best_epoch)
 
 
-def _step(g, d, psi, w, x, y, content_loss, g_opt, d_opt, fm_weight, adv_weight) -> dict:
-    batch = x.shape[0]
-    psi_b = psi.expand(batch, -1)  # ψ′ shared by every frame of the person, [B, P]
-    w_b = w[None].expand(batch, -1)  # w′, [B, N]
+def _phase(parameters: list[torch.Tensor], lr: float, betas: tuple[float, float]) -> Phase:
+    return Phase(parameters, torch.optim.Adam(parameters, lr=lr, betas=betas),
+                 torch.amp.GradScaler(enabled=False))  # full precision: a few hundred small steps at most
 
-    # G′ update: L′ = L_CNT + (−r̂ + L_FM); D is only read here. One D forward per backward (spectral norm
-    # runs a power-iteration step per training forward): real and generated frames in one batch [2B, ...].
-    d.requires_grad_(False)
-    fake = g(y, psi_b)
-    v_both, features = d.encode(torch.cat([fake, x]), torch.cat([y, y]))
-    fake_features = [f[:batch] for f in features]
-    real_features = [f[batch:].detach() for f in features]
-    score_fake = d.score(v_both[:batch], w_b.detach())  # r̂ = V(x̂, y)ᵀ w′ + b
-    loss_content = content_loss(fake, x)
-    loss_fm = feature_matching_loss(fake_features, real_features)
-    loss_adv = adversarial_loss(score_fake)  # −r̂
-    loss_g = loss_content + adv_weight * loss_adv + fm_weight * loss_fm
-    g_opt.zero_grad(set_to_none=True)
-    loss_g.backward()
-    g_opt.step()
-    d.requires_grad_(True)
 
-    # D′ update: hinge on real x and the (detached) generated x̂, Eq. 10.
-    v_both, _ = d.encode(torch.cat([x, fake.detach()]), torch.cat([y, y]))
-    scores = d.score(v_both, torch.cat([w_b, w_b]))
-    loss_d = discriminator_hinge_loss(scores[:batch], scores[batch:])["total"]
-    d_opt.zero_grad(set_to_none=True)
-    loss_d.backward()
-    d_opt.step()
-    return {"content": loss_content.item(), "feature_matching": loss_fm.item(),
-            "adversarial": loss_adv.item(), "discriminator": loss_d.item()}
+def _step(g: nn.Module, d: nn.Module, psi: nn.Parameter, w: nn.Parameter, x: torch.Tensor, y: torch.Tensor,
+          content_loss: ContentLoss, g_phase: Phase, d_phase: Phase, weights: Mapping[str, float],
+          world: World) -> dict | None:
+    """The G′ update, then the D′ update on the same x̂ (detached): `training.steps`. None when skipped."""
+    fake = render(g, y, psi.expand(x.shape[0], -1), None)  # ψ′ shared by every frame of the person, [B, P]
+    g_logs = generator_update(d, g_phase, fake, x, y, world, content=lambda a, b: {"content": content_loss(a, b)},
+                              weights=weights, w_prime=w)
+    if g_logs is None:
+        return None
+    d_logs = discriminator_update(d, d_phase, x, fake.detach(), y, world, w_prime=w)
+    if d_logs is None:
+        return None
+    return {"content": float(g_logs["loss/content"]), "feature_matching": float(g_logs["loss/feature_matching"]),
+            "adversarial": float(g_logs["loss/adversarial"]), "discriminator": float(d_logs["loss/discriminator"])}
 
 
 @torch.no_grad()
@@ -239,7 +259,7 @@ def _holdout_loss(g, psi, frames, landmark_images, indices, content_loss) -> flo
     index = torch.tensor(indices, device=frames.device)
     was_training = g.training
     g.eval()
-    fake = g(landmark_images[index], psi.expand(len(indices), -1))
+    fake = render(g, landmark_images[index], psi.expand(len(indices), -1), None)
     g.train(was_training)
     return float(content_loss(fake, frames[index]))
 
