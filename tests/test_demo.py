@@ -29,7 +29,7 @@ def test_demo_writes_every_output(demo_run):
     for section in ("The paper's orderings", "Self-reenactment", "Training curves", "Animation"):
         assert section in report
     table = (out / "evaluation" / "table.md").read_text()
-    for method in ("copy-source (8)", "mesh-warp (8)", "ours-FF (8)", "ours-FT (8)", "ours-FT (1)"):
+    for method in ("copy-source (8)", "mesh-warp (8)", "ours-FT-init (8)", "ours-FT (8)", "ours-FT (1)"):
         assert method in table
     frames = list(VideoReader(out / "animation.mp4"))
     assert len(frames) == state["done"]["animate"]["frames"] > 0
@@ -55,7 +55,7 @@ def test_quality_checks_read_the_papers_orderings():
     def row(method, shots, ssim, l1):
         return {"method": method, "shots": shots, "metrics": {"ssim": {"mean": ssim}, "l1": {"mean": l1}}}
 
-    report = {"rows": [row("copy-source", 8, 0.70, 0.05), row("ours-FF", 8, 0.72, 0.05),
+    report = {"rows": [row("copy-source", 8, 0.70, 0.05), row("ours-FT-init", 8, 0.72, 0.05),
                        row("ours-FT", 8, 0.80, 0.03), row("ours-FT", 1, 0.75, 0.04)]}
     assert [c["passed"] for c in quality_checks(report)] == [True, True, True, True]
     report["rows"][2] = row("ours-FT", 8, 0.60, 0.09)

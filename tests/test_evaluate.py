@@ -8,6 +8,7 @@ dlib backends have their own tests in test_metrics_*), so these tests measure th
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -20,7 +21,11 @@ from talkinghead.data.prepare import write_synthetic_dataset
 from talkinghead.evaluate import (
     FEED_FORWARD,
     FINE_TUNED,
+    FINE_TUNED_INIT,
+    Backends,
+    EvaluationSettings,
     IdentityOverlapError,
+    checkpoint_variant,
     dataset_identity_record,
     evaluate,
     pick_test_videos,
@@ -54,30 +59,44 @@ def world(tmp_path_factory):
     write_synthetic_dataset(root / "data", num_identities=3, videos_per_identity=1, frames_per_video=8, size=64,
                             seed=3)
     config = preset("tiny-64")
-    torch.manual_seed(0)
-    from talkinghead.models import Discriminator, Embedder, Generator
-
-    embedder, generator, discriminator = Embedder(config.model), Generator(config.model), Discriminator(config.model, 2)
-    tensors = {**prefixed("embedder.", model_state(embedder)), **prefixed("generator.", model_state(generator)),
-               **prefixed("discriminator.", {k: v for k, v in model_state(discriminator).items()
-                                             if not k.startswith("video_embeddings")})}
-    unseen = save_checkpoint(root / "unseen.safetensors", tensors, config, kind="export",
-                             metadata={"dataset": {"identities": ["someone-else"], "content_hash": "x"}})
+    tensors = fresh_tensors(config, seed=0)
+    elsewhere = {"dataset": {"identities": ["someone-else"], "content_hash": "x"}}
+    unseen = save_checkpoint(root / "unseen.safetensors", tensors, config, kind="export", metadata=elsewhere)
     index = load_index(root / "data")
     seen = save_checkpoint(root / "seen.safetensors", tensors, config, kind="export",
                            metadata={"dataset": dataset_identity_record(index)})
-    return {"root": root, "data": root / "data", "unseen": unseen, "seen": seen, "index": index}
+    ff_config = preset("tiny-64-ff")
+    feed_forward = save_checkpoint(root / "ff.safetensors", fresh_tensors(ff_config, seed=1), ff_config,
+                                   kind="export", metadata={**elsewhere, "variant": "FF"})
+    return {"root": root, "data": root / "data", "unseen": unseen, "seen": seen, "ff": feed_forward, "index": index}
+
+
+def fresh_tensors(config, seed: int) -> dict:
+    """E, G and D (without W) of freshly initialized models, as an export holds them."""
+    from talkinghead.models import Discriminator, Embedder, Generator
+
+    torch.manual_seed(seed)
+    embedder, generator, discriminator = Embedder(config.model), Generator(config.model), Discriminator(config.model, 2)
+    return {**prefixed("embedder.", model_state(embedder)), **prefixed("generator.", model_state(generator)),
+            **prefixed("discriminator.", {k: v for k, v in model_state(discriminator).items()
+                                          if not k.startswith("video_embeddings")})}
 
 
 def l1_content(fake, real):
     return (fake - real).abs().mean()
 
 
-def run(world, out, **kwargs):
-    options = dict(shots=SHOTS, targets=TARGETS, finetune_steps=1, content_loss=l1_content, identity=ColourIdentity(),
-                   detector=no_face, progress=False, device="cpu", videos=2)
-    options.update(kwargs)
-    return evaluate(world["unseen"], world["data"], out, **options)
+STAND_INS = Backends(identity=ColourIdentity(), detector=no_face, content_loss=l1_content)
+
+
+def settings(**kwargs) -> EvaluationSettings:
+    options = dict(shots=SHOTS, targets=TARGETS, finetune_steps=1, progress=False, device="cpu", videos=2)
+    return EvaluationSettings(**{**options, **kwargs})
+
+
+def run(world, out, checkpoints=None, **kwargs):
+    return evaluate(world["unseen"] if checkpoints is None else checkpoints, world["data"], out, settings(**kwargs),
+                    STAND_INS)
 
 
 def test_split_is_disjoint_nested_and_deterministic():
@@ -122,22 +141,19 @@ def test_pick_test_videos_caps_videos_per_person():
 
 def test_overlap_with_training_identities_is_refused(world, tmp_path):
     with pytest.raises(IdentityOverlapError, match="--allow-overlap"):
-        evaluate(world["seen"], world["data"], tmp_path / "out", shots=SHOTS, targets=TARGETS, finetune_steps=0,
-                 identity=ColourIdentity(), detector=no_face, progress=False, device="cpu")
+        run(world, tmp_path / "out", world["seen"], finetune_steps=0, videos=None)
     assert not (tmp_path / "out" / "videos").exists()
-    allowed = evaluate(world["seen"], world["data"], tmp_path / "out", shots=(1,), targets=TARGETS, finetune_steps=0,
-                       videos=1, allow_overlap=True, identity=ColourIdentity(), detector=no_face, progress=False,
-                       device="cpu")
+    allowed = run(world, tmp_path / "out", world["seen"], shots=(1,), finetune_steps=0, videos=1, allow_overlap=True)
     assert allowed["identity_check"]["allowed"] and len(allowed["identity_check"]["overlap"]) == 1
 
 
 def test_render_batch_equals_render(world):
-    from talkinghead.evaluate import _source_objects, load_frames
+    from talkinghead.evaluate import load_frames, source_objects
     from talkinghead.inference import TalkingHead
 
     head = TalkingHead.load(world["unseen"], device="cpu", landmarks=lambda image, previous: None)
     images, landmarks = load_frames(world["index"], 0, [0, 1, 2], 64)
-    avatar = head.personalize(_source_objects(images[:1], landmarks[:1], "v", [0]), check_identity=False)
+    avatar = head.personalize(source_objects(images[:1], landmarks[:1], "v", [0]), check_identity=False)
     batched = render_batch(avatar, landmarks, batch_size=2)
     for points, image in zip(landmarks, batched, strict=True):
         single = avatar.render(points)[0]
@@ -153,9 +169,10 @@ def test_report_files_rows_resume_and_cross_identity(world, tmp_path):
     report = json.loads((out / "report.json").read_text())
     rows = {(r["method"], r["shots"]) for r in report["rows"]}
     for shots in SHOTS:
-        for method in ("copy-source", "mesh-warp", FEED_FORWARD, FINE_TUNED):
+        for method in ("copy-source", "mesh-warp", FINE_TUNED_INIT, FINE_TUNED):
             assert (method, shots) in rows
-    row = next(r for r in report["rows"] if r["method"] == FEED_FORWARD)
+    assert FEED_FORWARD not in {method for method, _ in rows}  # an FT checkpoint has no FF rows
+    row = next(r for r in report["rows"] if r["method"] == FINE_TUNED_INIT)
     assert row["videos"] == 2 and 0.0 <= row["metrics"]["ssim"]["mean"] <= 1.0
     assert row["metrics"]["fid"]["mean"] is None and row["metrics"]["fid"]["unavailable"]
     assert row["flagged"]  # random weights lose to both baselines, visibly
@@ -171,9 +188,9 @@ def test_report_files_rows_resume_and_cross_identity(world, tmp_path):
     # Cross-identity on synthetic data: full-reference metrics, both modes.
     for mode in ("relative", "absolute"):
         cross = json.loads((out / "cross_identity" / mode / "report.json").read_text())
-        ff = next(r for r in cross["rows"] if r["method"] == FEED_FORWARD and r["shots"] == 1)
+        ff = next(r for r in cross["rows"] if r["method"] == FINE_TUNED_INIT and r["shots"] == 1)
         for name in ("ssim", "psnr", "l1", "csim"):
-            assert ff["metrics"][name]["mean"] is not None
+            assert math.isfinite(ff["metrics"][name]["mean"]), (mode, name, ff["metrics"][name])
         assert summary["cross_identity"][mode]["rows"]
     # Yaw is known for synthetic clips: the large-yaw report exists (frames may be few).
     assert summary["large_yaw"] is not None and (out / "large_yaw" / "report.json").is_file()
@@ -215,5 +232,56 @@ def test_cli_evaluate_feed_forward_with_default_backends(world, tmp_path, capsys
     assert code == 0
     assert "| copy-source (1) |" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
-    assert {r["method"] for r in report["rows"]} == {"copy-source", "mesh-warp", FEED_FORWARD}
+    assert {r["method"] for r in report["rows"]} == {"copy-source", "mesh-warp", FINE_TUNED_INIT}
     assert report["metadata"]["identity_backend"] == "dlib"
+
+
+def test_settings_are_validated_and_normalized():
+    assert EvaluationSettings(shots=[8, 1, 8]).shots == (1, 8)
+    assert not EvaluationSettings(finetune_steps=0).fine_tunes and EvaluationSettings().fine_tunes
+    for bad, match in (({"shots": ()}, "shots"), ({"shots": (0, 1)}, "shots"), ({"targets": 0}, "targets"),
+                       ({"videos": 0}, "videos"), ({"per_identity": 0}, "per_identity"),
+                       ({"finetune_steps": -1}, "finetune_steps"), ({"finetune_epochs": -2}, "finetune_epochs"),
+                       ({"finetune_steps": 1, "finetune_epochs": 1}, "not both")):
+        with pytest.raises(ValueError, match=match):
+            EvaluationSettings(**bad)
+
+
+def test_checkpoint_variant_comes_from_the_config_and_must_match_the_metadata():
+    ft, ff = preset("tiny-64"), preset("tiny-64-ff")
+    assert checkpoint_variant("a", ft, {}) == "FT" and checkpoint_variant("b", ff, {"variant": "FF"}) == "FF"
+    with pytest.raises(ValueError, match="b.*metadata says variant 'FT'"):
+        checkpoint_variant("b", ff, {"variant": "FT"})
+
+
+def test_rows_are_labelled_by_the_checkpoints_variant(world, tmp_path):
+    """FF and FT checkpoints side by side in one table: FF gives only ours-FF (never fine-tuned, although
+    fine-tuning is asked for), FT gives ours-FT and its start state ours-FT-init; the table states what each row is
+    and, per T, how many frames fine-tuning trains on and holds out for early stopping."""
+    holdout = ("finetune.holdout_min_shots=2",)  # T = 2 holds out ceil(2/8) = 1 frame, as T = 8 does by default
+    summary = run(world, tmp_path / "both", [world["unseen"], world["ff"]], videos=1, finetune_overrides=holdout)
+    rows = {(r["method"], r["shots"]) for r in summary["self_reenactment"]["rows"]}
+    assert rows == {(m, t) for m in ("copy-source", "mesh-warp", FEED_FORWARD, FINE_TUNED_INIT, FINE_TUNED)
+                    for t in SHOTS}
+    metadata = summary["self_reenactment"]["metadata"]
+    assert metadata["finetune_holdout"] == {"1": {"train": 1, "held_out": 0}, "2": {"train": 1, "held_out": 1}}
+    assert set(metadata["checkpoints"]) == {"FF", "FT"}
+    table = (tmp_path / "both" / "table.md").read_text()
+    assert "T = 1: 1 trained on, 0 held out; T = 2: 1 trained on, 1 held out" in table
+    assert f"- {FINE_TUNED_INIT}: the FT checkpoint used feed-forward" in table
+    # The FF rows come from the FF model, not from the FT checkpoint's start state.
+    ff = {r["video"]: r["metrics"]["ssim"] for r in summary["self_reenactment"]["per_video"]
+          if r["method"] == FEED_FORWARD}
+    init = {r["video"]: r["metrics"]["ssim"] for r in summary["self_reenactment"]["per_video"]
+            if r["method"] == FINE_TUNED_INIT}
+    assert ff.keys() == init.keys() and ff != init
+    # An FF checkpoint alone: feed-forward rows only, and no statement about held-out frames.
+    alone = run(world, tmp_path / "ff", world["ff"], videos=1, shots=(1,))
+    assert {r["method"] for r in alone["self_reenactment"]["rows"]} == {"copy-source", "mesh-warp", FEED_FORWARD}
+    assert alone["self_reenactment"]["metadata"]["finetune_holdout"] == {}
+    assert "held out" not in (tmp_path / "ff" / "table.md").read_text()
+
+
+def test_two_checkpoints_of_one_variant_are_refused(world, tmp_path):
+    with pytest.raises(ValueError, match="both FT checkpoints"):
+        run(world, tmp_path / "out", [world["unseen"], world["seen"]])

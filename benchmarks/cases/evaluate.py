@@ -22,7 +22,7 @@ def evaluate_small128() -> dict:
     from talkinghead.checkpoint import model_state, prefixed, save_checkpoint
     from talkinghead.config import preset
     from talkinghead.data.prepare import write_synthetic_dataset
-    from talkinghead.evaluate import evaluate
+    from talkinghead.evaluate import Backends, EvaluationSettings, evaluate
     from talkinghead.models import Discriminator, Embedder, Generator
 
     config = preset("small-128")
@@ -37,8 +37,9 @@ def evaluate_small128() -> dict:
                                 seed=11)
         checkpoint = save_checkpoint(root / "export.safetensors", tensors, config, kind="export")
         started = time.perf_counter()
-        summary = evaluate(checkpoint, root / "data", root / "out", shots=(1, 4), targets=8, finetune_steps=2,
-                           content_loss=lambda fake, real: (fake - real).abs().mean(), progress=False)
+        summary = evaluate(checkpoint, root / "data", root / "out",
+                           EvaluationSettings(shots=(1, 4), targets=8, finetune_steps=2, progress=False),
+                           Backends(content_loss=lambda fake, real: (fake - real).abs().mean()))
         total = time.perf_counter() - started
     timing = summary["timing"]
     scored = timing["frames_generated"] + 2 * 8 * 2 * 2  # model frames + baseline frames (2 baselines, 2 T, 2 videos)

@@ -186,7 +186,9 @@ def _add_evaluate(subparsers) -> None:
                     "fine-tuned) and other frames are the ground truth; copy-source and mesh-warp baselines; "
                     "SSIM, PSNR, L1, CSIM, AKD, FID (when its weights are there). Resumable: re-run with the "
                     "same --out.")
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="inference export or training run dir")
+    parser.add_argument("--checkpoint", required=True, action="append", metavar="CKPT",
+                        help="inference export or training run dir; give it twice (one FF, one FT) for both models "
+                        "in one table")
     parser.add_argument("--data", required=True, metavar="DATASET", help="dataset folder of people unseen in training")
     parser.add_argument("--out", required=True, metavar="DIR", help="report folder (re-running resumes it)")
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 8, 32], metavar="T",
@@ -214,14 +216,14 @@ def _add_evaluate(subparsers) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from talkinghead.evaluate import evaluate, format_summary
+    from talkinghead.evaluate import EvaluationSettings, evaluate, format_summary
 
-    summary = evaluate(args.checkpoint, args.data, args.out, shots=args.shots, targets=args.targets,
-                       finetune_steps=args.finetune_steps, finetune_epochs=args.finetune_epochs, videos=args.videos,
-                       per_identity=args.per_identity, finetune_overrides=args.overrides,
-                       cross_identity=args.cross_identity, allow_overlap=args.allow_overlap,
-                       fid_weights=args.fid_weights, arcface_onnx=args.arcface_onnx, seed=args.seed,
-                       device=args.device)
+    settings = EvaluationSettings(
+        shots=tuple(args.shots), targets=args.targets, finetune_steps=args.finetune_steps,
+        finetune_epochs=args.finetune_epochs, videos=args.videos, per_identity=args.per_identity,
+        cross_identity=args.cross_identity, allow_overlap=args.allow_overlap, fid_weights=args.fid_weights,
+        arcface_onnx=args.arcface_onnx, seed=args.seed, device=args.device, finetune_overrides=tuple(args.overrides))
+    summary = evaluate(args.checkpoint, args.data, args.out, settings)
     print(format_summary(summary))
     return 0
 

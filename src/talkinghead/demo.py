@@ -225,11 +225,11 @@ def _stage_train(out: Path, settings: DemoScale, seed: int, remaining, progress:
 
 
 def _stage_evaluate(out: Path, settings: DemoScale, seed: int, remaining, progress: bool, state: _State) -> dict:
-    from talkinghead.evaluate import evaluate
+    from talkinghead.evaluate import EvaluationSettings, evaluate
 
-    result = evaluate(out / "run", out / "data" / "test", out / "evaluation", shots=settings.shots,
-                      targets=settings.eval_targets, finetune_epochs=settings.finetune_epochs,
-                      videos=settings.eval_videos, cross_identity=True, seed=seed, progress=progress)
+    result = evaluate(out / "run", out / "data" / "test", out / "evaluation", EvaluationSettings(
+        shots=tuple(settings.shots), targets=settings.eval_targets, finetune_epochs=settings.finetune_epochs,
+        videos=settings.eval_videos, cross_identity=True, seed=seed, progress=progress))
     return _json_safe({key: result.get(key) for key in ("self_reenactment", "large_yaw", "cross_identity",
                                                          "timing", "files")})
 

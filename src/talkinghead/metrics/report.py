@@ -193,7 +193,8 @@ def _cell(value: dict, info: MetricInfo) -> str:
 
 
 def markdown_table(report: dict) -> str:
-    """Table 1 layout: one row per "method (T)", grouped by T, one column per metric (arrow = better)."""
+    """Table 1 layout: one row per "method (T)", grouped by T, one column per metric (arrow = better); below it
+    the interval and flags explained, then ``metadata["notes"]`` (what the rows are, early stopping) as a list."""
     names = report["metrics"]
     header = "| Method (T) | " + " | ".join(f"{metric_info(n).label}{'↑' if metric_info(n).higher_is_better else '↓'}"
                                            for n in names) + " |"
@@ -218,7 +219,8 @@ def markdown_table(report: dict) -> str:
     footer = [f"Mean ± half-width of the {confidence}% Student-t interval over videos. {FLAG} on a cell: does not "
               f"beat both baselines ({', '.join(report['baselines'])}) on that metric; {FLAG} on a row: flagged "
               f"(primary metrics: {', '.join(metric_info(n).label for n in report['primary_metrics'])})."]
-    return "\n".join(lines + [""] + footer + ([""] + notes if notes else [])) + "\n"
+    stated = [f"- {note}" for note in report.get("metadata", {}).get("notes", [])]
+    return "\n".join(lines + [""] + footer + ([""] + notes if notes else []) + ([""] + stated if stated else [])) + "\n"
 
 
 def save_png(path: str | Path, image: np.ndarray) -> Path:

@@ -1,0 +1,163 @@
+"""The protocol: which videos are tested, which frames are ground truth and which personalize the model for each
+T, which video drives which in cross-identity reenactment, and the check that the test people are unseen.
+Everything is deterministic from the seed and the video's key."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SHOTS = (1, 8, 32)
+DEFAULT_TARGETS = 32
+
+
+class IdentityOverlapError(ValueError):
+    """Test identities were seen in meta-learning: the numbers would measure memorization, not few-shot learning."""
+
+
+
+def _rng(seed: int, *parts: object) -> np.random.Generator:
+    digest = hashlib.sha256(":".join(str(p) for p in (seed, *parts)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+@dataclass(frozen=True)
+class VideoSplit:
+    """The frames of one test video: ``targets`` (ground truth) and, disjoint from them, sources per T."""
+
+    key: str
+    video_index: int
+    identity: str
+    target_frames: tuple[int, ...]
+    source_frames: dict[int, tuple[int, ...]]
+    driver: str | None = None
+    """Cross-identity: the key of the video whose motion drives this one (None: no cross-identity)."""
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "video_index": self.video_index, "identity": self.identity,
+                "target_frames": list(self.target_frames),
+                "source_frames": {str(t): list(f) for t, f in self.source_frames.items()}, "driver": self.driver}
+
+
+def split_frames(key: str, num_frames: int, shots: Sequence[int], targets: int = DEFAULT_TARGETS,
+                 seed: int = 0) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]]:
+    """(target frames, {T: source frames}) of one video, deterministic from ``seed`` and ``key``.
+
+    Targets are a random sample of ``targets`` frames; the sources of T are the first T of a random order of
+    the other frames, so sources never overlap targets and T = 1 ⊂ T = 8 ⊂ T = 32.
+    """
+    shots = sorted({int(t) for t in shots})
+    if not shots or shots[0] < 1:
+        raise ValueError(f"shots must be positive integers, got {shots}")
+    if targets < 1:
+        raise ValueError(f"targets must be >= 1, got {targets}")
+    needed = shots[-1] + targets
+    if num_frames < needed:
+        raise ValueError(f"video {key!r} has {num_frames} frames; T={shots[-1]} sources + {targets} hold-out "
+                         f"frames need {needed}; use fewer --shots/--targets or longer videos")
+    order = _rng(seed, "split", key).permutation(num_frames)
+    target_frames = tuple(sorted(int(t) for t in order[:targets]))
+    rest = order[targets:]
+    return target_frames, {t: tuple(sorted(int(f) for f in rest[:t])) for t in shots}
+
+
+def pick_test_videos(index, num_videos: int | None, min_frames: int, seed: int = 0,
+                     exclude_identities: set[str] | frozenset[str] = frozenset(),
+                     per_identity: int | None = None) -> list:
+    """``num_videos`` videos (all when None) with at least ``min_frames`` frames, not of ``exclude_identities``,
+    chosen uniformly and deterministically (ranked by a hash of seed and key), returned in key order.
+    ``per_identity``: at most this many videos of one person (the same hash ranking picks them), so that a
+    person with many clips does not outweigh the others."""
+    eligible = [v for v in index.videos if v.num_frames >= min_frames and v.identity not in exclude_identities]
+    if not eligible:
+        raise ValueError(f"{index.root}: no video has the {min_frames} frames evaluation needs (T sources + hold-out "
+                         "targets); use fewer --shots/--targets")
+    eligible = sorted(eligible, key=lambda v: hashlib.sha256(f"{seed}:pick:{v.key}".encode()).hexdigest())
+    if per_identity is not None:
+        if per_identity < 1:
+            raise ValueError(f"--per-identity must be >= 1, got {per_identity}")
+        taken: dict[str, int] = {}
+        kept = []
+        for video in eligible:
+            if taken.get(video.identity, 0) < per_identity:
+                taken[video.identity] = taken.get(video.identity, 0) + 1
+                kept.append(video)
+        eligible = kept
+    if num_videos is not None:
+        if num_videos < 1:
+            raise ValueError(f"--videos must be >= 1, got {num_videos}")
+        if num_videos > len(eligible):
+            raise ValueError(f"{index.root}: {num_videos} test videos asked for, but only {len(eligible)} have at "
+                             f"least {min_frames} frames (and unseen identities); use --videos {len(eligible)}")
+        eligible = eligible[:num_videos]
+    return sorted(eligible, key=lambda v: v.key)
+
+
+def assign_drivers(videos: Sequence) -> dict[str, str | None]:
+    """Cross-identity pairs: each video is driven by the next video (cyclically, in key order) of another
+    identity; None when every test video shows the same person."""
+    drivers: dict[str, str | None] = {}
+    for i, video in enumerate(videos):
+        drivers[video.key] = next((videos[(i + j) % len(videos)].key for j in range(1, len(videos))
+                                   if videos[(i + j) % len(videos)].identity != video.identity), None)
+    return drivers
+
+
+# --- unseen identities -------------------------------------------------------------------------------------------
+
+
+def _synthetic_seed(index, video_index: int) -> int | None:
+    meta = index.meta(video_index)
+    return int(meta["identity_seed"]) if "identity_seed" in meta else None
+
+
+def dataset_identity_record(index) -> dict:
+    """What a training checkpoint stores about its people (`DatasetIndex.identity_record`)."""
+    return index.identity_record()
+
+
+def check_identity_overlap(index, videos: Sequence, metadata: dict, allow_overlap: bool = False) -> dict:
+    """Refuse test videos whose people were seen in meta-learning, as recorded in the checkpoint's metadata.
+
+    Reads ``metadata["dataset"]`` (`dataset_identity_record`) or top-level ``identities`` /
+    ``identity_seeds``; without them, a ``dataset_hash`` equal to this dataset's means every video was trained
+    on. Returns what was checked (for the report); raises `IdentityOverlapError` on overlap unless
+    ``allow_overlap``.
+    """
+    recorded = dict(metadata.get("dataset") or {})
+    for name in ("identities", "identity_seeds", "dataset_hash"):
+        if name in metadata and name not in recorded:
+            recorded[name] = metadata[name]
+    trained_hash = recorded.get("content_hash") or recorded.get("dataset_hash")
+    test_names = sorted({v.identity for v in videos})
+    overlap: list[str] = []
+    if recorded.get("identity_seeds") is not None and index.landmark_backend == "synthetic":
+        seeds = set(recorded["identity_seeds"])
+        overlap = sorted({v.identity for v in videos if _synthetic_seed(index, v.video_index) in seeds})
+        how = "synthetic identity seeds recorded in the checkpoint"
+    elif recorded.get("identities") is not None:
+        overlap = sorted(set(test_names) & set(recorded["identities"]))
+        how = "identity names recorded in the checkpoint"
+    elif trained_hash and trained_hash == index.content_hash:
+        overlap = test_names
+        how = "the checkpoint was trained on this dataset (same content hash) and records no identity list"
+    else:
+        how = ("unverified: the checkpoint records no training identities"
+               + (" and was trained on another dataset" if trained_hash else ""))
+        log.warning("cannot check that test identities are unseen (%s); store dataset_identity_record(index) "
+                    "in the training checkpoint's metadata", how)
+    result = {"method": how, "overlap": overlap, "allowed": bool(allow_overlap and overlap)}
+    if overlap and not allow_overlap:
+        raise IdentityOverlapError(
+            f"{len(overlap)} of {len(test_names)} test identities were seen in meta-learning ({how}): "
+            f"{overlap[:5]}; evaluate on a dataset of unseen people, or pass --allow-overlap (the numbers then "
+            "measure memorization, not few-shot learning)")
+    if overlap:
+        log.warning("evaluating on %d identities seen in training (--allow-overlap)", len(overlap))
+    return result

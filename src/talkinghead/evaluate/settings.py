@@ -1,0 +1,87 @@
+"""What an evaluation measures (`EvaluationSettings`, recorded in ``settings.json``) and the backends it measures
+with (`Backends`, injected by tests and benchmarks; the defaults are the real ones)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from talkinghead.evaluate.protocol import DEFAULT_SHOTS, DEFAULT_TARGETS
+from talkinghead.evaluate.scoring import Detector
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The settings of one evaluation (``talkinghead evaluate`` builds them from its options)."""
+
+    shots: tuple[int, ...] = DEFAULT_SHOTS
+    """T: numbers of personalization frames per test video (sorted, duplicates removed)."""
+    targets: int = DEFAULT_TARGETS
+    """Hold-out ground-truth frames per test video (the paper's 32)."""
+    finetune_steps: int | None = None
+    """Fine-tuning updates per avatar (ours-FT rows); 0 evaluates feed-forward only. None: ``finetune_epochs``."""
+    finetune_epochs: int | None = None
+    """Fine-tuning epochs per avatar; None with ``finetune_steps`` None: the checkpoint's ``finetune.epochs``
+    (the paper's 40)."""
+    videos: int | None = None
+    """How many test videos (None: every eligible one)."""
+    per_identity: int | None = None
+    """At most this many test videos of one person (None: no limit)."""
+    cross_identity: bool = False
+    """Also drive each test person with another test person's motion (both retargeting modes)."""
+    allow_overlap: bool = False
+    """Evaluate even on people the checkpoint was meta-learned on (the numbers then measure memorization)."""
+    fid_weights: str | None = None
+    """The FID Inception weights file (FID is reported unavailable without loadable weights)."""
+    arcface_onnx: str | None = None
+    """An ArcFace ONNX model for CSIM (default: dlib's face descriptor)."""
+    seed: int = 0
+    """Seed of the test-video choice, the frame split and fine-tuning."""
+    device: str | None = None
+    """Torch device (None: cuda when available, else cpu)."""
+    progress: bool = True
+    """Show a progress bar over videos."""
+    finetune_overrides: tuple[str, ...] = ()
+    """``finetune.FIELD=VALUE`` items applied to every checkpoint's fine-tuning settings (see `TalkingHead.load`)."""
+
+    def __post_init__(self) -> None:
+        shots = tuple(sorted({int(t) for t in self.shots}))
+        if not shots or shots[0] < 1:
+            raise ValueError(f"evaluation settings: shots must be positive integers, got {list(self.shots)}")
+        object.__setattr__(self, "shots", shots)
+        object.__setattr__(self, "finetune_overrides", tuple(self.finetune_overrides))
+        for name in ("targets", "videos", "per_identity"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"evaluation settings: {name} must be >= 1, got {value}")
+        for name in ("finetune_steps", "finetune_epochs"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"evaluation settings: {name} must be >= 0, got {value}")
+        if self.finetune_steps is not None and self.finetune_epochs is not None:
+            raise ValueError("evaluation settings: give finetune_steps or finetune_epochs, not both")
+
+    @property
+    def fine_tunes(self) -> bool:
+        """Whether fine-tuned rows are asked for (FT checkpoints only: an FF model is never fine-tuned)."""
+        return self.finetune_steps != 0 and self.finetune_epochs != 0
+
+    def record(self) -> dict:
+        """What ``settings.json`` records of them (a resumed evaluation must match it)."""
+        return {"shots": list(self.shots), "targets": self.targets, "finetune_steps": self.finetune_steps,
+                "finetune_epochs": self.finetune_epochs, "seed": self.seed, "cross_identity": self.cross_identity}
+
+
+@dataclass
+class Backends:
+    """How frames are measured; None = the real default named on each field."""
+
+    identity: Any = None
+    """Identity descriptors for CSIM (`metrics.identity`); default dlib's, or ArcFace with ``arcface_onnx``."""
+    detector: Detector | None = None
+    """Landmark detector for AKD; default the project's dlib detector."""
+    fid_network: Any = None
+    """FID feature network; default the Inception from ``fid_weights`` when it loads."""
+    content_loss: Callable | None = None
+    """Fine-tuning's content loss; default the checkpoint's training content loss."""
