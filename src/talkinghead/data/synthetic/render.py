@@ -27,33 +27,69 @@ from talkinghead.data.synthetic.motion import FramePose, Motion
 log = logging.getLogger(__name__)
 
 
-def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Render one frame: (image uint8 RGB [size, size, 3], landmarks float32 [68, 2] in its pixels)."""
-    _check_size(size)
+@dataclass(frozen=True)
+class _Scene:
+    """What every drawing step of one frame needs: the identity's geometry, the camera, the projected points."""
+
+    ident: Identity
+    pose: FramePose
+    geo: object  # geometry._Geometry
+    cam: _Camera
+    pts: np.ndarray  # [68, 2] landmarks in pixels
+    part: dict  # name -> [M, 2] projected non-landmark points
+    unit: float  # pixels per head unit
+    width: float  # line width reference in pixels
+
+    def unpack(self) -> tuple:
+        return self.geo, self.cam, self.pts, self.part, self.ident, self.unit, self.width
+
+
+def _scene(identity: Identity, pose: FramePose, size: int) -> _Scene:
+    """Project the identity's 3D points (landmarks and head parts) for this pose."""
     geo = _geometry(identity)
     cam = _Camera(pose, size)
-    lm3 = _landmarks_3d(geo, pose)
-    pts = cam.project(lm3)
+    pts = cam.project(_landmarks_3d(geo, pose))
     ex = cam.project(geo.extra)
     part = {name: ex[s] for name, s in geo.parts.items()}
-    ident = identity
-    unit = cam.pixels_per_unit
-    width = max(size / 128.0, 0.5)  # line width reference in pixels
+    return _Scene(identity, pose, geo, cam, pts, part, cam.pixels_per_unit, max(size / 128.0, 0.5))
 
-    img = _background(ident, size).copy()
 
+def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Render one frame: (image uint8 RGB [size, size, 3], landmarks float32 [68, 2] in its pixels).
+
+    Back to front: background, body, hair behind the head, neck, hair on the head, ears and face, cheeks and
+    beard, nose, eyes, brows, mouth, fringe and glasses."""
+    _check_size(size)
+    scene = _scene(identity, pose, size)
+    img = _background(identity, size).copy()
+    for draw in (_draw_body, _draw_hair_behind, _draw_neck, _draw_hair_on_head, _draw_ears_and_face,
+                 _draw_cheeks_and_beard, _draw_nose, _draw_eyes, _draw_brows):
+        draw(img, scene)
+    _draw_mouth(img, identity, scene.pts, scene.unit, scene.width)
+    _draw_fringe_and_glasses(img, scene)
+    return img, scene.pts.astype(np.float32)
+
+
+def _draw_body(img: np.ndarray, scene: _Scene) -> None:
+    """The torso in clothing bands."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     # body and neck
     body = cam.project_body(geo.body)
     _bands(img, body, body[[6, 7]].mean(0) + np.array([-0.15, 0.45]) * unit, geo.cloth_layers, (0.9, 0.75))
 
-    light = part["light"]
-    lit_centre = light[0] + np.array([-0.05, -0.08]) * unit  # front of the face, light from the upper left
 
+def _draw_hair_behind(img: np.ndarray, scene: _Scene) -> None:
+    """Long hair falls behind the neck and shoulders."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     if ident.hair_style in ("long", "bob", "curly"):
         hair_outline = _hull(part["hair"])
         _bands(img, hair_outline, hair_outline.mean(0) + np.array([-0.2, -0.4]) * unit, geo.hair_layers,
                (0.9, 0.6))
 
+
+def _draw_neck(img: np.ndarray, scene: _Scene) -> None:
+    """Neck, neckline (or collar) and the chin's shadow."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     neck_top = part["neck_top"]
     nb = 0.5 * ident.neck_width
     neck_bottom = cam.project_body(np.array([(nb, 1.62), (-nb, 1.62)]))
@@ -74,6 +110,10 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
     _fill(img, np.concatenate([neck_top, cam.project(np.array([(0.3, 0.9, -0.2), (-0.3, 0.9, -0.2)]))]),
           geo.skin_layers[0])
 
+
+def _draw_hair_on_head(img: np.ndarray, scene: _Scene) -> None:
+    """Short hair styles over the cranium, and the visible strands."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     if ident.hair_style not in ("long", "bob", "curly"):
         hair_outline = _hull(part["hair"])
         _bands(img, hair_outline, hair_outline.mean(0) + np.array([-0.2, -0.4]) * unit, geo.hair_layers,
@@ -89,6 +129,10 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
                           max(1, int(width * 0.8)),
                           cv2.LINE_AA, _SHIFT)
 
+
+def _draw_ears_and_face(img: np.ndarray, scene: _Scene) -> None:
+    """Ears behind the face when turned away; the face in bands towards the light; ears in front."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     # ears: behind the face when turned away, in front when turned towards the camera
     ears_hidden = ident.hair_style in ("long", "bob")
     front_ears = []
@@ -99,7 +143,7 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
         (front_ears if normal_z > 0.25 else []).append(name)
         if normal_z <= 0.25:
             _fill(img, part[name], geo.skin_layers[1])
-
+    lit_centre = part["light"][0] + np.array([-0.05, -0.08]) * unit  # front of the face, light from the upper left
     # face skin with shading bands towards the lit front
     face_outline = _hull(np.concatenate([pts[0:17], part["face_skin"]]))
     _bands(img, face_outline, lit_centre, geo.skin_layers, (0.93, 0.8, 0.55))
@@ -108,6 +152,10 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
         c = part[name].mean(0)
         _fill(img, c + 0.55 * (part[name] - c), geo.skin_layers[0])
 
+
+def _draw_cheeks_and_beard(img: np.ndarray, scene: _Scene) -> None:
+    """Blush, beard, moustache and goatee."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     # blush
     if ident.blush > 0.01:
         blush = _mix(geo.skin_layers[3], (220, 90, 90), ident.blush)
@@ -126,6 +174,10 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
             _fill(img, np.concatenate([pts[[54, 55, 56, 57, 58, 59, 48]] + [0, 0.5], pts[[5, 6, 7, 8, 9, 10, 11]]]),
                   colour)
 
+
+def _draw_nose(img: np.ndarray, scene: _Scene) -> None:
+    """Shadow on the side away from the light, nostrils, tip highlight."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     # nose: shadow on the side away from the light, nostrils, tip highlight
     nose_shadow = np.concatenate([pts[27:31], pts[[33, 34]], pts[[27]] + (pts[35] - pts[31]) * 0.2])
     _fill(img, nose_shadow, geo.skin_layers[1])
@@ -136,14 +188,22 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
     _disc(img, pts[34] * 0.7 + pts[33] * 0.3 + np.array([0, -0.2]) * nostril_r, nostril_r, nostril)
     _disc(img, pts[30] * 0.8 + pts[29] * 0.2, 0.035 * unit, _mix(ident.skin, (255, 255, 255), 0.25))
 
+
+def _draw_eyes(img: np.ndarray, scene: _Scene) -> None:
+    """Sclera, iris and pupil clipped to the lids; the gaze moves the iris within the eye."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     # eyes: sclera, iris and pupil clipped to the lids; the gaze moves the iris within the eye
     eye_w3 = np.linalg.norm(geo.landmarks[39] - geo.landmarks[36]) * unit
     for lid_idx in (slice(36, 42), slice(42, 48)):
         lid = pts[lid_idx]
         foreshortening = float(np.clip(np.linalg.norm(lid[3] - lid[0]) / eye_w3, 0.3, 1.0))
-        _draw_eye(img, ident, lid, (pose.gaze_x, pose.gaze_y), 0.085 * ident.eye_size * unit, foreshortening,
-                  width)
+        _draw_eye(img, ident, lid, (scene.pose.gaze_x, scene.pose.gaze_y), 0.085 * ident.eye_size * unit,
+                  foreshortening, width)
 
+
+def _draw_brows(img: np.ndarray, scene: _Scene) -> None:
+    """Thick strokes, thinner at the outer end."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     # brows: thick strokes, thinner at the outer end
     thick = 0.045 * ident.brow_thickness * unit
     for idx in (slice(17, 22), slice(22, 27)):
@@ -153,8 +213,10 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
         down = b + np.array([0, 1.0]) * (prof * thick * 0.5)[:, None]
         _fill(img, np.concatenate([up, down[::-1]]), ident.brow_colour)
 
-    _draw_mouth(img, ident, pts, unit, width)
 
+def _draw_fringe_and_glasses(img: np.ndarray, scene: _Scene) -> None:
+    """A fringe over the forehead, then glasses on top of everything."""
+    geo, cam, pts, part, ident, unit, width = scene.unpack()
     if "fringe" in part:
         _bands(img, part["fringe"], part["fringe"].mean(0) + np.array([-0.1, -0.1]) * unit, geo.hair_layers[1:],
                (0.7,))
@@ -172,8 +234,6 @@ def render_frame(identity: Identity, pose: FramePose, size: int = 128) -> tuple[
             _line(img, np.stack([right[10], arms[0]]), ident.glasses_colour, gw)
         if cam.rotation[2, 0] > 0.15:
             _line(img, np.stack([left[0], arms[1]]), ident.glasses_colour, gw)
-
-    return img, pts.astype(np.float32)
 
 
 def render_video(identity: Identity, motion: Motion, size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
