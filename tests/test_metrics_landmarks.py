@@ -60,6 +60,5 @@ def test_detect_landmark_sequence_marks_missing_faces_with_nan() -> None:
 
 
 def test_detect_landmark_sequence_with_the_default_detector_reports_no_face_as_missing() -> None:
-    pytest.importorskip("talkinghead.landmarks")
     result = detect_landmark_sequence([np.full((96, 96, 3), 127, np.uint8)])
     assert result.shape == (1, 68, 2) and np.isnan(result).all()

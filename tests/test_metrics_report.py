@@ -84,6 +84,13 @@ def test_rows_follow_table_1_layout() -> None:
         (m, t) for t in (1, 8, 32) for m in ("copy-source", "mesh-warp", "ours")]
 
 
+def test_metadata_notes_are_listed_below_the_table() -> None:
+    notes = ["ours-FT-init: the FT checkpoint used feed-forward", "T = 8: 7 trained on, 1 held out"]
+    table = markdown_table(build_report(_records(0.7, 0.8), metadata={"notes": notes}))
+    assert table.rstrip().endswith("\n".join(f"- {note}" for note in notes))
+    assert "held out" not in markdown_table(build_report(_records(0.7, 0.8)))
+
+
 def test_report_files_exist_and_parse(tmp_path) -> None:
     records = _records(0.7, 0.8)
     records[0]["metrics"]["psnr"] = math.inf  # identical images
