@@ -27,6 +27,9 @@ class ConfigError(ValueError):
     """A setting is missing, of the wrong type or out of range. The message names the field."""
 
 
+GeneratorFamily = Literal["paper", "warp"]
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Shapes of the embedder E, generator G (with projection P) and discriminator D (paper §3.4).
@@ -60,9 +63,37 @@ class ModelConfig:
     """Self-attention after the down block that reaches this resolution (E, G encoder, V)."""
     attention_up_resolution: int = 64
     """Self-attention after the up block that reaches this resolution (G decoder)."""
+    generator: GeneratorFamily = "paper"
+    """Generator family: ``paper`` (the paper's pure-synthesis G, models/generator.py) or ``warp`` (ours, issue 15:
+    the mesh warp of the sources, corrected by a learned residual flow, mixed by per-source confidences and
+    blended with an AdaIN synthesis branch; models/warp_generator.py). The ``generator_*`` and
+    ``attention_up_resolution`` fields shape only the paper family; the ``warp_*`` fields only the warp family."""
+    warp_channels: int = 16
+    """Warp family: channels of the per-source flow U-Net's first level (half resolution); 2x that below it."""
+    warp_levels: int = 2
+    """Warp family: down levels of the flow U-Net below its half-resolution stem (2: it reaches 1/8 of the frame)."""
+    synthesis_channels: int = 16
+    """Warp family: channels of the AdaIN synthesis branch's first level; 2x that below it (up to max_channels)."""
+    synthesis_levels: int = 3
+    """Warp family: down blocks of the synthesis branch (its bottleneck is image_size / 2**levels)."""
+    warp_pool: int = 1
+    """Warp family: the flow U-Net and the synthesis branch see the frame average-pooled by this factor (1, 2 or 4)
+    and their outputs are upsampled bilinearly; the warps and the blend stay at full resolution (2 at 256: the
+    learned parts cost what they cost at 128)."""
+    inference_sources: int = 2
+    """Warp family: N, the sources nearest to each driver frame (normalized landmark distance) that inference
+    warps and mixes; training uses all K of an episode. The cost per frame grows linearly in N."""
 
     def validate(self) -> None:
         _require_power_of_two("model.image_size", self.image_size, minimum=32)
+        for name in ("warp_channels", "warp_levels", "synthesis_channels", "synthesis_levels", "inference_sources"):
+            _require_positive(f"model.{name}", getattr(self, name))
+        if self.warp_pool not in (1, 2, 4):
+            raise ConfigError(f"model.warp_pool must be 1, 2 or 4, got {self.warp_pool!r}")
+        for name in ("warp_levels", "synthesis_levels"):
+            if self.image_size // self.warp_pool >> (getattr(self, name) + 1) < 4:
+                raise ConfigError(f"model.{name}={getattr(self, name)} takes a {self.image_size}px frame below 4x4; "
+                                  "use fewer levels")
         _require_positive("model.min_channels", self.min_channels)
         if self.max_channels < self.min_channels:
             raise ConfigError(
@@ -345,7 +376,37 @@ def _tiny_64() -> Config:
     )
 
 
-PRESETS = {"paper-256": _paper_256, "small-128": _small_128, "cpu-128": _cpu_128, "tiny-64": _tiny_64}
+def _warp_tiny() -> Config:
+    # The warp family (issue 15) at tiny-64's embedder/discriminator and training settings: tests and the demo.
+    return dataclasses.replace(
+        _tiny_64(), preset="warp-tiny",
+        model=dataclasses.replace(_tiny_64().model, generator="warp", warp_channels=8, warp_levels=2,
+                                  synthesis_channels=8, synthesis_levels=2, inference_sources=2))
+
+
+def _warp_128() -> Config:
+    # The warp family at cpu-128's embedder/discriminator widths and training settings: meta-learning real faces
+    # in CPU-hours. The generator only corrects the mesh warp, so its flow U-Net and synthesis branch stay narrow
+    # (16 channels at half resolution) to animate in real time on 2 CPU cores with the N = 2 nearest sources.
+    return dataclasses.replace(
+        _cpu_128(), preset="warp-128",
+        model=dataclasses.replace(_cpu_128().model, generator="warp", warp_channels=16, warp_levels=2,
+                                  synthesis_channels=16, synthesis_levels=3, inference_sources=2))
+
+
+def _warp_256() -> Config:
+    # The warp family at the GPU size: the paper's embedder and discriminator (paper-256; the embedder runs once per
+    # person and the discriminator only in training, so their size does not cost animation time), a generator of
+    # warp-128's shape working on the frame pooled to 128 (warp_pool=2): the learned corrections cost what they
+    # cost at 128, while the warped pixels and the blend stay at 256.
+    return dataclasses.replace(
+        _paper_256(), preset="warp-256",
+        model=dataclasses.replace(_paper_256().model, generator="warp", warp_channels=16, warp_levels=2,
+                                  synthesis_channels=16, synthesis_levels=3, warp_pool=2, inference_sources=2))
+
+
+PRESETS = {"paper-256": _paper_256, "small-128": _small_128, "cpu-128": _cpu_128, "tiny-64": _tiny_64,
+           "warp-tiny": _warp_tiny, "warp-128": _warp_128, "warp-256": _warp_256}
 
 
 def preset(name: str) -> Config:

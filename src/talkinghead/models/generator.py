@@ -38,6 +38,8 @@ from talkinghead.models.layers import (
 class Generator(nn.Module):
     """G: ``generator(landmark_images [B,3,H,W], psi [B, num_adain_params]) -> images [B,3,H,W]`` in [-1, 1]."""
 
+    needs_sources = False  # renders from the landmark image and ψ̂ alone (the warp family needs source frames)
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -1,0 +1,277 @@
+"""The warp-guided generator (ours, issue 15): start from the mesh warp, learn only what warping cannot do.
+
+For a target (driver) landmark image y and K source frames x_k of the same person, each with its landmark image
+y_k and its mesh grid F_k (the piecewise-affine backward grid from the target's landmarks to the source's,
+`talkinghead.landmarks.mesh.sampling_grid`, grid_sample coordinates with align_corners=False):
+
+    per source k (shared weights, batch B*K, memory linear in K), at half resolution:
+        f_k = U([y, y_k, x_k ∘ F_k, F_k - I])           flow U-Net features   [B*K, C, H/2, W/2]
+        ΔF_k = up(conv_flow(f_k)),  c_k = up(conv_conf(f_k))   residual flow [.., 2, H, W], confidence logit
+    mix:   g = up(conv_gate(mean_k f_k)),  gate = clamp(1 - g, 0, 1)
+           w_k = gate · onehot(argmin_k d_k) + (1 - gate) · softmax_k(c_k)        (d_k: landmark distance)
+           W = Σ_k w_k · (x_k ∘ (F_k + ΔF_k))                                      mixed warp [B, 3, H, W]
+    synthesis (AdaIN, ψ̂ = P ê as in the paper's G): S, m = G_AdaIN([W, y]; ψ̂),  mask = clamp(1 - m, 0, 1)
+    output = mask · W + (1 - mask) · S   in [-1, 1]
+
+Initialization: conv_flow, conv_gate and the mask head start at exactly zero, so ΔF = 0, gate = 1, mask = 1 and
+the untrained network outputs grid_sample(x_n, F_n) of the nearest source n, bit for bit; gradients still reach
+every head at step 0 (clamp passes the gradient at its bound) and the rest of the network from step 1.
+
+Costs are kept small for real-time CPU animation: the flow U-Net and the confidences run at half resolution
+(a stride-2 first conv, bilinear upsampling of the flow and logits), the synthesis branch renders at half
+resolution and is upsampled before its output convolutions; only grid_sample and the blend run per full-res pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from talkinghead.config import ModelConfig
+from talkinghead.models.layers import AdaptiveInstanceNorm, ResidualAdaIN, ResidualDown, ResidualUp, SNConv2d, SNLinear
+
+
+@dataclass
+class WarpSources:
+    """K source frames per target frame, as the warp generator consumes them.
+
+    images [B, K, 3, H, W] in [-1, 1]; landmark_images [B, K, 3, H, W]; grids [B, K, H, W, 2] (mesh grid from the
+    target to each source, grid_sample coordinates, align_corners=False); distances [B, K] (normalized landmark
+    distance to the target; smaller = nearer)."""
+
+    images: torch.Tensor
+    landmark_images: torch.Tensor
+    grids: torch.Tensor
+    distances: torch.Tensor
+
+    @classmethod
+    def from_batch(cls, batch: dict[str, torch.Tensor]) -> WarpSources:
+        """From an episode batch (data/episodes.py) built with ``EpisodeDataset(..., warp_sources=True)``."""
+        missing = [key for key in ("source_images", "source_landmark_images", "source_grids", "source_distances")
+                   if key not in batch]
+        if missing:
+            raise KeyError(f"the batch has no {missing}: the warp generator needs episodes built with "
+                           "EpisodeDataset(..., warp_sources=True) (model.generator='warp')")
+        return cls(batch["source_images"], batch["source_landmark_images"], batch["source_grids"],
+                   batch["source_distances"])
+
+    @property
+    def count(self) -> int:
+        """K, the sources per target."""
+        return self.distances.shape[1]
+
+    def nearest(self, n: int) -> WarpSources:
+        """The ``n`` nearest sources of each target (all when K <= n), nearest first. Inference keeps
+        ``model.inference_sources`` of them, so the cost per frame does not grow with T."""
+        if self.count <= n:
+            return self
+        order = self.distances.argsort(dim=1)[:, :n]  # [B, n]
+
+        def pick(tensor: torch.Tensor) -> torch.Tensor:
+            index = order.reshape(*order.shape, *([1] * (tensor.dim() - 2))).expand(-1, -1, *tensor.shape[2:])
+            return tensor.gather(1, index)
+
+        return WarpSources(pick(self.images), pick(self.landmark_images), pick(self.grids), pick(self.distances))
+
+    def to(self, device: torch.device | str) -> WarpSources:
+        return WarpSources(self.images.to(device), self.landmark_images.to(device), self.grids.to(device),
+                           self.distances.to(device))
+
+    def check(self, batch: int, height: int, width: int) -> None:
+        """Shapes agree with a target batch of ``batch`` frames of ``height`` x ``width``; else a ValueError."""
+        k = self.distances.shape[1] if self.distances.dim() == 2 else -1
+        expected = {"images": (batch, k, 3, height, width), "landmark_images": (batch, k, 3, height, width),
+                    "grids": (batch, k, height, width, 2), "distances": (batch, k)}
+        for name, shape in expected.items():
+            if tuple(getattr(self, name).shape) != shape or k < 1:
+                raise ValueError(f"WarpSources.{name} has shape {tuple(getattr(self, name).shape)}, expected {shape} "
+                                 f"for {batch} target frames of {height}x{width} and K = {k} sources")
+
+
+def identity_grid(height: int, width: int, device: torch.device | None = None,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[H, W, 2] grid sampling every pixel at its own centre (align_corners=False): x_norm = (2x + 1) / W - 1."""
+    xs = (2 * torch.arange(width, device=device, dtype=dtype) + 1) / width - 1
+    ys = (2 * torch.arange(height, device=device, dtype=dtype) + 1) / height - 1
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
+
+
+def sample(images: torch.Tensor, grids: torch.Tensor) -> torch.Tensor:
+    """The one warp convention: bilinear grid_sample, border padding, align_corners=False.
+    images [N, C, H, W], grids [N, H', W', 2] -> [N, C, H', W']."""
+    return F.grid_sample(images, grids, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def _zero_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """A 3x3 conv whose weight and bias start at exactly zero (plain: spectral norm of a zero weight is 0/0)."""
+    conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _widths(channels: int, levels: int, max_channels: int) -> list[int]:
+    """Channels per level: C at the top, 2C below (capped): deeper levels get cheaper, not dearer."""
+    return [channels] + [min(2 * channels, max(max_channels, channels))] * (levels - 1)
+
+
+class FlowNetwork(nn.Module):
+    """Per-source U-Net: [B*K, 11, H, W] -> features [B*K, C, H/2, W/2].
+
+    stem: conv3x3/2 (11 -> C); ``levels`` x [conv4x4/2 - conv3x3] (2C channels); decoder per level: conv3x3 at the
+    low resolution (to the skip's channels) - nearest x2 - add the skip. LeakyReLU(0.2), no normalization."""
+
+    IN_CHANNELS = 11  # target landmark image 3 + source landmark image 3 + warped source 3 + mesh flow 2
+
+    def __init__(self, channels: int, levels: int, max_channels: int) -> None:
+        super().__init__()
+        widths = _widths(channels, levels + 1, max_channels)
+        self.out_channels = widths[0]
+        self.stem = nn.Conv2d(self.IN_CHANNELS, widths[0], 3, stride=2, padding=1)
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(widths[level], widths[level + 1], 4, stride=2, padding=1),
+                          nn.LeakyReLU(0.2, inplace=True),
+                          nn.Conv2d(widths[level + 1], widths[level + 1], 3, padding=1),
+                          nn.LeakyReLU(0.2, inplace=True))
+            for level in range(levels))
+        self.up = nn.ModuleList(nn.Conv2d(widths[level + 1], widths[level], 3, padding=1) for level in range(levels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.stem(x), 0.2, inplace=True)
+        skips = [h]
+        for block in self.down:
+            h = block(h)
+            skips.append(h)
+        skips.pop()
+        for block in reversed(self.up):
+            skip = skips.pop()
+            h = F.interpolate(block(h), size=skip.shape[-2:], mode="nearest").add_(skip)
+            h = F.leaky_relu(h, 0.2, inplace=True)
+        return h
+
+
+class SynthesisBranch(nn.Module):
+    """AdaIN-conditioned decoder for the pixels no source supplies: [mixed warp, target landmark image] -> RGB, m.
+
+    encoder: ``levels`` residual down blocks (plain IN) from H to H/2**levels; one AdaIN residual block there;
+    ``levels - 1`` AdaIN residual up blocks back to H/2, each adding the encoder's features of its resolution;
+    AdaIN - ReLU - bilinear x2 - SN conv3x3 -> 3 - tanh (RGB), and a zero-initialized conv3x3 -> 1 (m)."""
+
+    def __init__(self, channels: int, levels: int, max_channels: int) -> None:
+        super().__init__()
+        widths = _widths(channels, levels, max_channels)
+        self.down = nn.ModuleList()
+        previous = 6
+        for level, width in enumerate(widths):
+            self.down.append(ResidualDown(previous, width, normalize=True, preactivate=level > 0))
+            previous = width
+        self.bottleneck = ResidualAdaIN(widths[-1])
+        self.up = nn.ModuleList(ResidualUp(widths[level], widths[level - 1]) for level in range(levels - 1, 0, -1))
+        self.output_norm = AdaptiveInstanceNorm(widths[0])
+        self.output_conv = SNConv2d(widths[0], 3, 3)
+        self.mask_head = _zero_conv(widths[0], 1)
+        self.adain_sizes = [self.bottleneck.num_adain_params, *(b.num_adain_params for b in self.up),
+                            self.output_norm.num_params]
+
+    def forward(self, x: torch.Tensor, psi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        coefficients = list(psi.split(self.adain_sizes, dim=1))
+        skips = []
+        h = x
+        for block in self.down:
+            h = block(h)
+            skips.append(h)
+        skips.pop()
+        h = self.bottleneck(h, coefficients.pop(0))
+        for block in self.up:
+            h = block(h, coefficients.pop(0)) + skips.pop()
+        h = torch.relu_(self.output_norm(h, coefficients.pop(0)))
+        h = _upsample(h, x.shape[-2:])
+        return torch.tanh(self.output_conv(h)), self.mask_head(h)
+
+
+class WarpGenerator(nn.Module):
+    """``generator(landmark_images [B,3,H,W], psi [B or 1, num_adain_params], sources: WarpSources)``
+    -> images [B, 3, H, W] in [-1, 1] (module docstring). ψ̂ = P ê with P = ``.projection``."""
+
+    needs_sources = True
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.flow_network = FlowNetwork(cfg.warp_channels, cfg.warp_levels, cfg.max_channels)
+        width = self.flow_network.out_channels
+        self.flow_head = _zero_conv(width, 2)  # ΔF_k, grid_sample units
+        self.confidence_head = nn.Conv2d(width, 1, 3, padding=1)  # c_k
+        self.gate_head = _zero_conv(width, 1)  # g
+        self.synthesis = SynthesisBranch(cfg.synthesis_channels, cfg.synthesis_levels, cfg.max_channels)
+        self.num_adain_params = sum(self.synthesis.adain_sizes)
+        self.projection = SNLinear(cfg.embedding_dim, self.num_adain_params)  # P
+        with torch.no_grad():
+            self.projection.bias.copy_(self._identity_coefficients())
+
+    def _identity_coefficients(self) -> torch.Tensor:
+        """ψ̂ of an identity AdaIN (scale 1, shift 0 everywhere), in forward order: [num_adain_params]."""
+        parts = []
+        for module in self.synthesis.modules():  # registration order: bottleneck, up blocks, output norm
+            if isinstance(module, AdaptiveInstanceNorm):
+                parts += [torch.ones(module.channels), torch.zeros(module.channels)]
+        return torch.cat(parts)
+
+    def project(self, embedding: torch.Tensor) -> torch.Tensor:
+        """ψ̂ = P ê: [B, N] -> [B, num_adain_params]. Compute once per person, reuse for every frame."""
+        return self.projection(embedding)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The learned parts' input: the frame average-pooled by ``model.warp_pool`` (1 = as is)."""
+        return F.avg_pool2d(x, self.cfg.warp_pool) if self.cfg.warp_pool > 1 else x
+
+    def forward(self, landmark_images: torch.Tensor, psi: torch.Tensor, sources: WarpSources) -> torch.Tensor:
+        return self.render(landmark_images, psi, sources)["output"]
+
+    def render(self, landmark_images: torch.Tensor, psi: torch.Tensor,
+               sources: WarpSources) -> dict[str, torch.Tensor]:
+        """The output and its parts: ``output``, ``mixed_warp``, ``synthesis`` [B, 3, H, W]; ``mask``, ``gate``
+        [B, 1, H, W]; ``weights`` [B, K, 1, H, W]; ``residual_flow`` [B, K, H, W, 2]."""
+        batch, _, height, width = landmark_images.shape
+        sources.check(batch, height, width)
+        if psi.shape[-1] != self.num_adain_params:
+            raise ValueError(f"psi has {psi.shape[-1]} coefficients; this generator's AdaIN layers need "
+                             f"{self.num_adain_params} (use generator.project(embedding))")
+        if psi.shape[0] != batch:
+            if psi.shape[0] != 1:
+                raise ValueError(f"psi has batch {psi.shape[0]} but landmark_images {batch}; "
+                                 "pass one psi per frame or a single psi [1, P] for all frames")
+            psi = psi.expand(batch, -1)  # one person, many frames
+        k = sources.count
+        size = (height, width)
+        images = sources.images.flatten(0, 1)  # [B, K, 3, H, W] -> [B*K, 3, H, W]
+        grids = sources.grids.flatten(0, 1)  # [B*K, H, W, 2]
+        warped = sample(images, grids)  # x_k ∘ F_k
+        mesh_flow = (grids - identity_grid(height, width, grids.device, grids.dtype)).permute(0, 3, 1, 2)
+        targets = landmark_images[:, None].expand(-1, k, -1, -1, -1).flatten(0, 1)  # [B*K, 3, H, W]
+        flow_input = torch.cat([targets, sources.landmark_images.flatten(0, 1), warped, mesh_flow], 1)
+        features = self.flow_network(self._pool(flow_input))  # [B*K, C, H/2p, W/2p], p = model.warp_pool
+
+        residual_flow = _upsample(self.flow_head(features), size).permute(0, 2, 3, 1)  # ΔF_k [B*K, H, W, 2]
+        rewarped = sample(images, grids + residual_flow).unflatten(0, (batch, k))  # [B, K, 3, H, W]
+        logits = _upsample(self.confidence_head(features), size).unflatten(0, (batch, k))  # [B, K, 1, H, W]
+        g = _upsample(self.gate_head(features.unflatten(0, (batch, k)).mean(1)), size)  # [B, 1, H, W]
+        gate = torch.clamp(1 - g, 0, 1)
+        nearest = torch.zeros_like(sources.distances).scatter_(1, sources.distances.argmin(1, keepdim=True), 1.0)
+        weights = gate[:, None] * nearest[:, :, None, None, None] + (1 - gate[:, None]) * logits.softmax(1)
+        mixed = (weights * rewarped).sum(1)  # [B, 3, H, W]
+
+        synthesis, m = self.synthesis(self._pool(torch.cat([mixed, landmark_images], 1)), psi)
+        if self.cfg.warp_pool > 1:
+            synthesis, m = _upsample(synthesis, size), _upsample(m, size)
+        mask = torch.clamp(1 - m, 0, 1)
+        output = mask * mixed + (1 - mask) * synthesis
+        return {"output": output, "mixed_warp": mixed, "synthesis": synthesis, "mask": mask, "gate": gate,
+                "weights": weights, "residual_flow": residual_flow.unflatten(0, (batch, k))}
