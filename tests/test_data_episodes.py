@@ -70,6 +70,37 @@ def test_episode_items_never_leak_the_target(tmp_path):
         assert not torch.equal(sample["source_images"][k], sample["target_image"])
 
 
+def test_warp_keys_come_from_the_stored_landmarks_and_never_the_target(tmp_path):
+    from talkinghead.landmarks.mesh import identity_grid, normalized_landmark_distance, sampling_grid
+
+    root = _hand_made(tmp_path, {"a/v1": 12, "a/v2": 3, "b/v1": 9})
+    dataset = EpisodeDataset(root, SIZE, frames_per_episode=8, seed=5, warp_sources=True)
+    plain = EpisodeDataset(root, SIZE, frames_per_episode=8, seed=5)
+    assert "source_grids" not in plain[0] and "source_landmarks" in plain[0]
+    index = load_index(root)
+    for epoch in range(3):
+        dataset.set_epoch(epoch)
+        for item in range(len(dataset)):
+            sample = dataset[item]
+            video = dataset.videos[item]
+            stored = np.load(root / video.path / "landmarks.npy")
+            sources, target = sample["source_frames"].numpy(), int(sample["target_frame"])
+            assert target not in sources.tolist()
+            assert sample["source_landmarks"].shape == (8, 68, 2) and sample["source_landmarks"].dtype == torch.float32
+            np.testing.assert_array_equal(sample["source_landmarks"].numpy(), stored[sources])
+            np.testing.assert_array_equal(sample["target_landmarks"].numpy(), stored[target])
+            assert sample["source_grids"].shape == (8, SIZE, SIZE, 2)
+            for k in (0, 7):
+                np.testing.assert_array_equal(sample["source_grids"][k].numpy(),
+                                              sampling_grid(stored[sources[k]], stored[target], SIZE))
+            # random landmarks per frame: no source grid is the identity (that needs the target's own landmarks)
+            identity = torch.from_numpy(identity_grid(SIZE, SIZE))
+            assert all(not torch.equal(grid, identity) for grid in sample["source_grids"])
+            np.testing.assert_allclose(sample["source_distances"].numpy(),
+                                       normalized_landmark_distance(stored[sources], stored[target]), rtol=1e-6)
+    assert index.num_videos == 3
+
+
 def test_item_shapes_ranges_and_values(synthetic_root):
     dataset = EpisodeDataset(synthetic_root, SIZE, frames_per_episode=4, seed=0)
     item = dataset[2]

@@ -6,7 +6,13 @@ videos of a dataset folder (see `talkinghead.data.index`): item ``i`` is the i-t
 
 * ``source_images`` float32 [K, 3, H, W] and ``source_landmark_images`` [K, 3, H, W]: the embedder's input;
 * ``target_image`` [3, H, W] and ``target_landmark_image`` [3, H, W]: the generator's target and input;
-* ``video_index`` long (the discriminator's row of W), ``source_frames`` long [K], ``target_frame`` long.
+* ``video_index`` long (the discriminator's row of W), ``source_frames`` long [K], ``target_frame`` long;
+* ``source_landmarks`` float32 [K, 68, 2] and ``target_landmarks`` [68, 2]: pixel coordinates at ``image_size``
+  (pixel centres at integers), the points the landmark images are drawn from;
+* with ``warp_sources=True`` (the warp generator, issue 15) also ``source_grids`` float32 [K, H, W, 2], the mesh
+  grid from the target to each source (`talkinghead.landmarks.mesh.sampling_grid`, grid_sample coordinates,
+  align_corners=False), and ``source_distances`` float32 [K], the normalized landmark distance of each source
+  to the target (`normalized_landmark_distance`).
 
 Images are in [-1, 1] (a black landmark-image background is -1). Landmark images are drawn at load time
 with `talkinghead.landmarks.landmark_image` from the stored landmarks (scaled to ``image_size``), so the
@@ -58,11 +64,13 @@ class EpisodeDataset(Dataset):
     """Episodes of K source frames + 1 target frame per video, as tensors in [-1, 1] (module docstring)."""
 
     def __init__(self, root: str | os.PathLike[str], image_size: int | None = None, frames_per_episode: int = 8,
-                 seed: int = 0, identities: Iterable[str] | None = None, line_width: float | None = None) -> None:
+                 seed: int = 0, identities: Iterable[str] | None = None, line_width: float | None = None,
+                 warp_sources: bool = False) -> None:
         """``image_size``: frames are resized when it differs from the dataset's (None = as stored).
         ``identities``: keep only these identities' videos (e.g. the train side of `split_identities`);
         ``video_index`` stays the dataset's, so W's rows do not move. ``line_width``: passed to
-        `landmark_image` (None = its default)."""
+        `landmark_image` (None = its default). ``warp_sources``: add the mesh grids and landmark distances the warp
+        generator needs (~2 ms per source at 128 px)."""
         if frames_per_episode < 1:
             raise ValueError(f"frames_per_episode must be >= 1, got {frames_per_episode}")
         self.index: DatasetIndex = load_index(root)
@@ -71,6 +79,7 @@ class EpisodeDataset(Dataset):
         self.frames_per_episode = int(frames_per_episode)
         self.seed = int(seed)
         self.line_width = line_width
+        self.warp_sources = bool(warp_sources)
         self.epoch = 0
         keep = None
         if identities is not None:
@@ -121,6 +130,7 @@ class EpisodeDataset(Dataset):
         size = self.image_size
         images = np.empty((len(frame_numbers), size, size, 3), dtype=np.uint8)
         drawings = np.empty_like(images)
+        points_all = np.empty((len(frame_numbers), 68, 2), dtype=np.float32)
         for slot, t in enumerate(frame_numbers):
             image = decode_frame(self.index.frame_path(video.video_index, t))
             points = np.asarray(landmarks[t], dtype=np.float32)
@@ -128,11 +138,12 @@ class EpisodeDataset(Dataset):
                 image = _resize(image, size)
                 points = (points + 0.5) * self._scale - 0.5  # pixel centres stay centres
             images[slot] = image
+            points_all[slot] = points
             drawings[slot] = landmark_image(points, size, line_width=self.line_width)
         images_t = _to_tensor(images)  # [K+1, 3, H, W] in [-1, 1]
         drawings_t = _to_tensor(drawings)
         k = self.frames_per_episode
-        return {
+        item_tensors = {
             "source_images": images_t[:k],
             "source_landmark_images": drawings_t[:k],
             "target_image": images_t[k],
@@ -140,7 +151,18 @@ class EpisodeDataset(Dataset):
             "video_index": torch.tensor(video.video_index, dtype=torch.long),
             "source_frames": torch.from_numpy(sources.astype(np.int64)),
             "target_frame": torch.tensor(target, dtype=torch.long),
+            "source_landmarks": torch.from_numpy(points_all[:k].copy()),
+            "target_landmarks": torch.from_numpy(points_all[k].copy()),
         }
+        if self.warp_sources:
+            from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grid
+
+            target_points = points_all[k]
+            item_tensors["source_grids"] = torch.from_numpy(
+                np.stack([sampling_grid(points_all[slot], target_points, size) for slot in range(k)]))
+            item_tensors["source_distances"] = torch.from_numpy(
+                normalized_landmark_distance(points_all[:k], target_points).astype(np.float32))
+        return item_tensors
 
 
 def _resize(image: np.ndarray, size: int) -> np.ndarray:
