@@ -55,7 +55,7 @@ def test_run_dir_outputs(tmp_path):
     run(config, tmp_path)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2]
-    assert {"loss/generator", "loss/discriminator", "loss/vgg19", "images_per_second"} <= set(lines[-1])
+    assert {"loss/generator", "loss/discriminator", "loss/pixel", "images_per_second"} <= set(lines[-1])
     assert (tmp_path / "samples" / "step-00000002.png").is_file()
     assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 2
     training = load_checkpoint(training_state.checkpoint_path(tmp_path, 2), expected_kind="training")
@@ -98,7 +98,7 @@ def test_content_loss_falls_on_synthetic_heads(tmp_path):
     config = micro_config("train.steps=40", "train.lr_generator=1e-3", "train.lr_discriminator=1e-3",
                           "train.variant=FF")
     run(config, tmp_path / "run", dataset)
-    content = [line["loss/vgg19"] for line in map(json.loads, (tmp_path / "run" / "metrics.jsonl").open())]
+    content = [line["loss/pixel"] for line in map(json.loads, (tmp_path / "run" / "metrics.jsonl").open())]
     first, last = sum(content[:8]) / 8, sum(content[-8:]) / 8
     assert last < 0.8 * first, (first, last)
 

@@ -85,7 +85,7 @@ def test_generator_step_never_updates_discriminator(variant, match_weight, rows)
 
 
 def test_match_loss_gradient_reaches_embedder_and_w():
-    learner = make_learner("loss.vgg19_weight=0", "loss.vggface_weight=0", "loss.adversarial_weight=0",
+    learner = make_learner("loss.pixel_weight=0", "loss.adversarial_weight=0",
                            "loss.feature_matching_weight=0")
     batch = make_batch()
     embedding, generated = learner.generate(batch)
@@ -104,7 +104,7 @@ def test_train_step_counts_steps_images_and_updates_ema():
     ema_before = snapshot(learner.ema.averaged["generator"])
     logs = learner.train_step(make_batch())
     assert logs["step"] == 1 and logs["images"] == 2 and logs["skipped"] == 0.0
-    for name in ("loss/discriminator", "loss/generator", "loss/vgg19", "loss/adversarial", "loss/match"):
+    for name in ("loss/discriminator", "loss/generator", "loss/pixel", "loss/adversarial", "loss/match"):
         assert name in logs
     assert changed(ema_before, learner.ema.averaged["generator"])
 
@@ -127,9 +127,9 @@ def test_memory_and_precision_options_take_a_finite_step(option):
     learner = make_learner(option)
     logs = learner.train_step(make_batch())
     assert logs["skipped"] == 0.0 and all(torch.isfinite(torch.tensor(v)) for v in logs.values())
-    assert logs["loss/vgg19"] == pytest.approx(_reference_content_loss(), rel=0.05)  # same model, same batch
+    assert logs["loss/pixel"] == pytest.approx(_reference_content_loss(), rel=0.05)  # same model, same batch
 
 
 @functools.cache
 def _reference_content_loss() -> float:
-    return make_learner().train_step(make_batch())["loss/vgg19"]
+    return make_learner().train_step(make_batch())["loss/pixel"]

@@ -1,4 +1,9 @@
-"""Small helpers shared by the training tests: a micro config, a stand-in feature network, in-memory episodes."""
+"""Small helpers shared by the training tests: a micro config, a cheap content loss, in-memory episodes.
+
+The content loss of these tests is the project's own pixel-L1 term (`PixelFeatures`, registered under its own
+name ``pixel``), not a stand-in wearing a real network's name; `test_training_feature_network` runs a step with
+the real offline MobileNetV2.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import torch
 from torch import nn
 
 from talkinghead.config import Config, apply_overrides, preset
+from talkinghead.models.feature_networks import PixelFeatures
 
 MICRO = [
     "model.image_size=32", "model.min_channels=8", "model.max_channels=16", "model.embedding_dim=16",
@@ -15,6 +21,7 @@ MICRO = [
     "model.attention_down_resolution=16", "model.attention_up_resolution=16",
     "data.frames_per_episode=2", "train.batch_size=2", "train.log_every=1", "train.image_every=1000",
     "train.checkpoint_every=1000",
+    "loss.pixel_weight=0.024",  # about the weight the content term had with the paper's v1 VGG weights
 ]
 
 
@@ -23,15 +30,9 @@ def micro_config(*overrides: str, base: str = "tiny-64") -> Config:
     return apply_overrides(preset(base), [*MICRO, *overrides])
 
 
-class PixelFeatures(nn.Module):
-    """Stand-in content-loss network: the image and a 2x-pooled copy (frozen, deterministic, fast)."""
-
-    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return [images, nn.functional.avg_pool2d(images, 2)]
-
-
 def feature_networks() -> dict[str, nn.Module]:
-    return {"vgg19": PixelFeatures(), "vggface": PixelFeatures()}
+    """Only the pixel-L1 content term (``loss.pixel_weight`` in `MICRO`): fast and deterministic."""
+    return {"pixel": PixelFeatures()}
 
 
 class RandomEpisodes(torch.utils.data.Dataset):
