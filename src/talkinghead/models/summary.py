@@ -1,5 +1,8 @@
 """Parameter counts and FLOPs per frame of the three networks (``talkinghead info``, benchmarks).
 
+The generator is the family ``cfg.generator`` names; the warp generator is counted with its
+``model.inference_sources`` sources per frame (grid_sample and the blend are not counted: elementwise).
+
 FLOPs come from torch's flop counter (``torch.utils.flop_counter.FlopCounterMode``: 2 per multiply-add of
 convolutions, matrix products and attention; elementwise work and normalization are not counted), on a
 single frame (batch 1). The networks are built on the ``meta`` device: shapes only, no memory, no compute.
@@ -12,9 +15,20 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from talkinghead.config import ModelConfig
+from talkinghead.models import build_generator
 from talkinghead.models.discriminator import Discriminator
 from talkinghead.models.embedder import Embedder
-from talkinghead.models.generator import Generator
+from talkinghead.models.warp_generator import WarpGenerator, WarpSources
+
+
+def _generator_call(generator: nn.Module, cfg: ModelConfig, frame: torch.Tensor, psi: torch.Tensor):
+    """One frame's generator call: the paper G on the landmark image, the warp G with its N inference sources."""
+    if not isinstance(generator, WarpGenerator):
+        return lambda: generator(frame, psi)
+    n, size = cfg.inference_sources, cfg.image_size
+    sources = WarpSources(images=torch.zeros(1, n, 3, size, size), landmark_images=torch.zeros(1, n, 3, size, size),
+                          grids=torch.zeros(1, n, size, size, 2), distances=torch.zeros(1, n))
+    return lambda: generator(frame, psi, sources)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -35,7 +49,7 @@ def model_summary(cfg: ModelConfig) -> dict:
     size = cfg.image_size
     with torch.device("meta"):
         embedder = Embedder(cfg).eval()
-        generator = Generator(cfg).eval()
+        generator = build_generator(cfg).eval()
         discriminator = Discriminator(cfg, num_videos=1).eval()
         frame = torch.zeros(1, 3, size, size)
         embedding = torch.zeros(1, cfg.embedding_dim)
@@ -43,7 +57,7 @@ def model_summary(cfg: ModelConfig) -> dict:
         video = torch.zeros(1, dtype=torch.long)
         embedder_flops, _ = flops_by_module(lambda: embedder(frame, frame))
         projection_flops, _ = flops_by_module(lambda: generator.project(embedding))
-        generator_flops, _ = flops_by_module(lambda: generator(frame, psi))
+        generator_flops, _ = flops_by_module(_generator_call(generator, cfg, frame, psi))
         discriminator_flops, _ = flops_by_module(lambda: discriminator(frame, frame, video))
     head = count_parameters(discriminator) - count_parameters(discriminator.blocks) - count_parameters(
         discriminator.attention)  # W, w0 and b: the projection head, apart from V's convolutional part
@@ -55,6 +69,8 @@ def model_summary(cfg: ModelConfig) -> dict:
             "num_adain_params": generator.num_adain_params,
             "flops_per_frame": generator_flops,
             "flops_projection_per_person": projection_flops,
+            "family": cfg.generator,
+            **({"sources_per_frame": cfg.inference_sources} if cfg.generator == "warp" else {}),
         },
         "discriminator": {
             "parameters_convolutional": count_parameters(discriminator) - head,
