@@ -1,9 +1,9 @@
 """Tiny networks for the personalization/animation tests.
 
-The real `talkinghead.models` are used when they import; otherwise small stand-ins with the same contract
-(brief: Embedder(cfg)(frames, landmark_images) -> [B, N]; Generator with `projection`, `project`,
-`num_adain_params`, forward(landmark_images, psi); Discriminator with `encode`, `score`, `w0`, `b`,
-`video_embeddings`) so that the personalization logic is tested either way.
+`tiny_networks()` gives the real `talkinghead.models` (an import error fails the test: it is never hidden).
+`tiny_networks(stand_ins=True)` gives small contract-only stand-ins (Embedder(cfg)(frames, landmark_images) ->
+[B, N]; Generator with `projection`, `project`, `num_adain_params`, forward(landmark_images, psi); Discriminator
+with `encode`, `score`, `w0`, `b`, `video_embeddings`), for unit tests of loop logic only, which must ask for them.
 """
 
 from __future__ import annotations
@@ -72,12 +72,10 @@ def tiny_networks(seed: int = 0, stand_ins: bool = False):
     fast contract-only networks (loop logic tests on 2 shared CPU cores)."""
     config = preset("tiny-64")
     torch.manual_seed(seed)
-    try:
-        if stand_ins:
-            raise ImportError
-        from talkinghead.models import Discriminator, Embedder, Generator
-    except ImportError:
+    if stand_ins:
         Embedder, Generator, Discriminator = StandInEmbedder, StandInGenerator, StandInDiscriminator  # noqa: N806
+    else:
+        from talkinghead.models import Discriminator, Embedder, Generator
     embedder = Embedder(config.model).eval()
     generator = Generator(config.model).eval()
     discriminator = Discriminator(config.model, 4).eval()

@@ -181,7 +181,7 @@ def test_fine_tune_animate_save_and_reuse_an_avatar_with_progress(workspace, fil
 
 
 def test_the_sample_driver_is_a_synthetic_person_the_tracker_follows(tmp_path):
-    from talkinghead.inference import default_landmarks, driver_tracker
+    from talkinghead.landmarks import default_landmarks, driver_tracker
 
     path = write_sample_driver(tmp_path / "sample.mp4")
     reader = VideoReader(path)

@@ -7,8 +7,7 @@ import dataclasses
 import numpy as np
 
 from talkinghead.config import preset
-from talkinghead.inference import crop_face
-from talkinghead.landmarks.crop import crop_box
+from talkinghead.landmarks.crop import crop_box, crop_face
 
 
 def test_crop_face_uses_the_configured_scale_and_lift():
@@ -18,7 +17,7 @@ def test_crop_face_uses_the_configured_scale_and_lift():
     boxes = []
     for lift in (0.0, 0.3):
         config = dataclasses.replace(data, crop_lift=lift)
-        _, _, (left, top, side) = crop_face(image, points, 64, config)
+        _, _, (left, top, side) = crop_face(image, points, 64, config.crop_scale, config.crop_lift)
         expected = crop_box(points, scale=config.crop_scale, lift=lift)
         assert np.allclose((left, top, side), (expected.left, expected.top, expected.size), atol=1e-3)
         boxes.append(top)

@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from talkinghead import cli, inference
-from talkinghead.inference import Source, default_landmarks, driver_tracker, warn_if_different_people
+from talkinghead.compose import SYNTHETIC_TAG
+from talkinghead.inference import Source, warn_if_different_people
+from talkinghead.landmarks import default_landmarks, driver_tracker
 
 DRIVER_WITH_AUDIO = "videos/lia__vox_man_grey_shirt.mp4"  # 256x256, 25 fps, AAC audio
 TRACKED_CLIP = "videos/fom__vox_man_beard.mp4"  # 256x256, 35 fps, head turns
@@ -140,7 +142,7 @@ def _check_output(path: Path, driver: Path, panels: int, size: int = 64) -> None
         assert float(stream.average_rate) == pytest.approx(source.fps, abs=0.01)
         assert len(container.streams.audio) == (1 if source.has_audio else 0)
         tags = " ".join(f"{k}={v}" for k, v in container.metadata.items())
-        assert inference.SYNTHETIC_TAG in tags and "synthetic=true" in tags
+        assert SYNTHETIC_TAG in tags and "synthetic=true" in tags
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == len(source) == 10
     assert frames[0].shape == (size, panels * size, 3)  # driver | landmark image | result, each size px high

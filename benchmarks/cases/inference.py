@@ -42,7 +42,8 @@ def _face_picture(size: int = 512) -> np.ndarray:
 
 
 def _frame_case(name: str, frames: int = 10) -> dict:
-    from talkinghead.inference import TalkingHead, default_landmarks, draw_landmarks, driver_tracker
+    from talkinghead.inference import TalkingHead
+    from talkinghead.landmarks import default_landmarks, draw_landmarks, driver_tracker
     from talkinghead.landmarks.retarget import Retargeter
     from talkinghead.video import VideoWriter
 

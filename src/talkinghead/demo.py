@@ -236,11 +236,12 @@ def _stage_evaluate(out: Path, settings: DemoScale, seed: int, remaining, progre
 
 def _stage_animate(out: Path, settings: DemoScale, seed: int, remaining, progress: bool, state: _State) -> dict:
 
+    from talkinghead.animation import write_animation
     from talkinghead.data.index import load_index
     from talkinghead.data.prepare import crop_clip
     from talkinghead.data.synthetic import SyntheticVideo
     from talkinghead.evaluate import load_frames
-    from talkinghead.inference import Source, TalkingHead, write_animation
+    from talkinghead.inference import Source, TalkingHead
 
     index = load_index(out / "data" / "test")
     head = TalkingHead.load(out / "run", landmarks=_no_detector)

@@ -9,14 +9,16 @@
 
 Each source goes through the same landmarks and crop policy as the training data. Driving: landmarks of each
 driver frame (tracked, smoothed) are retargeted onto the avatar's own face (`landmarks.retarget`, relative by
-default; absolute = the paper), drawn as a landmark image and fed to G with the avatar's ψ, computed once.
+default; absolute = the paper), drawn as a landmark image and fed to G with the avatar's ψ, computed once: the
+per-frame loop is `talkinghead.animation.FrameAnimator`, shared with live mode; `animation.write_animation` writes
+a video. Landmark detection, tracking, smoothing and the crop policy are the landmarks room's (`landmarks/`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,25 +26,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from talkinghead.config import Config, DataConfig
-from talkinghead.landmarks.retarget import MODES, Retargeter
+from talkinghead.animation import AnimationFrame, FrameAnimator, NoFaceInDriver
+from talkinghead.config import Config
+from talkinghead.landmarks.crop import crop_face
+from talkinghead.landmarks.detector import LandmarkFn, default_landmarks, find_face
+from talkinghead.landmarks.drawing import draw_landmarks
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
+from talkinghead.video import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 AVATAR_KIND = "avatar"
 EXPORT_KIND = "export"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
 IDENTITY_THRESHOLD = 0.6
 """dlib face-descriptor distance above which two faces are usually different people (dlib's own rule)."""
 MAX_CROP_UPSCALE = 2.0
 """A source face whose crop must be enlarged more than this to reach the model's size gets a warning."""
-
-LandmarkFn = Callable[[np.ndarray, "np.ndarray | None"], "np.ndarray | None"]
-"""landmarks(image uint8 [H,W,3], previous [68,2] or None) -> [68,2] float32 in the image's pixels, or None."""
-FrameLandmarks = Callable[[np.ndarray], "np.ndarray | None"]
-"""track(frame uint8 [H,W,3]) -> [68,2] float32 or None, called on one video's consecutive frames (it keeps state);
-made per driver by `driver_tracker`."""
 
 
 @dataclass
@@ -58,23 +57,6 @@ class Source:
     """[68, 2] float32 in crop pixels."""
     box: tuple[float, float, float]
     """(left, top, side) of the square crop in the full picture's pixels."""
-
-
-@dataclass
-class AnimationFrame:
-    """One animated frame with what made it (for side-by-side views and paste-back)."""
-
-    index: int
-    image: np.ndarray
-    """Generated frame, uint8 RGB [S, S, 3]."""
-    landmark_image: np.ndarray
-    """The retargeted landmark image fed to G, uint8 RGB [S, S, 3]."""
-    landmarks: np.ndarray
-    """The retargeted landmarks [68, 2] in the avatar's crop pixels."""
-    driver: np.ndarray | None
-    """The driver frame, uint8 RGB (None when driven by landmarks only)."""
-    held: bool
-    """True when no face was found in this driver frame and the last good landmarks were used."""
 
 
 class TalkingHead:
@@ -96,7 +78,7 @@ class TalkingHead:
 
         ``finetune_overrides``: ``finetune.FIELD=VALUE`` items changing how new people are fine-tuned (e.g. the
         learning rates); the trained networks' settings cannot be overridden."""
-        from talkinghead.checkpoint import load_checkpoint
+        from talkinghead.checkpoint import load_checkpoint, load_model_state
         from talkinghead.config import apply_overrides
         from talkinghead.models import Discriminator, Embedder, Generator
 
@@ -109,21 +91,25 @@ class TalkingHead:
             raise ValueError(f"--set {wrong[0]}: only finetune.* settings can change after training (the other "
                              "sections describe the trained networks)")
         config = apply_overrides(config, list(finetune_overrides))
-        parts = _split_prefixes(checkpoint.tensors, ("embedder.", "generator.", "discriminator."))
-        missing = [name for name in ("embedder.", "generator.") if not parts[name]]
+        tensors = checkpoint.tensors
+        missing = [name for name in ("embedder.", "generator.") if not any(k.startswith(name) for k in tensors)]
         if missing:
             raise ValueError(f"{path}: the export holds no {' or '.join(missing)} weights; "
                              "export the run again with the training command")
         embedder = Embedder(config.model)
         generator = Generator(config.model)
-        _load_state(embedder, parts["embedder."], path, "embedder")
-        _load_state(generator, parts["generator."], path, "generator")
+        load_model_state(embedder, tensors, prefix="embedder.", source=path)
+        load_model_state(generator, tensors, prefix="generator.", source=path)
         discriminator = None
-        if parts["discriminator."]:
-            # The export keeps V (θ), w0 and b; W (one row per training video) is not needed after training.
+        if any(k.startswith("discriminator.") for k in tensors):
+            # The export keeps V (θ), w0 and b; W (one row per training video) is not needed after training:
+            # the discriminator keeps its own one-row W, which personalization replaces by w′.
             discriminator = Discriminator(config.model, num_videos=1)
-            state = {k: v for k, v in parts["discriminator."].items() if not k.startswith("video_embeddings")}
-            _load_state(discriminator, state, path, "discriminator", ignore=("video_embeddings",))
+            unused_w = "discriminator.video_embeddings"
+            state = {k: v for k, v in tensors.items() if k.startswith("discriminator.") and not k.startswith(unused_w)}
+            state.update({f"discriminator.{k}": v for k, v in discriminator.state_dict().items()
+                          if k.startswith("video_embeddings")})
+            load_model_state(discriminator, state, prefix="discriminator.", source=path)
         return cls(embedder, generator, discriminator, config, landmarks=landmarks, device=device)
 
     # --- personalization -------------------------------------------------------------------------------
@@ -141,8 +127,9 @@ class TalkingHead:
             return list(images_or_video)
         prepared = []
         for name, image in load_sources(images_or_video, max_video_frames):
-            points = _find_face(self.landmarks, image, name)
-            crop, crop_points, box = crop_face(image, points, size, self.config.data)
+            points = find_face(self.landmarks, image, name)
+            crop, crop_points, box = crop_face(image, points, size, self.config.data.crop_scale,
+                                               self.config.data.crop_lift)
             if box[2] * MAX_CROP_UPSCALE < size:
                 log.warning("%s: the face is small (crop of %.0f px upscaled to %d px); the avatar will look "
                             "blurry; use a larger picture of the face", name, box[2], size)
@@ -177,8 +164,8 @@ class TalkingHead:
                               content_loss or default_content_loss(self.config, self.device),
                               self.config.finetune, epochs=epochs, steps=steps or None, holdout=holdout,
                               early_stopping=early_stopping, seed=seed, progress=progress,
-                              feature_matching_weight=self.config.loss.resolved_weights()["feature_matching"],
-                              adversarial_weight=self.config.loss.resolved_weights()["adversarial"])
+                              weights=self.config.loss.resolved_weights(), betas=self.config.train.betas,
+                              variant=self.config.train.variant)  # an FF model is refused
             generator, psi = result.generator, result.psi
             info = {"mode": "fine-tuned", "shots": len(sources), "steps": result.steps, "epochs": result.epochs,
                     "stopped_early": result.stopped_early, "best_epoch": result.best_epoch,
@@ -242,61 +229,55 @@ class Avatar:
         must be a path, a sequence or a landmarks array). Driver frames without a face reuse the last good
         landmarks; ``stats`` (a dict, if given) receives ``frames`` and ``held`` counts.
         """
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
-        source = self.source_landmarks[0]
         reference = None
         if find_best_frame:
-            all_points = np.stack([p for p, _ in self._driver_landmarks(driver, smooth) if p is not None])
-            if len(all_points) == 0:
-                raise ValueError("no face found in any driver frame")
-            best = best_reference_frame(all_points, source)
+            locate = self._animator(driver, mode, smooth)
+            found = [p for p in self._driver_points(driver, locate) if p is not None]
+            if not found:
+                raise NoFaceInDriver(f"{locate.source}: no face found in any driver frame; drive with a video "
+                                     "that shows one clearly visible, roughly frontal face")
+            all_points = np.stack(found)
+            best = best_reference_frame(all_points, self.source_landmarks[0])
             reference = all_points[best]
             log.info("reference driver frame for retargeting: %d (most similar to the source)", best)
-        retargeter, last, held, count = None, None, 0, 0
-        for index, (points, frame) in enumerate(self._driver_landmarks(driver, smooth)):
-            count += 1
-            missing = points is None
-            if missing:
-                held += 1
-                points = last
-            if points is not None:
-                last = points
-                if retargeter is None:
-                    retargeter = Retargeter(source, reference if reference is not None else points, mode)
-                target = retargeter(points)
-            else:
-                target = source  # no face seen yet: the avatar at rest
-            image, drawing = self.render(target)
-            if stats is not None:
-                stats.update(frames=count, held=held)
-            yield AnimationFrame(index, image, drawing, target, frame, missing)
-        if held:
-            log.warning("%d of %d driver frames had no face; the last good landmarks were held", held, count)
-        if stats is not None:
-            stats.update(frames=count, held=held)
-
-    def _driver_landmarks(self, driver, smooth: bool) -> Iterator[tuple[np.ndarray | None, np.ndarray | None]]:
-        """(landmarks or None, frame or None) per driver frame, streamed."""
+        animator = self._animator(driver, mode, smooth, reference)
         if isinstance(driver, np.ndarray) and driver.ndim == 3 and driver.shape[1:] == (68, 2):
-            for points in driver:
-                yield points.astype(np.float32), None
-            return
+            frames = (animator.drive(points.astype(np.float32)) for points in driver)
+        else:
+            frames = (animator(frame) for frame in self._driver_frames(driver))
+        for frame in frames:
+            if stats is not None:
+                stats.update(frames=animator.frames, held=animator.held)
+            yield frame
+        animator.finish()  # NoFaceInDriver when no frame had a face
+        if stats is not None:
+            stats.update(frames=animator.frames, held=animator.held)
+
+    def _animator(self, driver, mode: str, smooth: bool, reference: np.ndarray | None = None) -> FrameAnimator:
+        """The per-frame loop for one pass over ``driver`` (smoothing at the video's fps, 25 otherwise)."""
         fps, name = 25.0, "<driver frames>"
         if isinstance(driver, (str, Path)):
             from talkinghead.video import VideoReader
 
-            reader = VideoReader(driver)
-            frames, fps, name = iter(reader), reader.fps, str(driver)
-        else:
-            frames = driver
-        smoother = make_smoother(fps) if smooth else None
-        find = driver_tracker(self.landmarks, name)  # detect rarely, track in between (FaceTracker)
-        for frame in frames:
-            points = find(frame)
-            if points is not None and smoother is not None:
-                points = smoother(points)
-            yield points, frame
+            fps, name = VideoReader(driver).fps, str(driver)
+        return FrameAnimator(self, mode, smooth=smooth, fps=fps, source=name, reference=reference)
+
+    @staticmethod
+    def _driver_frames(driver) -> Iterator[np.ndarray]:
+        """The driver's frames, streamed: a video path, or an iterable of uint8 RGB frames."""
+        if isinstance(driver, (str, Path)):
+            from talkinghead.video import VideoReader
+
+            return iter(VideoReader(driver))
+        return iter(driver)
+
+    def _driver_points(self, driver, animator: FrameAnimator) -> Iterator[np.ndarray | None]:
+        """Landmarks (or None) of each driver frame: a first pass for ``find_best_frame``."""
+        if isinstance(driver, np.ndarray) and driver.ndim == 3 and driver.shape[1:] == (68, 2):
+            yield from driver.astype(np.float32)
+            return
+        for frame in self._driver_frames(driver):
+            yield animator.locate(frame)
 
     # --- storage ------------------------------------------------------------------------------------
 
@@ -317,7 +298,7 @@ class Avatar:
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str | None = None,
              landmarks: LandmarkFn | None = None) -> Avatar:
-        from talkinghead.checkpoint import load_checkpoint
+        from talkinghead.checkpoint import load_checkpoint, load_model_state
         from talkinghead.models import Generator
 
         checkpoint = load_checkpoint(path)
@@ -328,114 +309,13 @@ class Avatar:
                 raise ValueError(f"{path}: avatar file has no {name!r}; make the avatar again with "
                                  "`talkinghead finetune`")
         generator = Generator(checkpoint.config.model)
-        _load_state(generator, _split_prefixes(tensors, ("generator.",))["generator."], path, "generator")
+        load_model_state(generator, tensors, prefix="generator.", source=path)
         generator.to(device or "cpu")
         picture = tensors["picture"].numpy() if "picture" in tensors else None
         box = tuple(tensors["box"].tolist()) if "box" in tensors else None
         info = (checkpoint.metadata or {}).get("avatar", {})
         return cls(generator, tensors["psi"], tensors["source_landmarks"].numpy(), checkpoint.config,
                    landmarks=landmarks, info=info, picture=picture, box=box)
-
-
-# --- writing an animation ------------------------------------------------------------------------------------
-
-SYNTHETIC_TAG = "synthetic: generated by talkinghead (few-shot neural talking head); the face is not real footage"
-
-
-def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, mode: str = "relative",
-                    find_best_frame: bool = False, side_by_side: bool = False, paste_back: bool = False,
-                    mark: bool = True, overwrite: bool = False, landmarks: np.ndarray | None = None,
-                    progress: Callable[[int, int | None], None] | None = None) -> dict:
-    """Animate ``avatar`` with the driver video and write an H.264 video at the driver's fps with its audio.
-
-    side_by_side: driver | landmark image | result. paste_back: the generated head composited back into the
-    avatar's full first source picture with a soft mask. mark: a visible "synthetic" label (the metadata tag
-    is always written). Returns {"frames", "held", "fps", "output"}; refuses an existing output unless
-    ``overwrite``. landmarks: the driver's landmarks [T, 68, 2] in its frames' pixels when they are known
-    (e.g. a synthetic driver), so no detection runs; the video still gives the frames, fps and audio.
-    """
-    from talkinghead.video import VideoReader, VideoWriter
-
-    output = Path(output)
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite (overwrite=True) to replace it")
-    if paste_back and (avatar.picture is None or avatar.box is None):
-        raise ValueError("paste-back needs the avatar's source picture, which this avatar file does not hold")
-    reader = VideoReader(driver)
-    total = len(reader) or None
-    stats: dict = {}
-    metadata = {"comment": SYNTHETIC_TAG, "synthetic": "true", "generator": "talkinghead"}
-    audio = driver if reader.has_audio else None
-    with VideoWriter(output, fps=reader.fps, audio_from=audio, metadata=metadata) as writer:
-        known = iter(reader) if landmarks is not None else None
-        source = driver if landmarks is None else np.asarray(landmarks, dtype=np.float32)
-        for frame in avatar.animate_frames(source, mode=mode, find_best_frame=find_best_frame, stats=stats):
-            if known is not None:
-                frame.driver = next(known, None)
-            image = frame.image
-            if paste_back:
-                image = paste_into(avatar.picture, image, avatar.box)
-            if side_by_side:
-                height = image.shape[0]
-                panels = [_fit_height(frame.driver, height) if frame.driver is not None else None,
-                          _fit_height(frame.landmark_image, height), image]
-                image = np.concatenate([p for p in panels if p is not None], axis=1)
-            if mark:
-                image = draw_synthetic_mark(image)
-            writer.write(image)
-            if progress is not None:
-                progress(frame.index + 1, total)
-    return {"frames": stats.get("frames", 0), "held": stats.get("held", 0), "fps": reader.fps,
-            "output": str(output)}
-
-
-def paste_into(picture: np.ndarray, head: np.ndarray, box: tuple[float, float, float]) -> np.ndarray:
-    """Composite the generated crop back into the full picture at its crop box with a soft (feathered
-    elliptical) mask. picture uint8 [H, W, 3]; head uint8 [S, S, 3]; box (left, top, side)."""
-    import cv2
-
-    left, top, side = box
-    size = head.shape[0]
-    # Affine map crop pixels -> picture pixels.
-    scale = side / size
-    matrix = np.array([[scale, 0, left], [0, scale, top]], dtype=np.float64)
-    height, width = picture.shape[:2]
-    warped = cv2.warpAffine(head, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    mask = np.zeros((size, size), np.float32)
-    cv2.ellipse(mask, (size // 2, size // 2), (int(size * 0.36), int(size * 0.44)), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=size * 0.06)
-    mask = cv2.warpAffine(mask, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
-    blended = warped.astype(np.float32) * mask + picture.astype(np.float32) * (1.0 - mask)
-    return blended.round().clip(0, 255).astype(np.uint8)
-
-
-def draw_synthetic_mark(image: np.ndarray) -> np.ndarray:
-    """A visible "SYNTHETIC" label in the bottom-left corner (white on a dark band), scaled to the image."""
-    import cv2
-
-    image = image.copy()
-    height, width = image.shape[:2]
-    scale = max(width, height) / 640.0
-    font_scale = max(0.3, 0.6 * scale)
-    thickness = max(1, round(1.5 * scale))
-    text = "SYNTHETIC"
-    (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-    pad = max(2, round(4 * scale))
-    y1 = height - pad
-    y0 = max(0, y1 - text_h - baseline - 2 * pad)
-    image[y0:y1, 0:text_w + 2 * pad] = (image[y0:y1, 0:text_w + 2 * pad] * 0.35).astype(np.uint8)
-    cv2.putText(image, text, (pad, y1 - baseline - pad // 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                (255, 255, 255), thickness, cv2.LINE_AA)
-    return image
-
-
-def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
-    import cv2
-
-    if image.shape[0] == height:
-        return image
-    width = max(1, round(image.shape[1] * height / image.shape[0]))
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
 # --- sources -------------------------------------------------------------------------------------------------
@@ -484,24 +364,6 @@ def _video_sources(path: Path, max_frames: int) -> list[tuple[str, np.ndarray]]:
     return kept
 
 
-def _find_face(landmarks: LandmarkFn, image: np.ndarray, name: str) -> np.ndarray:
-    points = landmarks(image, None)
-    if points is not None:
-        return points
-    # A small face may be missed by the detector: look again at 2x and 4x.
-    import cv2
-
-    for factor in (2, 4):
-        if max(image.shape[:2]) * factor > 4096:
-            break
-        bigger = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-        points = landmarks(bigger, None)
-        if points is not None:
-            log.warning("%s: the face is small; it was found after upscaling the picture %dx", name, factor)
-            return (points / factor).astype(np.float32)
-    raise ValueError(f"{name}: no face found; use a picture with one clearly visible, roughly frontal face")
-
-
 def warn_if_different_people(sources: Sequence[Source], threshold: float = IDENTITY_THRESHOLD,
                              limit: int = 16) -> list[float]:
     """Warn when sources look like different people: dlib face-descriptor distance to the first source above
@@ -543,19 +405,6 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 def _parameter_device(module: nn.Module) -> torch.device:
     parameter = next(module.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
-
-
-def _split_prefixes(tensors: dict, prefixes: Iterable[str]) -> dict[str, dict]:
-    return {prefix: {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)} for prefix in prefixes}
-
-
-def _load_state(module: nn.Module, state: dict, path, what: str, ignore: tuple[str, ...] = ()) -> None:
-    result = module.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith(ignore)]
-    if missing or result.unexpected_keys:
-        raise ValueError(f"{path}: the {what} weights do not fit this code's {what} "
-                         f"(missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}); "
-                         "the file was written by another version or for another preset")
 
 
 _KIND_HINTS = {
@@ -600,108 +449,10 @@ def default_content_loss(config: Config, device: torch.device) -> Callable:
     return ContentLoss(networks, {name: weights[name] for name in networks}).to(device)
 
 
-# --- landmarks, crop, drawing and video: the project's one implementation of each ------------------------
-
-
-class DetectorLandmarks:
-    """The project's landmark backend for inference.
-
-    Called as a `LandmarkFn` (sources: still pictures) it detects faces, keeps the one overlapping
-    ``previous`` (else the largest, most central) and fits its 68 points. ``tracker(name)`` gives the
-    per-frame function for a driver video: the landmarks room's `FaceTracker` (detects on the first frame,
-    every ``detect_every`` frames and when tracking is lost; tracks in between; keeps following the same face).
-    """
-
-    def __init__(self, backend: str = "dlib", detect_every: int = 25, verify_every: int = 3):
-        from talkinghead.landmarks.backends import get_backend
-
-        self.detector = get_backend(backend)
-        self.detect_every = detect_every
-        self.verify_every = verify_every
-
-    def __call__(self, image: np.ndarray, previous: np.ndarray | None) -> np.ndarray | None:
-        from talkinghead.landmarks.backends import choose_face, landmarks_box
-
-        boxes = self.detector.detect_faces(image)
-        if not boxes:
-            return None
-        previous_box = landmarks_box(previous) if previous is not None else None
-        box = choose_face(boxes, (image.shape[1], image.shape[0]), previous_box)
-        return np.asarray(self.detector.landmarks(image, box), dtype=np.float32)
-
-    def tracker(self, source: str = "<driver>") -> FrameLandmarks:
-        from talkinghead.landmarks.tracking import FaceTracker
-
-        tracker = FaceTracker(self.detector, detect_every=self.detect_every, verify_every=self.verify_every,
-                              source=source)
-
-        def track(frame: np.ndarray) -> np.ndarray | None:
-            points = tracker(frame)[0]
-            return None if points is None else np.asarray(points, dtype=np.float32)
-
-        return track
-
-
-def default_landmarks(backend: str = "dlib") -> DetectorLandmarks:
-    """The project's landmark backend: detection on stills, `FaceTracker` on driver videos."""
-    return DetectorLandmarks(backend)
-
-
-def driver_tracker(landmarks: LandmarkFn, source: str = "<driver>") -> FrameLandmarks:
-    """A fresh per-frame landmarks function for one driver's consecutive frames: the landmarks' own
-    ``tracker(source)`` when it has one (`DetectorLandmarks`: detect rarely, track in between), else the
-    `LandmarkFn` called on every frame with the previous frame's landmarks (e.g. an injected function)."""
-    make_tracker = getattr(landmarks, "tracker", None)
-    if callable(make_tracker):
-        return make_tracker(source)
-    previous: np.ndarray | None = None
-
-    def follow(frame: np.ndarray) -> np.ndarray | None:
-        nonlocal previous
-        points = landmarks(frame, previous)
-        if points is not None:
-            previous = points
-        return points
-
-    return follow
-
-
-def make_smoother(fps: float) -> Callable[[np.ndarray], np.ndarray]:
-    """One-Euro smoothing of driver landmarks, speeds measured in inter-ocular distances per second (the
-    same settings as the landmarks room's `smooth_track`)."""
-    from talkinghead.landmarks import OneEuroFilter
-
-    smoother = OneEuroFilter(fps, min_cutoff=1.0, beta=0.5)
-
-    def smooth(points: np.ndarray) -> np.ndarray:
-        interocular = float(np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0)))
-        return np.asarray(smoother(points, scale=max(interocular, 1.0)), dtype=np.float32)
-
-    return smooth
-
-
-def crop_face(image: np.ndarray, points: np.ndarray, size: int,
-              data: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
-    """The one crop policy, with the same scale and lift as the training data (``config.data``):
-    (crop uint8 [size, size, 3], landmarks in crop pixels, (left, top, side))."""
-    from talkinghead.landmarks.crop import crop_box, crop_image
-
-    crop, transform = crop_image(image, crop_box(points, scale=data.crop_scale, lift=data.crop_lift), size)
-    return crop, transform.to_crop(points), (transform.left, transform.top, size / transform.scale)
-
-
-def draw_landmarks(points: np.ndarray, size: int, config: Config) -> np.ndarray:
-    from talkinghead.landmarks import landmark_image, line_width_for
-
-    return landmark_image(points, size, line_width_for(size, config.data.landmark_line_width))
-
-
 def _check_image(image: np.ndarray, name: str) -> np.ndarray:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"{name}: expected a uint8 RGB image [H, W, 3], got {image.dtype} {image.shape}")
     return image
 
 
-__all__ = ["Avatar", "AnimationFrame", "DetectorLandmarks", "Source", "TalkingHead", "default_landmarks",
-           "driver_tracker", "load_sources", "paste_into", "resolve_export", "warn_if_different_people",
-           "write_animation"]
+__all__ = ["Avatar", "Source", "TalkingHead", "load_sources", "resolve_export", "warn_if_different_people"]

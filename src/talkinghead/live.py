@@ -9,9 +9,10 @@ always takes the newest frame: when the model (landmarks + retargeting + G) is s
 it never took are dropped and counted, never queued, so the delay stays one frame's work instead of growing.
 
 Each rendered frame shows the camera | the avatar, with the capture-to-display latency, the rendering rate and
-the dropped count drawn on it, in a window (when there is a display) and/or written to a video file. Landmarks
-are tracked (`driver_tracker`) and smoothed with the One-Euro filter at the measured rate between rendered
-frames (which varies when frames are dropped), then retargeted onto the avatar (relative by default).
+the dropped count drawn on it, in a window (when there is a display) and/or written to a video file. Each
+frame goes through the same per-frame loop as `talkinghead animate` (`talkinghead.animation.FrameAnimator`):
+landmarks tracked, smoothed with the One-Euro filter at the measured rate between rendered frames (which varies
+when frames are dropped), retargeted onto the avatar (relative by default), rendered by G.
 
 The file holds one frame per source frame: a dropped frame's slot repeats the frame that was on screen, so the
 file plays in real time at the source's fps and has as many frames as the source delivered.
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from talkinghead.animation import AnimationFrame, FrameAnimator
 
 log = logging.getLogger(__name__)
 
@@ -148,54 +151,6 @@ class CameraSource:
         self.capture.release()
 
 
-# --- per-frame animation ------------------------------------------------------------------------------------------
-
-
-class LiveAnimator:
-    """Landmarks (tracked), One-Euro smoothing at the measured rate, retargeting and G for one frame at a time.
-    A frame without a face reuses the last landmarks (the avatar at rest before the first face)."""
-
-    def __init__(self, avatar, mode: str = "relative", smooth: bool = True, fps: float = 30.0) -> None:
-        from talkinghead.inference import driver_tracker
-        from talkinghead.landmarks import OneEuroFilter
-        from talkinghead.landmarks.retarget import MODES
-
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
-        self.avatar = avatar
-        self.mode = mode
-        self.track = driver_tracker(avatar.landmarks, "live")
-        # The inference smoother's settings (`make_smoother`), with the rate updated from the capture times.
-        self.smoother = OneEuroFilter(fps, min_cutoff=1.0, beta=0.5) if smooth else None
-        self._retargeter = None
-        self._last: np.ndarray | None = None
-        self._last_time: float | None = None
-
-    def __call__(self, frame: np.ndarray, captured_at: float) -> tuple[np.ndarray, bool]:
-        """(generated frame uint8 [S, S, 3], True when no face was found and the last landmarks were held)."""
-        from talkinghead.landmarks.retarget import Retargeter
-
-        points = self.track(frame)
-        held = points is None
-        if points is not None and self.smoother is not None:
-            if self._last_time is not None and captured_at > self._last_time:
-                self.smoother.fps = 1.0 / (captured_at - self._last_time)
-            self._last_time = captured_at
-            interocular = float(np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0)))
-            points = np.asarray(self.smoother(points, scale=max(interocular, 1.0)), dtype=np.float32)
-        if points is None:
-            points = self._last
-        if points is None:
-            target = self.avatar.source_landmarks[0]
-        else:
-            self._last = points
-            if self._retargeter is None:
-                self._retargeter = Retargeter(self.avatar.source_landmarks[0], points, self.mode)
-            target = self._retargeter(points)
-        image, _ = self.avatar.render(target)
-        return image, held
-
-
 # --- statistics, composition, outputs ----------------------------------------------------------------------------
 
 
@@ -233,7 +188,7 @@ def compose(camera: np.ndarray, generated: np.ndarray, text: str, height: int = 
     band at the top."""
     import cv2
 
-    from talkinghead.inference import draw_synthetic_mark
+    from talkinghead.compose import draw_synthetic_mark
 
     height = max(height, generated.shape[0])
     left = cv2.resize(camera, (max(1, round(camera.shape[1] * height / camera.shape[0])), height),
@@ -253,7 +208,7 @@ class FileSink:
     dropped before the next rendered one, so the file plays in real time."""
 
     def __init__(self, path: str | os.PathLike[str], fps: float) -> None:
-        from talkinghead.inference import SYNTHETIC_TAG
+        from talkinghead.compose import SYNTHETIC_TAG
         from talkinghead.video import VideoWriter
 
         self.writer = VideoWriter(path, fps=fps, metadata={"comment": SYNTHETIC_TAG, "synthetic": "true",
@@ -322,16 +277,17 @@ class WindowSink:
 
 def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[str] | None = None,
              mode: str = "relative", smooth: bool = True, seconds: float | None = None,
-             animator: Callable[[np.ndarray, float], tuple[np.ndarray, bool]] | None = None,
+             animator: Callable[[np.ndarray, float], AnimationFrame] | None = None,
              on_frame: Callable[[Captured, np.ndarray, float], None] | None = None) -> LiveStats:
     """Drive ``avatar`` from ``source`` (`CameraSource`, `VideoFileSource`, or anything with ``fps``, ``name``,
     ``frames()`` and ``close()``) until the source ends, the window is closed (q/Esc), ``seconds`` pass or
-    Ctrl-C. ``animator(frame, captured_at) -> (image, held)`` replaces `LiveAnimator` (e.g. another model);
+    Ctrl-C. ``animator(frame, captured_at) -> AnimationFrame`` replaces the `FrameAnimator` of ``avatar`` (the
+    per-frame loop of `talkinghead animate`, smoothing at the capture times);
     ``on_frame(captured, shown image, latency_ms)`` sees every rendered frame. Returns `LiveStats`."""
     if not window and output is None:
         raise LiveError("nothing would show the result: open a window, or write it with --out live.mp4")
     try:
-        animate = animator or LiveAnimator(avatar, mode=mode, smooth=smooth, fps=source.fps)
+        animate = animator or FrameAnimator(avatar, mode, smooth=smooth, fps=source.fps, source=source.name)
         shown_window = WindowSink() if window else None
         sink = FileSink(output, source.fps) if output is not None else None
     except BaseException:
@@ -363,7 +319,8 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
                 if not producer.is_alive():
                     break
                 continue
-            generated, held = animate(item.frame, item.time)
+            animated = animate(item.frame, item.time)
+            generated, held = animated.image, animated.held
             latency_ms = (time.perf_counter() - item.time) * 1000.0
             stats.rendered += 1
             stats.held += int(held)
@@ -412,5 +369,5 @@ def write_summary(stats: LiveStats, output: str | os.PathLike[str] | None) -> st
     return line
 
 
-__all__ = ["Captured", "CameraSource", "FileSink", "LatestFrame", "LiveAnimator", "LiveError", "LiveStats",
+__all__ = ["Captured", "CameraSource", "FileSink", "LatestFrame", "LiveError", "LiveStats",
            "VideoFileSource", "WindowSink", "compose", "run_live", "window_unavailable", "write_summary"]

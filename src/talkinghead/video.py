@@ -35,6 +35,11 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+"""File suffixes (lower case) read as still images (`read_image`); the project's one list."""
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".flv", ".m4v", ".mpg", ".mpeg"})
+"""File suffixes (lower case) read as videos (`VideoReader`); the project's one list."""
+
 # Audio codecs an MP4/MOV file can carry as they are; anything else is re-encoded to AAC.
 _MP4_AUDIO_COPY = {"aac", "mp3", "alac"}
 _MP4_LIKE = {".mp4", ".m4v", ".mov"}

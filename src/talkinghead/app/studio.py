@@ -105,7 +105,7 @@ class Studio:
 
     def preview_driver(self, upload: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
         """The driver's first frame with its detected landmarks, and a caption (fps, length, face found)."""
-        from talkinghead.inference import default_landmarks
+        from talkinghead.landmarks import default_landmarks
         from talkinghead.video import VideoReader
 
         path = self.workspace.check_upload(upload, "video")
@@ -154,7 +154,7 @@ class Studio:
                 side_by_side: bool = False, paste_back: bool = False, progress: Progress | None = None,
                 started: float | None = None) -> Animation:
         """Animate ``avatar`` with the uploaded driver into a new run folder (H.264 with the synthetic mark)."""
-        from talkinghead.inference import write_animation
+        from talkinghead.animation import write_animation
 
         path = self.workspace.check_upload(driver, "video")
         started = time.perf_counter() if started is None else started

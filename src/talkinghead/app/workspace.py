@@ -11,9 +11,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from talkinghead.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
 MB = 1 << 20
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"}
 AVATAR_SUFFIXES = {".avatar", ".safetensors"}
 
 

@@ -47,11 +47,10 @@ import numpy as np
 
 from talkinghead.data import index as dsindex
 from talkinghead.data.split import IdentitySplit, check_part
+from talkinghead.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".flv", ".m4v", ".mpg", ".mpeg"})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 STATE_DIR = ".state"
 FRAME_BUFFER_BYTES = 512 * 2**20
 STAGES = ("decode", "landmarks", "crop", "write")

@@ -166,3 +166,12 @@ def crop_image(image: np.ndarray, box: CropBox, size: int, pad_mode: str = "cons
     if crop.ndim == 2 and image.ndim == 3:
         crop = crop[:, :, None]
     return np.ascontiguousarray(crop), CropTransform(float(left), float(top), size / side, size)
+
+
+def crop_face(image: np.ndarray, points: np.ndarray, size: int, scale: float = DEFAULT_SCALE,
+              lift: float = DEFAULT_LIFT) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """One face cut out with the crop policy (pass the training data's ``DataConfig.crop_scale`` and
+    ``crop_lift``): (crop uint8 [size, size, 3], landmarks [68, 2] in crop pixels, (left, top, side) of the box
+    in the image's pixels)."""
+    crop, transform = crop_image(image, crop_box(points, scale=scale, lift=lift), size)
+    return crop, transform.to_crop(points), (transform.left, transform.top, size / transform.scale)

@@ -56,3 +56,9 @@ def landmark_image(points: np.ndarray, size: int, line_width: float | None = Non
         cv2.polylines(image, [fixed[first:last + 1].reshape(-1, 1, 2)], closed, colour, thickness,
                       lineType=cv2.LINE_AA, shift=_SHIFT)
     return image
+
+
+def draw_landmarks(points: np.ndarray, size: int, config) -> np.ndarray:
+    """The landmark image a model was trained on: `landmark_image` with the line width of ``config`` (a
+    `talkinghead.config.Config`; ``config.data.landmark_line_width`` is a fraction of the image size)."""
+    return landmark_image(points, size, line_width_for(size, config.data.landmark_line_width))

@@ -1,0 +1,168 @@
+"""The one per-frame animation loop, and writing an animation to a video file.
+
+    animator = FrameAnimator(avatar, mode="relative", fps=reader.fps, source="talk.mp4")
+    for frame in reader:
+        result = animator(frame)           # AnimationFrame: the generated image, what made it, held or not
+
+One driver frame in, one avatar frame out: landmarks (tracked: `landmarks.driver_tracker`) -> One-Euro smoothing
+(`landmarks.LandmarkSmoother`) -> retargeting onto the avatar's own face (`landmarks.retarget`) -> landmark image
+-> G with the avatar's ψ. A frame without a face holds the last landmarks (the avatar at rest before the first
+face). `Avatar.animate_frames` (hence `talkinghead animate`, the app and the evaluation) and `talkinghead live`
+both run it; `write_animation` writes its frames as an H.264 video with the driver's audio.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from talkinghead import compose
+from talkinghead.compose import SYNTHETIC_TAG
+from talkinghead.landmarks.detector import driver_tracker
+from talkinghead.landmarks.retarget import MODES, Retargeter
+from talkinghead.landmarks.smoothing import LandmarkSmoother
+
+if TYPE_CHECKING:
+    from talkinghead.inference import Avatar
+
+log = logging.getLogger(__name__)
+
+
+class NoFaceInDriver(ValueError):
+    """No frame of a driver had a face, so there was no motion to follow. The message names the driver."""
+
+
+@dataclass
+class AnimationFrame:
+    """One animated frame with what made it (for side-by-side views and paste-back)."""
+
+    index: int
+    image: np.ndarray
+    """Generated frame, uint8 RGB [S, S, 3]."""
+    landmark_image: np.ndarray
+    """The retargeted landmark image fed to G, uint8 RGB [S, S, 3]."""
+    landmarks: np.ndarray
+    """The retargeted landmarks [68, 2] in the avatar's crop pixels."""
+    driver: np.ndarray | None
+    """The driver frame, uint8 RGB (None when driven by landmarks only)."""
+    held: bool
+    """True when no face was found in this driver frame and the last good landmarks were used."""
+
+
+class FrameAnimator:
+    """Track -> smooth -> retarget -> render, one driver frame at a time, for one driver.
+
+    mode: "relative" (the driver's motion on the avatar's own face shape) or "absolute" (the paper: the driver's
+    landmarks aligned to the source's position and scale). reference: the driver landmarks that stand for the
+    source's expression (default: the first face seen). fps: the driver's nominal rate for smoothing; live mode
+    passes each frame's capture time instead (``animator(frame, at=seconds)``). ``frames`` and ``held`` count
+    the frames driven and those that held the last landmarks.
+    """
+
+    def __init__(self, avatar: Avatar, mode: str = "relative", *, smooth: bool = True, fps: float = 25.0,
+                 source: str = "<driver>", reference: np.ndarray | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+        self.avatar = avatar
+        self.mode = mode
+        self.source = source
+        self.track = driver_tracker(avatar.landmarks, source)
+        self.smoother = LandmarkSmoother(fps) if smooth else None
+        self.reference = reference
+        self.frames = 0
+        self.held = 0
+        self._retargeter: Retargeter | None = None
+        self._last: np.ndarray | None = None
+
+    def locate(self, frame: np.ndarray, at: float | None = None) -> np.ndarray | None:
+        """The driver frame's landmarks [68, 2] (tracked, smoothed), or None when it has no face."""
+        points = self.track(frame)
+        if points is not None and self.smoother is not None:
+            points = self.smoother(points, at)
+        return points
+
+    def drive(self, points: np.ndarray | None, frame: np.ndarray | None = None) -> AnimationFrame:
+        """Render the avatar following driver landmarks [68, 2] (None: hold the last ones)."""
+        index = self.frames
+        self.frames += 1
+        held = points is None
+        if held:
+            self.held += 1
+            points = self._last
+        source = self.avatar.source_landmarks[0]
+        if points is None:
+            target = source  # no face seen yet: the avatar at rest
+        else:
+            self._last = points
+            if self._retargeter is None:
+                reference = self.reference if self.reference is not None else points
+                self._retargeter = Retargeter(source, reference, self.mode)
+            target = self._retargeter(points)
+        image, drawing = self.avatar.render(target)
+        return AnimationFrame(index, image, drawing, target, frame, held)
+
+    def __call__(self, frame: np.ndarray, at: float | None = None) -> AnimationFrame:
+        return self.drive(self.locate(frame, at), frame)
+
+    def finish(self) -> None:
+        """After the driver's last frame: `NoFaceInDriver` when no frame had a face, else a warning counting the
+        frames that held the last landmarks."""
+        if self.frames and self.held == self.frames:
+            raise NoFaceInDriver(f"{self.source}: no face found in any of its {self.frames} frames; drive with "
+                                 "a video that shows one clearly visible, roughly frontal face")
+        if self.held:
+            log.warning("%d of %d driver frames had no face; the last good landmarks were held", self.held,
+                        self.frames)
+
+
+def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, mode: str = "relative",
+                    find_best_frame: bool = False, side_by_side: bool = False, paste_back: bool = False,
+                    mark: bool = True, overwrite: bool = False, landmarks: np.ndarray | None = None,
+                    progress: Callable[[int, int | None], None] | None = None) -> dict:
+    """Animate ``avatar`` with the driver video and write an H.264 video at the driver's fps with its audio.
+
+    side_by_side: driver | landmark image | result. paste_back: the generated head
+    composited back into the avatar's full first source picture with a soft mask. mark: a visible "synthetic"
+    label (the metadata tag is always written). Returns {"frames", "held", "fps", "output"}; refuses an existing
+    output unless ``overwrite``. landmarks: the driver's landmarks [T, 68, 2] in its frames' pixels when they
+    are known (e.g. a synthetic driver), so no detection runs; the video still gives the frames, fps and audio.
+    A driver in which no frame has a face raises `NoFaceInDriver` and writes nothing.
+    """
+    from talkinghead.video import VideoReader, VideoWriter
+
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite (overwrite=True) to replace it")
+    if paste_back and (avatar.picture is None or avatar.box is None):
+        raise ValueError("paste-back needs the avatar's source picture, which this avatar file does not hold")
+    reader = VideoReader(driver)
+    total = len(reader) or None
+    stats: dict = {}
+    metadata = {"comment": SYNTHETIC_TAG, "synthetic": "true", "generator": "talkinghead"}
+    audio = driver if reader.has_audio else None
+    with VideoWriter(output, fps=reader.fps, audio_from=audio, metadata=metadata) as writer:
+        known = iter(reader) if landmarks is not None else None
+        source = driver if landmarks is None else np.asarray(landmarks, dtype=np.float32)
+        for frame in avatar.animate_frames(source, mode=mode, find_best_frame=find_best_frame, stats=stats):
+            if known is not None:
+                frame.driver = next(known, None)
+            image = frame.image
+            if paste_back:
+                image = compose.paste_into(avatar.picture, image, avatar.box)
+            if side_by_side:
+                image = compose.side_by_side([frame.driver, frame.landmark_image, image], image.shape[0])
+            if mark:
+                image = compose.draw_synthetic_mark(image)
+            writer.write(image)
+            if progress is not None:
+                progress(frame.index + 1, total)
+    return {"frames": stats.get("frames", 0), "held": stats.get("held", 0), "fps": reader.fps,
+            "output": str(output)}
+
+
+__all__ = ["AnimationFrame", "FrameAnimator", "NoFaceInDriver", "write_animation"]
