@@ -315,7 +315,8 @@ def _run_animate(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from talkinghead.inference import Avatar, TalkingHead, write_animation
+    from talkinghead.animation import write_animation
+    from talkinghead.inference import Avatar, TalkingHead
 
     if Path(args.output).exists() and not args.overwrite:
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
