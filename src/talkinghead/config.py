@@ -90,7 +90,7 @@ class ModelConfig:
             _require_positive(f"model.{name}", getattr(self, name))
         if self.warp_pool not in (1, 2, 4):
             raise ConfigError(f"model.warp_pool must be 1, 2 or 4, got {self.warp_pool!r}")
-        for name in ("warp_levels", "synthesis_levels"):
+        for name in ("warp_levels", "synthesis_levels") if self.generator == "warp" else ():
             if self.image_size // self.warp_pool >> (getattr(self, name) + 1) < 4:
                 raise ConfigError(f"model.{name}={getattr(self, name)} takes a {self.image_size}px frame below 4x4; "
                                   "use fewer levels")
