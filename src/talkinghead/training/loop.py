@@ -338,7 +338,7 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
     checkpoint path. ``hooks`` run after every step (tests use them to
     stop a run between steps). ``feature_networks`` default to the config's (`build_feature_networks`).
     """
-    from talkinghead.models import Discriminator, Embedder, Generator
+    from talkinghead.models import Discriminator, Embedder, build_generator
     from talkinghead.training.warm_start import load_warm_start, merge_identity_records, read_warm_start
 
     world = world or World()
@@ -354,7 +354,7 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
         feature_networks = build_feature_networks(config.loss)
 
     seed_everything(train_cfg.seed)  # same initial weights on every rank
-    embedder, generator = Embedder(config.model), Generator(config.model)
+    embedder, generator = Embedder(config.model), build_generator(config.model)  # the config's family
     discriminator = Discriminator(config.model, num_videos)
     learner = MetaLearner(config, embedder, generator, discriminator, feature_networks, world)
     _broadcast_weights([learner.embedder, learner.generator, learner.discriminator, learner.ema], world)
