@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from _inference_helpers import tiny_networks
+from _inference_helpers import face, tiny_networks
 from talkinghead import cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -116,3 +116,19 @@ def test_finetune_settings_can_be_overridden_but_not_the_networks(files, tmp_pat
                     str(tmp_path / "a.avatar"), "--set", "model.min_channels=8"], "only finetune.*")
     _fails(capsys, ["finetune", "--checkpoint", str(files["export"]), "--source", str(files["noise"]), "-o",
                     str(tmp_path / "a.avatar"), "--set", "finetune.nope=1"], "no field 'nope'")
+
+
+def test_a_driver_without_any_face_exits_2_naming_it(files, tmp_path, capsys):
+    """The driver (noise) has no face in any frame: no motion to follow, so no video is written from landmarks
+    that were never seen (a driver with only SOME faceless frames holds the last landmarks: test_inference)."""
+    from talkinghead.inference import Avatar
+
+    config, _, generator, _ = tiny_networks()
+    with torch.no_grad():
+        psi = generator.project(torch.zeros(1, config.model.embedding_dim))[0]
+    avatar_path = tmp_path / "tiny.avatar"
+    Avatar(generator, psi, face(centre=(32, 32), scale=12), config).save(avatar_path)
+    output = tmp_path / "o.mp4"
+    _fails(capsys, ["animate", "--avatar", str(avatar_path), "--driver", str(files["driver"]), "-o", str(output)],
+           str(files["driver"]), "no face found in any of its 2 frames")
+    assert not output.exists()

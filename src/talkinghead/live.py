@@ -188,11 +188,10 @@ def compose(camera: np.ndarray, generated: np.ndarray, text: str, height: int = 
     band at the top."""
     import cv2
 
-    from talkinghead.compose import draw_synthetic_mark
+    from talkinghead.compose import draw_synthetic_mark, fit_height
 
     height = max(height, generated.shape[0])
-    left = cv2.resize(camera, (max(1, round(camera.shape[1] * height / camera.shape[0])), height),
-                      interpolation=cv2.INTER_AREA)
+    left = fit_height(camera, height)
     right = draw_synthetic_mark(cv2.resize(generated, (height, height), interpolation=cv2.INTER_LINEAR))
     image = np.concatenate([left, right], axis=1)
     scale = height / 256.0
