@@ -6,19 +6,24 @@ import dataclasses
 
 import numpy as np
 
-from talkinghead.config import preset
-from talkinghead.landmarks.crop import crop_box, crop_face
+from _inference_helpers import face, tiny_networks
+from talkinghead.inference import TalkingHead
+from talkinghead.landmarks.crop import crop_box
 
 
-def test_crop_face_uses_the_configured_scale_and_lift():
-    points = np.stack([np.linspace(80, 160, 68), np.linspace(90, 170, 68)], 1).astype(np.float32)
+def test_sources_are_cropped_with_the_configured_scale_and_lift():
+    points = face(centre=(128, 130), scale=40)
     image = np.zeros((256, 256, 3), np.uint8)
-    data = preset("tiny-64").data
+    config, embedder, generator, discriminator = tiny_networks()
     boxes = []
     for lift in (0.0, 0.3):
-        config = dataclasses.replace(data, crop_lift=lift)
-        _, _, (left, top, side) = crop_face(image, points, 64, config.crop_scale, config.crop_lift)
-        expected = crop_box(points, scale=config.crop_scale, lift=lift)
-        assert np.allclose((left, top, side), (expected.left, expected.top, expected.size), atol=1e-3)
+        data = dataclasses.replace(config.data, crop_lift=lift)
+        head = TalkingHead(embedder, generator, discriminator, dataclasses.replace(config, data=data),
+                           landmarks=lambda image, previous: points.copy())
+        (source,) = head.prepare([image])
+        left, top, side = source.box
+        expected = crop_box(points, scale=data.crop_scale, lift=lift)
+        # crop_image cuts the box at whole pixels
+        assert np.allclose((left, top, side), (expected.left, expected.top, expected.size), atol=0.5)
         boxes.append(top)
     assert boxes[0] != boxes[1]
