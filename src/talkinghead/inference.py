@@ -9,9 +9,12 @@
 
 Each source goes through the same landmarks and crop policy as the training data. Driving: landmarks of each
 driver frame (tracked, smoothed) are retargeted onto the avatar's own face (`landmarks.retarget`, relative by
-default; absolute = the paper), drawn as a landmark image and fed to G with the avatar's ψ, computed once: the
-per-frame loop is `talkinghead.animation.FrameAnimator`, shared with live mode; `animation.write_animation` writes
-a video. Landmark detection, tracking, smoothing and the crop policy are the landmarks room's (`landmarks/`).
+default; absolute = the paper), drawn as a landmark image and fed to G with the avatar's ψ, computed once. A
+generator that renders from the sources (``generator.needs_sources``: the warp family) also gets, per frame, the
+``model.inference_sources`` = N sources nearest to the target landmarks with their mesh grids (`Avatar.warp_sources`);
+the avatar keeps the T source crops for that. The per-frame loop is `talkinghead.animation.FrameAnimator`,
+shared with live mode; `animation.write_animation` writes a video. Landmark detection, tracking, smoothing and the
+crop policy are the landmarks room's (`landmarks/`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from talkinghead.config import Config
 from talkinghead.landmarks.crop import crop_face
 from talkinghead.landmarks.detector import LandmarkFn, default_landmarks, find_face
 from talkinghead.landmarks.drawing import draw_landmarks
+from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grid
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
+from talkinghead.models.warp_generator import WarpSources
 from talkinghead.video import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -80,7 +85,7 @@ class TalkingHead:
         learning rates); the trained networks' settings cannot be overridden."""
         from talkinghead.checkpoint import load_checkpoint, load_model_state
         from talkinghead.config import apply_overrides
-        from talkinghead.models import Discriminator, Embedder, Generator
+        from talkinghead.models import Discriminator, Embedder, build_generator
 
         path = resolve_export(path)
         checkpoint = load_checkpoint(path)
@@ -97,7 +102,7 @@ class TalkingHead:
             raise ValueError(f"{path}: the export holds no {' or '.join(missing)} weights; "
                              "export the run again with the training command")
         embedder = Embedder(config.model)
-        generator = Generator(config.model)
+        generator = build_generator(config.model)  # the config's family: the paper's G or the warp generator
         load_model_state(embedder, tensors, prefix="embedder.", source=path)
         load_model_state(generator, tensors, prefix="generator.", source=path)
         discriminator = None
@@ -165,14 +170,16 @@ class TalkingHead:
                               self.config.finetune, epochs=epochs, steps=steps or None, holdout=holdout,
                               early_stopping=early_stopping, seed=seed, progress=progress,
                               weights=self.config.loss.resolved_weights(), betas=self.config.train.betas,
-                              variant=self.config.train.variant)  # an FF model is refused
+                              variant=self.config.train.variant,  # an FF model is refused
+                              landmarks=torch.from_numpy(np.stack([s.landmarks for s in sources])).float())
             generator, psi = result.generator, result.psi
             info = {"mode": "fine-tuned", "shots": len(sources), "steps": result.steps, "epochs": result.epochs,
                     "stopped_early": result.stopped_early, "best_epoch": result.best_epoch,
                     "holdout": result.holdout_indices, "history": result.history}
         first = sources[0]
         return Avatar(generator, psi, np.stack([s.landmarks for s in sources]), self.config,
-                      landmarks=self.landmarks, info=info, picture=first.image, box=first.box)
+                      landmarks=self.landmarks, info=info, picture=first.image, box=first.box,
+                      source_crops=np.stack([s.crop for s in sources]))
 
     def _tensors(self, sources: Sequence[Source]) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.config.model.image_size
@@ -182,11 +189,13 @@ class TalkingHead:
 
 
 class Avatar:
-    """A personalized generator: G (or G′), the person's ψ (computed once) and the source landmarks."""
+    """A personalized generator: G (or G′), the person's ψ (computed once) and the T sources' landmarks; for a
+    generator that renders from the sources (``generator.needs_sources``, the warp family) also their crops."""
 
     def __init__(self, generator: nn.Module, psi: torch.Tensor, source_landmarks: np.ndarray, config: Config,
                  landmarks: LandmarkFn | None = None, info: dict | None = None,
-                 picture: np.ndarray | None = None, box: tuple[float, float, float] | None = None):
+                 picture: np.ndarray | None = None, box: tuple[float, float, float] | None = None,
+                 source_crops: np.ndarray | None = None):
         # channels_last: ~2x faster convolutions on CPU (and tensor cores on GPU); values are unchanged.
         self.generator = generator.eval().to(memory_format=torch.channels_last)
         self.device = _parameter_device(generator)
@@ -198,19 +207,73 @@ class Avatar:
         self.picture = picture
         """The first source's full picture (for paste-back), uint8 RGB, or None."""
         self.box = box
+        self.source_crops = None if source_crops is None else _check_crops(source_crops, self.source_landmarks,
+                                                                           config.model.image_size)
+        """The T source crops, uint8 RGB [T, S, S, 3] (None for an avatar loaded from a paper-family file)."""
+        self.needs_sources = bool(getattr(self.generator, "needs_sources", False))
+        if self.needs_sources:
+            self._prepare_sources()
+
+    def _prepare_sources(self) -> None:
+        """The sources as the generator takes them, once: images and landmark images [T, 3, S, S] in [-1, 1]."""
+        if self.source_crops is None:
+            raise ValueError(f"the {self.config.model.generator!r} generator renders from the source frames, but the "
+                             "avatar was given no source_crops [T, S, S, 3]; personalize again with "
+                             "TalkingHead.personalize (it keeps them)")
+        size = self.config.model.image_size
+        drawings = np.stack([draw_landmarks(points, size, self.config) for points in self.source_landmarks])
+        self._source_images = to_tensor(self.source_crops, self.device)  # [T, 3, S, S]
+        self._source_landmark_images = to_tensor(drawings, self.device)  # [T, 3, S, S]
+        shots = len(self.source_landmarks)
+        self.inference_sources = self.config.model.inference_sources
+        self.info["inference_sources"] = self.inference_sources
+        log.info("avatar from %d source frame(s): each frame is rendered from the %d nearest (model.inference_sources"
+                 " = %d)", shots, min(shots, self.inference_sources), self.inference_sources)
 
     # --- rendering ----------------------------------------------------------------------------------
 
+    def landmark_image(self, landmarks: np.ndarray) -> np.ndarray:
+        """The landmark image y of landmarks [68, 2] in the avatar's crop pixels, uint8 [S, S, 3]."""
+        return draw_landmarks(landmarks, self.config.model.image_size, self.config)
+
     def render(self, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One frame from landmarks [68, 2] in the avatar's crop pixels -> (image, landmark image), uint8."""
-        drawing = draw_landmarks(landmarks, self.config.model.image_size, self.config)
-        return self.generate(drawing[None])[0], drawing
+        drawing = self.landmark_image(landmarks)
+        return self._generate(np.asarray(landmarks, np.float32)[None], drawing[None])[0], drawing
 
-    def generate(self, landmark_images: np.ndarray) -> np.ndarray:
-        """G(y, ψ) for uint8 landmark images [B, S, S, 3] -> uint8 frames [B, S, S, 3] (ψ computed once)."""
+    def render_batch(self, landmarks: np.ndarray) -> np.ndarray:
+        """Frames for landmarks [B, 68, 2] in one generator call -> uint8 [B, S, S, 3] (what `render` gives for
+        each: G is per-sample, with the same ψ for every frame)."""
+        landmarks = np.asarray(landmarks, np.float32)
+        if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
+            raise ValueError(f"render_batch: expected landmarks [B, 68, 2], got {landmarks.shape}")
+        return self._generate(landmarks, np.stack([self.landmark_image(points) for points in landmarks]))
+
+    def _generate(self, landmarks: np.ndarray, landmark_images: np.ndarray) -> np.ndarray:
+        """G(y, ψ[, sources]) for landmarks [B, 68, 2] and their uint8 landmark images [B, S, S, 3] -> uint8
+        [B, S, S, 3]. ψ is computed once; the sources (when the generator needs them) are chosen per frame."""
         with torch.inference_mode():
             y = to_tensor(landmark_images, self.device).contiguous(memory_format=torch.channels_last)
-            return to_uint8(self.generator(y, self.psi.expand(len(landmark_images), -1)))
+            psi = self.psi.expand(len(landmark_images), -1)
+            if self.needs_sources:
+                return to_uint8(self.generator(y, psi, self.warp_sources(landmarks)))
+            return to_uint8(self.generator(y, psi))
+
+    def warp_sources(self, landmarks: np.ndarray) -> WarpSources:
+        """The N = ``model.inference_sources`` sources nearest to each target (all T when T <= N), nearest first,
+        with the mesh grid from the target to each: landmarks [B, 68, 2] -> `WarpSources` of B x min(N, T)."""
+        size = self.config.model.image_size
+        picks, grids, distances = [], [], []
+        for target in np.asarray(landmarks, np.float32).reshape(-1, 68, 2):
+            distance = normalized_landmark_distance(self.source_landmarks, target)  # [T]
+            nearest = np.argsort(distance, kind="stable")[:self.inference_sources]  # [N], nearest first
+            picks.append(nearest)
+            grids.append(np.stack([sampling_grid(self.source_landmarks[k], target, size) for k in nearest]))
+            distances.append(distance[nearest])
+        index = torch.from_numpy(np.stack(picks)).to(self.device)  # [B, N]
+        return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]
+                           torch.from_numpy(np.stack(grids)).to(self.device),  # [B, N, S, S, 2]
+                           torch.from_numpy(np.stack(distances)).float().to(self.device))  # [B, N]
 
     def animate(self, driver, mode: str = "relative", find_best_frame: bool = False,
                 stats: dict | None = None) -> Iterator[np.ndarray]:
@@ -282,13 +345,16 @@ class Avatar:
     # --- storage ------------------------------------------------------------------------------------
 
     def save(self, path: str | Path, metadata: dict | None = None) -> None:
-        """Write what animation needs: G′'s weights, ψ, the source landmarks (and the first source picture
-        with its crop box, for paste-back), as one safetensors checkpoint of kind "avatar"."""
+        """Write what animation needs: G′'s weights, ψ, the source landmarks, the source crops when the generator
+        renders from them (and the first source picture with its crop box, for paste-back), as one safetensors
+        checkpoint of kind "avatar"."""
         from talkinghead.checkpoint import save_checkpoint
 
         tensors = {f"generator.{k}": v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
         tensors["psi"] = self.psi[0].detach().cpu().contiguous()
         tensors["source_landmarks"] = torch.from_numpy(self.source_landmarks.copy())
+        if self.needs_sources:  # the warp family renders from them
+            tensors["source_crops"] = torch.from_numpy(np.ascontiguousarray(self.source_crops))  # uint8 [T, S, S, 3]
         if self.picture is not None and self.box is not None:
             tensors["picture"] = torch.from_numpy(np.ascontiguousarray(self.picture))
             tensors["box"] = torch.tensor(self.box, dtype=torch.float64)
@@ -299,7 +365,7 @@ class Avatar:
     def load(cls, path: str | Path, device: torch.device | str | None = None,
              landmarks: LandmarkFn | None = None) -> Avatar:
         from talkinghead.checkpoint import load_checkpoint, load_model_state
-        from talkinghead.models import Generator
+        from talkinghead.models import build_generator
 
         checkpoint = load_checkpoint(path)
         _check_kind(path, checkpoint.kind, AVATAR_KIND)
@@ -308,14 +374,18 @@ class Avatar:
             if name not in tensors:
                 raise ValueError(f"{path}: avatar file has no {name!r}; make the avatar again with "
                                  "`talkinghead finetune`")
-        generator = Generator(checkpoint.config.model)
+        generator = build_generator(checkpoint.config.model)  # an avatar file from before the warp family: paper
         load_model_state(generator, tensors, prefix="generator.", source=path)
         generator.to(device or "cpu")
+        crops = tensors["source_crops"].numpy() if "source_crops" in tensors else None
+        if generator.needs_sources and crops is None:
+            raise ValueError(f"{path}: a {checkpoint.config.model.generator!r}-family avatar file without "
+                             "'source_crops'; make the avatar again with `talkinghead finetune`")
         picture = tensors["picture"].numpy() if "picture" in tensors else None
         box = tuple(tensors["box"].tolist()) if "box" in tensors else None
         info = (checkpoint.metadata or {}).get("avatar", {})
         return cls(generator, tensors["psi"], tensors["source_landmarks"].numpy(), checkpoint.config,
-                   landmarks=landmarks, info=info, picture=picture, box=box)
+                   landmarks=landmarks, info=info, picture=picture, box=box, source_crops=crops)
 
 
 # --- sources -------------------------------------------------------------------------------------------------
@@ -447,6 +517,16 @@ def default_content_loss(config: Config, device: torch.device) -> Callable:
     networks = build_feature_networks(config.loss)
     weights = config.loss.resolved_weights()
     return ContentLoss(networks, {name: weights[name] for name in networks}).to(device)
+
+
+def _check_crops(crops: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
+    """The source crops, uint8 [T, S, S, 3], one per source landmark set; else a ValueError saying what is wrong."""
+    crops = np.ascontiguousarray(crops)
+    expected = (len(landmarks), size, size, 3)
+    if crops.dtype != np.uint8 or crops.shape != expected:
+        raise ValueError(f"source_crops must be uint8 {expected} (one {size}x{size} crop per source landmark set), "
+                         f"got {crops.dtype} {crops.shape}")
+    return crops
 
 
 def _check_image(image: np.ndarray, name: str) -> np.ndarray:

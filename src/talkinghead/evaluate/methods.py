@@ -80,15 +80,12 @@ def _generate(ctx: VideoRun, avatars: dict, source_images: np.ndarray, source_la
 
 def render_batch(avatar, landmarks: np.ndarray, batch_size: int = 16) -> list[np.ndarray]:
     """What ``avatar.render`` gives for each of landmarks [n, 68, 2], run ``batch_size`` frames per generator call
-    (G is per-sample: instance norm and AdaIN with the same ψ for every frame)."""
-
-    from talkinghead.landmarks import draw_landmarks
-
-    size = avatar.config.model.image_size
+    (`Avatar.render_batch`; G is per-sample: instance norm and AdaIN with the same ψ for every frame; the warp
+    family takes, per frame, the ``model.inference_sources`` sources nearest to it)."""
     images: list[np.ndarray] = []
     for start in range(0, len(landmarks), batch_size):
         chunk = landmarks[start:start + batch_size]
-        images.extend(avatar.generate(np.stack([draw_landmarks(points, size, avatar.config) for points in chunk])))
+        images.extend(avatar.render_batch(chunk))
     return images
 
 
