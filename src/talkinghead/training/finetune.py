@@ -15,6 +15,12 @@ frames, batches of 8 when T > 1. With T >= ``holdout_min_shots`` a few frames ar
 early when their content loss stops improving (best state kept), and they are kept out of ê_NEW (Eq. 7 runs
 over the training frames only), so "T shots" then trains on T - ceil(T/8) frames (`FinetuneResult`).
 
+The warp-guided generator (``needs_sources``, issue 15) renders each target from the person's own frames:
+pass ``landmarks`` [T, 68, 2] and fine-tuning builds its (target, sources) pairs with
+`training.finetune_pairs` — for T > 1 every training frame is a target rendered from its N nearest OTHER
+training frames (N = ``model.inference_sources``, what the avatar animates with), for T = 1 the single frame
+is the target of a known random warp of itself. ψ′, w′ and the updates are the same as for the paper's G.
+
 Only FT-variant models are fine-tuned (the paper's FF model, meta-learned without L_MCH, is used feed-forward):
 `require_finetunable`. The networks passed in are never modified: fine-tuning works on copies.
 """
@@ -28,11 +34,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from talkinghead.config import Config, FinetuneConfig, LossConfig, TrainConfig
 from talkinghead.training.distributed import World
+from talkinghead.training.finetune_pairs import SourcePairs, check_landmarks, known_warp_pair
 from talkinghead.training.steps import Phase, discriminator_update, generator_update, render
 
 log = logging.getLogger(__name__)
@@ -129,6 +137,9 @@ def finetune(
     early_stopping: bool = True,
     seed: int = 0,
     progress: Progress | None = None,
+    landmarks: torch.Tensor | np.ndarray | None = None,
+    line_width: float | None = None,
+    num_sources: int | None = None,
 ) -> FinetuneResult:
     """Fine-tune G′ (ψ and ψ′) and D′ (θ, w′, b) on T frames [T,3,H,W] with landmark images [T,3,H,W].
 
@@ -140,6 +151,13 @@ def finetune(
     their content loss is measured after every epoch; with ``early_stopping`` training stops after
     ``config.patience`` epochs without improvement and the best state is returned. Deterministic for a seed
     on a given device.
+
+    A generator with ``needs_sources`` (the warp family) needs ``landmarks`` [T, 68, 2]: float pixel coordinates
+    of the T frames at the model's image size, the points ``landmark_images`` were drawn from. ``line_width``
+    (pixels; None = `landmark_image`'s default) draws the T = 1 known warp's source landmark image: pass the
+    width the landmark images were drawn with (``line_width_for(size, config.data.landmark_line_width)``).
+    ``num_sources``: N, the nearest other frames each target is rendered from (default the generator's
+    ``model.inference_sources``, capped at the training frames available). The paper's G ignores all three.
     """
     require_finetunable(variant)
     config = config or FinetuneConfig()
@@ -157,6 +175,9 @@ def finetune(
     if steps is None:
         steps = (epochs or config.epochs) * steps_per_epoch
     total_epochs = math.ceil(steps / steps_per_epoch) if steps else 0
+
+    pairs = _training_pairs(generator, frames, landmark_images, landmarks, train_idx, held_idx, seed, line_width,
+                            num_sources, warps_per_step=config.batch_size)
 
     train_frames = torch.tensor(train_idx, device=frames.device)
     # Eq. 7 over the training frames only: the held-out frames judge the result and must not shape it.
@@ -192,9 +213,8 @@ def finetune(
             for batch in order.split(batch_size):
                 if step >= steps:
                     break
-                batch = batch.to(frames.device)
-                x, y = frames[batch], landmark_images[batch]
-                info = _step(g, d, psi, w, x, y, content_loss, g_phase, d_phase, weights, world)
+                x, y, sources = pairs.batch(batch.tolist())
+                info = _step(g, d, psi, w, x, y, content_loss, g_phase, d_phase, weights, world, sources)
                 step += 1
                 if info is None:
                     skipped += 1
@@ -205,7 +225,8 @@ def finetune(
                     progress(step, steps, {"epoch": epoch, **info})
             record = {"epoch": epoch, "step": step, "content": sum(losses) / max(len(losses), 1)}
             if held_idx:
-                record["holdout"] = _holdout_loss(g, psi, frames, landmark_images, held_idx, content_loss)
+                record["holdout"] = _holdout_loss(g, psi, frames, landmark_images, held_idx, content_loss,
+                                                  pairs.holdout)
                 if best is None or record["holdout"] < best[0]:
                     best = (record["holdout"], epoch, copy.deepcopy(g.state_dict()), psi.detach().clone())
                     bad_epochs = 0
@@ -238,11 +259,61 @@ def _phase(parameters: list[torch.Tensor], lr: float, betas: tuple[float, float]
                  torch.amp.GradScaler(enabled=False))  # full precision: a few hundred small steps at most
 
 
+@dataclass
+class _Pairs:
+    """What G′ renders each step: (targets x [B,3,H,W], their landmark images y, the sources' episode batch or
+    None for the paper's G), and the held-out frames' sources."""
+
+    frames: torch.Tensor
+    landmark_images: torch.Tensor
+    train: SourcePairs | None = None
+    """T > 1, warp family: every training frame's nearest other training frames."""
+    single: Callable[[int], dict] | None = None
+    """T = 1, warp family: a fresh known-warp pair of the one training frame."""
+    holdout: dict | None = None
+    """Warp family: the held-out frames' nearest training frames (the episode keys), when frames are held out."""
+
+    def batch(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
+        if self.single is not None:
+            pair = self.single(indices[0])
+            return pair["target_image"], pair["target_landmark_image"], pair
+        index = torch.tensor(indices, device=self.frames.device)
+        sources = None if self.train is None else self.train.select(indices)
+        return self.frames[index], self.landmark_images[index], sources
+
+
+def _training_pairs(generator: nn.Module, frames: torch.Tensor, landmark_images: torch.Tensor,
+                    landmarks: torch.Tensor | np.ndarray | None, train_idx: list[int], held_idx: list[int],
+                    seed: int, line_width: float | None, num_sources: int | None, warps_per_step: int) -> _Pairs:
+    """The pairs fine-tuning trains and early-stops on (module docstring; `training.finetune_pairs`)."""
+    if not getattr(generator, "needs_sources", False):
+        return _Pairs(frames, landmark_images)
+    if landmarks is None:
+        raise ValueError(f"{type(generator).__name__} renders from the person's own frames (needs_sources): pass "
+                         "landmarks=[T, 68, 2], the pixel coordinates of the T source frames at the model's image "
+                         "size (the points their landmark images were drawn from)")
+    points = check_landmarks(landmarks, frames)
+    count = num_sources if num_sources is not None else generator.cfg.inference_sources  # N (ModelConfig)
+    if count < 1:
+        raise ValueError(f"num_sources must be >= 1, got {count}")
+    holdout = (SourcePairs.build(frames, landmark_images, points, held_idx, train_idx,
+                                 min(count, len(train_idx))).batch if held_idx else None)
+    if len(train_idx) > 1:
+        train = SourcePairs.build(frames, landmark_images, points, train_idx, train_idx,
+                                  min(count, len(train_idx) - 1))
+        return _Pairs(frames, landmark_images, train=train, holdout=holdout)
+    rng = np.random.default_rng(seed)
+    return _Pairs(frames, landmark_images, holdout=holdout,
+                  single=lambda t: known_warp_pair(frames[t], landmark_images[t], points[t], rng, line_width,
+                                                   count=warps_per_step))
+
+
 def _step(g: nn.Module, d: nn.Module, psi: nn.Parameter, w: nn.Parameter, x: torch.Tensor, y: torch.Tensor,
           content_loss: ContentLoss, g_phase: Phase, d_phase: Phase, weights: Mapping[str, float],
-          world: World) -> dict | None:
-    """The G′ update, then the D′ update on the same x̂ (detached): `training.steps`. None when skipped."""
-    fake = render(g, y, psi.expand(x.shape[0], -1), None)  # ψ′ shared by every frame of the person, [B, P]
+          world: World, sources: dict | None = None) -> dict | None:
+    """The G′ update, then the D′ update on the same x̂ (detached): `training.steps`. None when skipped.
+    ``sources``: the episode keys of x's sources (warp family), None for the paper's G."""
+    fake = render(g, y, psi.expand(x.shape[0], -1), sources)  # ψ′ shared by every frame of the person, [B, P]
     g_logs = generator_update(d, g_phase, fake, x, y, world, content=lambda a, b: {"content": content_loss(a, b)},
                               weights=weights, w_prime=w)
     if g_logs is None:
@@ -255,11 +326,11 @@ def _step(g: nn.Module, d: nn.Module, psi: nn.Parameter, w: nn.Parameter, x: tor
 
 
 @torch.no_grad()
-def _holdout_loss(g, psi, frames, landmark_images, indices, content_loss) -> float:
+def _holdout_loss(g, psi, frames, landmark_images, indices, content_loss, sources=None) -> float:
     index = torch.tensor(indices, device=frames.device)
     was_training = g.training
     g.eval()
-    fake = render(g, landmark_images[index], psi.expand(len(indices), -1), None)
+    fake = render(g, landmark_images[index], psi.expand(len(indices), -1), sources)
     g.train(was_training)
     return float(content_loss(fake, frames[index]))
 
