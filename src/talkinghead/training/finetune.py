@@ -19,7 +19,8 @@ The warp-guided generator (``needs_sources``, issue 15) renders each target from
 pass ``landmarks`` [T, 68, 2] and fine-tuning builds its (target, sources) pairs with
 `training.finetune_pairs` — for T > 1 every training frame is a target rendered from its N nearest OTHER
 training frames (N = ``model.inference_sources``, what the avatar animates with), for T = 1 the single frame
-is the target of a known random warp of itself. ψ′, w′ and the updates are the same as for the paper's G.
+is the target of known random warps of itself (``batch_size`` fresh warps per step, where the paper's G
+trains on the one image). ψ′, w′ and the updates are the same as for the paper's G.
 
 Only FT-variant models are fine-tuned (the paper's FF model, meta-learned without L_MCH, is used feed-forward):
 `require_finetunable`. The networks passed in are never modified: fine-tuning works on copies.

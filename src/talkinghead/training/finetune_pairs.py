@@ -15,8 +15,9 @@ episode batches (the keys of `talkinghead.data.episodes`, batched), so `training
   jitter of 2% of the face's RMS radius), applied through the landmark mesh (`sampling_grid` + `warp_image`),
   so the source's landmarks are exactly the moved points; the target is the original frame with its own
   landmarks. The known warp gives exact supervision for the residual flow, the confidences and the mask, while
-  the synthesis branch and ψ′ adapt to the person's colours; a fresh warp each step (deterministic for a seed)
-  keeps the network from memorising one pair.
+  the synthesis branch and ψ′ adapt to the person's colours. Each step renders ``finetune.batch_size`` fresh
+  warps (deterministic for a seed): lower-variance gradients than one pair, the cost of a T = 8 step, and the
+  network cannot memorise one pair. With K = 1 source the gate has nothing to choose and does not train.
 
 Landmark images are drawn with `talkinghead.landmarks.drawing.landmark_image`, the function the episodes and
 inference draw with (pass the same ``line_width``). Tensors stay on the frames' device; grids and distances
