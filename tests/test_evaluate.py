@@ -73,10 +73,11 @@ def world(tmp_path_factory):
 
 def fresh_tensors(config, seed: int) -> dict:
     """E, G and D (without W) of freshly initialized models, as an export holds them."""
-    from talkinghead.models import Discriminator, Embedder, Generator
+    from talkinghead.models import Discriminator, Embedder, build_generator
 
     torch.manual_seed(seed)
-    embedder, generator, discriminator = Embedder(config.model), Generator(config.model), Discriminator(config.model, 2)
+    embedder, generator = Embedder(config.model), build_generator(config.model)  # the config's family
+    discriminator = Discriminator(config.model, 2)
     return {**prefixed("embedder.", model_state(embedder)), **prefixed("generator.", model_state(generator)),
             **prefixed("discriminator.", {k: v for k, v in model_state(discriminator).items()
                                           if not k.startswith("video_embeddings")})}
@@ -285,3 +286,22 @@ def test_rows_are_labelled_by_the_checkpoints_variant(world, tmp_path):
 def test_two_checkpoints_of_one_variant_are_refused(world, tmp_path):
     with pytest.raises(ValueError, match="both FT checkpoints"):
         run(world, tmp_path / "out", [world["unseen"], world["seen"]])
+
+
+@pytest.mark.slow
+def test_a_warp_family_checkpoint_gives_fine_tuned_and_start_state_rows(world, tmp_path):
+    """The warp family (issue 15) through the unchanged protocol: an FT warp-tiny export gives ours-FT (fine-tuned
+    with the source frames' landmarks) and ours-FT-init rows; T = 3 > N = 2 renders each frame from the 2 nearest
+    sources; the untrained warp generator is the mesh warp of the nearest source, so ours-FT-init scores as the
+    mesh-warp baseline does. Slow (~20 s on 2 shared cores): a real evaluation with two warp fine-tunings."""
+    config = preset("warp-tiny")
+    assert config.model.inference_sources == 2
+    path = save_checkpoint(tmp_path / "warp.safetensors", fresh_tensors(config, seed=2), config, kind="export",
+                           metadata={"dataset": {"identities": ["someone-else"], "content_hash": "x"}})
+    summary = run(world, tmp_path / "out", path, videos=1, shots=(1, 3))
+    rows = {(r["method"], r["shots"]): r for r in summary["self_reenactment"]["rows"]}
+    assert set(rows) == {(m, t) for m in ("copy-source", "mesh-warp", FINE_TUNED_INIT, FINE_TUNED) for t in (1, 3)}
+    for shots in (1, 3):
+        init, mesh = rows[(FINE_TUNED_INIT, shots)]["metrics"], rows[("mesh-warp", shots)]["metrics"]
+        assert abs(init["ssim"]["mean"] - mesh["ssim"]["mean"]) < 0.01, (shots, init["ssim"], mesh["ssim"])
+        assert math.isfinite(rows[(FINE_TUNED, shots)]["metrics"]["ssim"]["mean"])
