@@ -184,3 +184,20 @@ def test_an_avatar_file_from_before_the_warp_family_still_loads(tmp_path):
     loaded = Avatar.load(tmp_path / "old.avatar", landmarks=no_detection)
     assert isinstance(loaded.generator, Generator) and loaded.source_crops is None
     np.testing.assert_array_equal(loaded.render(landmarks[1])[0], avatar.render(landmarks[1])[0])
+
+
+def test_a_warp_avatar_fine_tunes_from_its_source_frames_and_landmarks(clip):
+    """Fine-tuning (§3.3) gets the sources' landmarks (`training.finetune`'s ``landmarks``) and gives G′; the
+    fine-tuned avatar still renders from its own source crops. (ψ′ is not asserted to move: at the start the
+    synthesis branch is masked out, so ψ′ gets no gradient until the mask opens.)"""
+    frames, landmarks = clip
+    head = warp_head(discriminator=True)
+    feed_forward = personalize(head, frames[:3], landmarks[:3])
+    tuned = personalize(head, frames[:3], landmarks[:3], steps=2, content_loss=lambda a, b: (a - b).abs().mean())
+    assert tuned.info["mode"] == "fine-tuned" and tuned.info["steps"] == 2 and tuned.info["inference_sources"] == 2
+    assert tuned.generator is not head.generator and tuned.psi.shape == feed_forward.psi.shape
+    changed = [name for name, value in tuned.generator.state_dict().items()
+               if not torch.equal(value, head.generator.state_dict()[name])]
+    assert changed  # G′ was trained
+    image = tuned.render(landmarks[30])[0]
+    assert image.shape == (SIZE, SIZE, 3) and image.dtype == np.uint8
