@@ -1,0 +1,124 @@
+"""Serving a study on loopback (Python's http.server; the study needs no Gradio), or writing it as a static folder.
+
+Routes: ``/`` the page; ``/image/<triplet>/<slot>`` one of a triplet's images (only the study's files are served);
+``/api/state?session=`` the triplets a session answered; ``POST /api/answer`` one answer (JSON), appended to
+``answers.jsonl`` (fsync'd) before the reply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from talkinghead.study.answers import AnswerError, AnswerLog
+from talkinghead.study.page import SERVED, STATIC, image_url, render_page
+from talkinghead.study.triplets import Study
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_PORT = 7870
+MAX_BODY = 4096
+
+
+class StudyServer:
+    """The study on ``http://127.0.0.1:port/`` (port 0: any free one). `start` returns the URL, `close` stops."""
+
+    def __init__(self, study: Study, answers: str | Path, port: int = DEFAULT_PORT) -> None:
+        self.study = study
+        self.log = AnswerLog(answers, study)
+        self.page = render_page(study, SERVED).encode("utf-8")
+        root = Path(study.evaluation)
+        self.images = {(t.id, slot): root / path for t in study.triplets for slot, path in enumerate(t.images)}
+        self.port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        self._server = ThreadingHTTPServer((LOOPBACK, self.port), _handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="study-server", daemon=True)
+        self._thread.start()
+        return f"http://{LOOPBACK}:{self._server.server_address[1]}/"
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> StudyServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _handler(owner: StudyServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's name)
+            log.debug("study server: " + format, *args)
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, value: dict) -> None:
+            self._send(status, json.dumps(value).encode("utf-8"), "application/json")
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            url = urlparse(self.path)
+            parts = url.path.strip("/").split("/")
+            if url.path in ("/", "/index.html"):
+                self._send(HTTPStatus.OK, owner.page, "text/html; charset=utf-8")
+            elif url.path == "/api/state":
+                session = parse_qs(url.query).get("session", [""])[0]
+                self._json(HTTPStatus.OK, {"study": owner.study.id, "answered": owner.log.answered(session)})
+            elif len(parts) == 3 and parts[0] == "image" and parts[2] in ("0", "1", "2") and \
+                    (parts[1], int(parts[2])) in owner.images:
+                self._send(HTTPStatus.OK, owner.images[(parts[1], int(parts[2]))].read_bytes(), "image/png")
+            else:
+                self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            if urlparse(self.path).path != "/api/answer":
+                self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if not 0 < length <= MAX_BODY:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": f"an answer is 1 to {MAX_BODY} bytes of JSON"})
+                return
+            try:
+                answer = json.loads(self.rfile.read(length))
+                if not isinstance(answer, dict):
+                    raise AnswerError("an answer is a JSON object")
+                stored = owner.log.append(answer)
+            except (json.JSONDecodeError, AnswerError) as error:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+                return
+            self._json(HTTPStatus.OK, {"saved": stored["triplet"]})
+
+    return Handler
+
+
+def write_static(study: Study, folder: str | Path) -> Path:
+    """A folder that works from a file URL: ``index.html`` and ``images/<triplet>_<slot>.png`` (opaque names).
+    Answers stay in the rater's browser until downloaded. Returns the page's path."""
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    root = Path(study.evaluation)
+    for triplet in study.triplets:
+        for slot, path in enumerate(triplet.images):
+            shutil.copyfile(root / path, folder / image_url(triplet.id, slot, STATIC))
+    page = folder / "index.html"
+    page.write_text(render_page(study, STATIC), encoding="utf-8")
+    return page
