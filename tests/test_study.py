@@ -146,3 +146,20 @@ def test_static_folder_has_opaque_images_and_no_answers(evaluation, tmp_path):
     t = study.triplets[0]
     assert (tmp_path / "static" / "images" / f"{t.id}_{t.fake}.png").read_bytes() == \
         (evaluation / t.images[t.fake]).read_bytes()
+
+
+def test_command_writes_a_static_study_and_prints_results(evaluation, tmp_path, capsys):
+    from talkinghead.cli import main
+
+    assert main(["study", str(evaluation), "--static", str(tmp_path / "static"), "--per-row", "2"]) == 0
+    assert "6 triplets" in capsys.readouterr().out
+    study = load_study(evaluation / "study")
+    answers = tmp_path / "downloaded.jsonl"
+    answers.write_text("".join(json.dumps({"study": study.id, "session": "e" * 32, "triplet": t.id, "choice": t.fake,
+                                           "seconds": 1.0}) + "\n" for t in study.triplets[:4]))
+    assert main(["study", str(evaluation), "--results", "--answers", str(answers)]) == 0
+    out = capsys.readouterr().out
+    assert "4 answers from 1 rater(s)" in out and "| 1.000 |" in out
+    assert (evaluation / "study" / "results.png").is_file()
+    assert json.loads((evaluation / "study" / "results.json").read_text())["answers"] == 4
+    assert main(["study", str(tmp_path / "nothing"), "--results"]) == 2

@@ -452,6 +452,55 @@ SUBCOMMANDS.append(_add_app)
 SUBCOMMANDS.append(_add_live)
 
 
+def _add_study(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "study", help="the paper's user study (USER) over an evaluation's saved frames: serve it, or its results",
+        description="Triplets of one person, two real frames and one generated (paper §4), from every method of the "
+                    "evaluation, baselines included; the rater picks the fake. Needs an evaluation run with "
+                    "--study-frames N. Answers go to EVALUATION/study/answers.jsonl as they come (resumable). "
+                    "--results: USER accuracy per method (T) with 95%% Wilson intervals, raters, a plot.")
+    parser.add_argument("evaluation", metavar="EVALUATION", help="the --out folder of 'talkinghead evaluate'")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1 (the default)")
+    mode.add_argument("--static", default=None, metavar="DIR", help="write a folder that works from a file URL "
+                      "instead (answers stay in the rater's browser until they download them as JSON lines)")
+    mode.add_argument("--results", action="store_true", help="print and write the USER accuracy of the answers")
+    parser.add_argument("--answers", nargs="+", default=[], metavar="FILE",
+                        help="with --results: also these answer files (downloaded from static pages)")
+    parser.add_argument("--port", type=int, default=7870, help="port to serve on (default 7870)")
+    parser.add_argument("--per-row", type=int, default=None, metavar="N",
+                        help="at most N triplets per method (T) (default: one per saved generated frame)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the triplets' real frames and order")
+    parser.set_defaults(func=_run_study)
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from talkinghead import study
+
+    folder = study.study_folder(args.evaluation)
+    if args.results:
+        chosen = study.load_study(folder)
+        files = [folder / study.ANSWERS] if (folder / study.ANSWERS).is_file() else []
+        answers = [a for path in [*files, *map(Path, args.answers)] for a in study.read_answers(path)]
+        results = study.study_results(chosen, answers)
+        print(study.format_results(results) + "\n" + "written: " +
+              ", ".join(str(p) for p in study.write_results(results, folder).values()))
+        return 0
+    chosen = study.build_study(args.evaluation, seed=args.seed, per_row=args.per_row)
+    study.write_study(chosen, folder)
+    if args.static:
+        print(f"static study ({len(chosen.triplets)} triplets): open {study.write_static(chosen, args.static).as_uri()}"
+              "; answers stay in the browser until downloaded")
+        return 0
+    study.StudyServer(chosen, folder / study.ANSWERS, port=args.port).serve_forever()
+    return 0
+
+
+SUBCOMMANDS.append(_add_study)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkinghead",
