@@ -6,7 +6,8 @@
 
 One driver frame in, one avatar frame out: landmarks (tracked: `landmarks.driver_tracker`) -> One-Euro smoothing
 (`landmarks.LandmarkSmoother`) -> retargeting onto the avatar's own face (`landmarks.retarget`) -> landmark image
--> G with the avatar's ψ. A frame without a face holds the last landmarks (the avatar at rest before the first
+-> `Avatar.render` (G with the avatar's ψ; the warp family also with its N nearest sources and their mesh grids).
+A frame without a face holds the last landmarks (the avatar at rest before the first
 face). `Avatar.animate_frames` (hence `talkinghead animate`, the app and the evaluation) and `talkinghead live`
 both run it; `write_animation` writes its frames as an H.264 video with the driver's audio.
 """
