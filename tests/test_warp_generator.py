@@ -124,3 +124,35 @@ def test_build_generator_chooses_the_family() -> None:
     assert isinstance(build_generator(preset("tiny-64").model), Generator)
     warp = build_generator(preset("warp-tiny").model)
     assert isinstance(warp, WarpGenerator) and warp.needs_sources and not Generator.needs_sources
+
+
+def test_bounded_clamps_and_passes_only_inward_gradients_at_its_bounds() -> None:
+    from talkinghead.models.warp_generator import bounded
+
+    x = torch.tensor([-0.5, 0.0, 0.5, 1.0, 1.5], requires_grad=True)
+    assert torch.equal(bounded(x), x.detach().clamp(0, 1))
+    (bounded(x) * torch.ones(5)).sum().backward()  # grad +1: descent lowers x
+    # inside passes; at/above 1 lowering is inward (passes); at/below 0 lowering is outward (blocked)
+    assert x.grad.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+    x.grad = None
+    (bounded(x) * -torch.ones(5)).sum().backward()  # grad −1: descent raises x
+    assert x.grad.tolist() == [-1.0, -1.0, -1.0, 0.0, 0.0]
+
+
+def test_a_saturated_mask_leaves_the_synthesis_branch_and_psi_learning() -> None:
+    """With the mask pinned at 'keep the warp' (m < 0 everywhere, what the first updates do when the warp beats an
+    untrained synthesis), the output is exactly the mixed warp, yet S and ψ still get gradients (ε share), and the
+    mask head gets one as soon as the synthesis is the better image at some pixels."""
+    generator = _network(2)
+    with torch.no_grad():
+        generator.synthesis.mask_head.bias.fill_(-1.0)  # m = −1: mask = 1 everywhere
+    sources = _sources(batch=2, k=2, seed=3)
+    landmark_images = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
+    psi = generator.project(torch.randn(2, generator.cfg.embedding_dim)).detach().requires_grad_(True)
+    parts = generator.render(landmark_images, psi, sources)
+    assert torch.equal(parts["output"], parts["mixed_warp"])
+    target = parts["synthesis"].detach()  # the synthesis is now the better image everywhere
+    (parts["output"] - target).abs().mean().backward()
+    assert psi.grad is not None and psi.grad.abs().sum() > 0
+    assert sum(p.grad.abs().sum() for p in generator.synthesis.down.parameters()) > 0
+    assert generator.synthesis.mask_head.bias.grad.item() < 0  # descent raises m: the mask opens

@@ -7,15 +7,25 @@ y_k and its mesh grid F_k (the piecewise-affine backward grid from the target's 
     per source k (shared weights, batch B*K, memory linear in K), at half resolution:
         f_k = U([y, y_k, x_k ∘ F_k, F_k - I])           flow U-Net features   [B*K, C, H/2, W/2]
         ΔF_k = up(conv_flow(f_k)),  c_k = up(conv_conf(f_k))   residual flow [.., 2, H, W], confidence logit
-    mix:   g = up(conv_gate(mean_k f_k)),  gate = clamp(1 - g, 0, 1)
+    mix:   g = up(conv_gate(mean_k f_k)),  gate = bounded(1 - g)
            w_k = gate · onehot(argmin_k d_k) + (1 - gate) · softmax_k(c_k)        (d_k: landmark distance)
            W = Σ_k w_k · (x_k ∘ (F_k + ΔF_k))                                      mixed warp [B, 3, H, W]
-    synthesis (AdaIN, ψ̂ = P ê as in the paper's G): S, m = G_AdaIN([W, y]; ψ̂),  mask = clamp(1 - m, 0, 1)
+    synthesis (AdaIN, ψ̂ = P ê as in the paper's G): S, m = G_AdaIN([W, y]; ψ̂),  mask = bounded(1 - m)
     output = mask · W + (1 - mask) · S   in [-1, 1]
 
 Initialization: conv_flow, conv_gate and the mask head start at exactly zero, so ΔF = 0, gate = 1, mask = 1 and
 the untrained network outputs grid_sample(x_n, F_n) of the nearest source n, bit for bit; gradients still reach
-every head at step 0 (clamp passes the gradient at its bound) and the rest of the network from step 1.
+every head at step 0 and the rest of the network from step 1.
+
+Two choices keep the learned parts alive (measured: with a plain clamp the mask head's first update pushed m below
+0 everywhere, because an untrained synthesis is worse than the warp at every pixel; the clamp then blocked every
+later gradient and neither the mask nor the synthesis branch, nor ψ′ in fine-tuning, ever trained again):
+- gate and mask use `bounded`: clamp(·, 0, 1) forward; backward passes the gradient inside [0, 1] and, at or past
+  a bound, only when it points back inside. A head at its bound stays there for free and leaves it as soon as the
+  loss asks, instead of drifting away (straight-through) or going deaf (clamp).
+- the synthesis branch always receives SYNTHESIS_GRADIENT of the output's gradient, as if it owned that share of
+  every pixel: ``output + ε (S − S.detach())`` adds exactly 0 to the output and ε ∂L/∂output to S. So S learns to
+  render the target where the warp already does, and is ready where the mask opens (mouth interior, disocclusions).
 
 Costs are kept small for real-time CPU animation: the flow U-Net and the confidences run at half resolution
 (a stride-2 first conv, bilinear upsampling of the flow and logits), the synthesis branch renders at half
@@ -103,6 +113,31 @@ def sample(images: torch.Tensor, grids: torch.Tensor) -> torch.Tensor:
     """The one warp convention: bilinear grid_sample, border padding, align_corners=False.
     images [N, C, H, W], grids [N, H', W', 2] -> [N, C, H', W']."""
     return F.grid_sample(images, grids, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+SYNTHESIS_GRADIENT = 0.1
+"""ε: the share of the output's gradient the synthesis branch always receives (module docstring)."""
+
+
+class _Bounded(torch.autograd.Function):
+    """clamp(x, 0, 1); the gradient passes inside [0, 1], and at or beyond a bound only if descent moves x inward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x.clamp(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        # Gradient descent moves x by −grad: inward at the lower bound means grad < 0, at the upper grad > 0.
+        passes = ((x > 0) & (x < 1)) | ((x <= 0) & (grad < 0)) | ((x >= 1) & (grad > 0))
+        return grad * passes
+
+
+def bounded(x: torch.Tensor) -> torch.Tensor:
+    """clamp(x, 0, 1) whose gradient never pushes x further out of [0, 1] and never strands it there."""
+    return _Bounded.apply(x)
 
 
 def _upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -263,7 +298,7 @@ class WarpGenerator(nn.Module):
         rewarped = sample(images, grids + residual_flow).unflatten(0, (batch, k))  # [B, K, 3, H, W]
         logits = _upsample(self.confidence_head(features), size).unflatten(0, (batch, k))  # [B, K, 1, H, W]
         g = _upsample(self.gate_head(features.unflatten(0, (batch, k)).mean(1)), size)  # [B, 1, H, W]
-        gate = torch.clamp(1 - g, 0, 1)
+        gate = bounded(1 - g)
         nearest = torch.zeros_like(sources.distances).scatter_(1, sources.distances.argmin(1, keepdim=True), 1.0)
         weights = gate[:, None] * nearest[:, :, None, None, None] + (1 - gate[:, None]) * logits.softmax(1)
         mixed = (weights * rewarped).sum(1)  # [B, 3, H, W]
@@ -271,7 +306,8 @@ class WarpGenerator(nn.Module):
         synthesis, m = self.synthesis(self._pool(torch.cat([mixed, landmark_images], 1)), psi)
         if self.cfg.warp_pool > 1:
             synthesis, m = _upsample(synthesis, size), _upsample(m, size)
-        mask = torch.clamp(1 - m, 0, 1)
+        mask = bounded(1 - m)
         output = mask * mixed + (1 - mask) * synthesis
+        output = output + SYNTHESIS_GRADIENT * (synthesis - synthesis.detach())  # + 0; S always learns (docstring)
         return {"output": output, "mixed_warp": mixed, "synthesis": synthesis, "mask": mask, "gate": gate,
                 "weights": weights, "residual_flow": residual_flow.unflatten(0, (batch, k))}
