@@ -163,3 +163,36 @@ def test_command_writes_a_static_study_and_prints_results(evaluation, tmp_path, 
     assert (evaluation / "study" / "results.png").is_file()
     assert json.loads((evaluation / "study" / "results.json").read_text())["answers"] == 4
     assert main(["study", str(tmp_path / "nothing"), "--results"]) == 2
+
+
+def test_an_evaluation_saves_study_frames_and_reports_fd_mobilenet_and_sharpness(tmp_path):
+    """End to end on a tiny synthetic evaluation: --study-frames writes the frames the study needs, and the report
+    carries FD-MobileNetV2 (labelled as not FID) and relative sharpness for every row, baselines included."""
+    from talkinghead.checkpoint import save_checkpoint
+    from talkinghead.config import preset
+    from talkinghead.data.prepare import write_synthetic_dataset
+    from talkinghead.evaluate import EvaluationSettings, evaluate
+    from talkinghead.metrics.realism import FD_LABEL
+    from test_evaluate import STAND_INS, fresh_tensors
+
+    write_synthetic_dataset(tmp_path / "data", num_identities=2, videos_per_identity=2, frames_per_video=6, size=64,
+                            seed=3)
+    config = preset("tiny-64-ff")
+    export = save_checkpoint(tmp_path / "ff.safetensors", fresh_tensors(config, seed=1), config, kind="export",
+                             metadata={"dataset": {"identities": ["someone-else"], "content_hash": "x"},
+                                       "variant": "FF"})
+    settings = EvaluationSettings(shots=(1,), targets=3, progress=False, device="cpu", study_frames=2)
+    summary = evaluate(export, tmp_path / "data", tmp_path / "eval", settings, STAND_INS)
+    report = summary["self_reenactment"]
+    methods = {row["method"] for row in report["rows"]}
+    assert methods == {"copy-source", "mesh-warp", "ours-FF"}
+    for row in report["rows"]:
+        fd, sharpness = row["metrics"]["fd_mobilenet"], row["metrics"]["sharpness"]
+        assert fd["mean"] is not None and fd["mean"] >= -1e-6 and fd["n"] == 4 * 3
+        assert sharpness["mean"] is not None and sharpness["mean"] > 0
+    assert FD_LABEL in (tmp_path / "eval" / "table.md").read_text()
+    assert "Sharpness→1" in (tmp_path / "eval" / "table.md").read_text()
+    assert (tmp_path / "eval" / "plots" / "fd_mobilenet.png").is_file()
+    study = build_study(tmp_path / "eval")
+    assert len(study.triplets) == len(methods) * 4 * 2  # 4 videos, 2 saved frames each
+    assert all(t.real_from_other_videos for t in study.triplets)  # each person has a second video

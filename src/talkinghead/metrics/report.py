@@ -8,7 +8,8 @@ one video has no interval (low = high = None). Values that are None (a face not 
 left out and counted as ``missing``.
 
 Flagging: a model row (any method not in ``baselines``) "does not beat" a baseline on a metric when its mean is
-not strictly better (higher for ↑, lower for ↓) or is missing while the baseline's is not. The row is flagged when
+not strictly better (higher for ↑, lower for ↓, closer to 1 for Sharpness →1) or is missing while the baseline's
+is not. The row is flagged when
 it does not beat both baselines on any of the ``primary_metrics`` (default SSIM, PSNR, L1: reconstruction fidelity,
 which a copy or a warp of a real frame already achieves in part), or when a baseline is absent at its T. Every
 such cell is also marked ⚠ in the table, on all metrics (copy-source usually wins CSIM, being a real frame).
@@ -36,11 +37,20 @@ class MetricInfo:
     label: str
     higher_is_better: bool
     digits: int
+    target: float | None = None
+    """When set, the better value is the one closer to it (``higher_is_better`` is then not used)."""
+
+    @property
+    def arrow(self) -> str:
+        return f"→{self.target:g}" if self.target is not None else ("↑" if self.higher_is_better else "↓")
 
 
 # Column order of the table; metrics not present in the records are left out.
 METRICS: dict[str, MetricInfo] = {
     "fid": MetricInfo("FID", False, 1),
+    # metrics.realism: the offline Fréchet distance, labelled as what it is wherever it is shown
+    "fd_mobilenet": MetricInfo("FD-MobileNetV2 (not comparable with published FID)", False, 2),
+    "sharpness": MetricInfo("Sharpness", True, 3, target=1.0),  # Var(∇²output) / Var(∇²truth): < 1 is blurrier
     "ssim": MetricInfo("SSIM", True, 3),
     "psnr": MetricInfo("PSNR", True, 2),
     "l1": MetricInfo("L1", False, 4),
@@ -85,12 +95,15 @@ def mean_interval(values: Iterable[float | None], confidence: float = 0.95) -> I
     return Interval(mean, mean - half, mean + half, int(present.size), missing)
 
 
-def _better(a: float | None, b: float | None, higher_is_better: bool) -> bool:
-    """Whether value a strictly beats value b (a missing a never beats; a missing b is beaten by any a)."""
+def _better(a: float | None, b: float | None, higher_is_better: bool, target: float | None = None) -> bool:
+    """Whether value a strictly beats value b (a missing a never beats; a missing b is beaten by any a); with a
+    ``target``, the one closer to it beats."""
     if a is None:
         return False
     if b is None:
         return True
+    if target is not None:
+        return abs(a - target) < abs(b - target)
     return a > b if higher_is_better else a < b
 
 
@@ -145,7 +158,8 @@ def _flag(rows: list[dict], baselines: Sequence[str], primary_metrics: Sequence[
             info = metric_info(name)
             losers = [b for b, ref in references.items()
                       if ref["metrics"].get(name, {}).get("mean") is not None
-                      and not _better(value["mean"], ref["metrics"][name]["mean"], info.higher_is_better)]
+                      and not _better(value["mean"], ref["metrics"][name]["mean"], info.higher_is_better,
+                                         info.target)]
             if losers:
                 not_beaten[name] = losers
         absent = [b for b in baselines if b not in references]
@@ -196,8 +210,7 @@ def markdown_table(report: dict) -> str:
     """Table 1 layout: one row per "method (T)", grouped by T, one column per metric (arrow = better); below it
     the interval and flags explained, then ``metadata["notes"]`` (what the rows are, early stopping) as a list."""
     names = report["metrics"]
-    header = "| Method (T) | " + " | ".join(f"{metric_info(n).label}{'↑' if metric_info(n).higher_is_better else '↓'}"
-                                           for n in names) + " |"
+    header = "| Method (T) | " + " | ".join(f"{metric_info(n).label}{metric_info(n).arrow}" for n in names) + " |"
     lines = [header, "|" + "---|" * (len(names) + 1)]
     notes = []
     for row in report["rows"]:
@@ -286,7 +299,9 @@ def plot_metric(report: dict, metric: str, size: tuple[int, int] = (640, 420)) -
         value = row["metrics"].get(metric)
         if value and value.get("mean") is not None and math.isfinite(value["mean"]):
             series.setdefault(row["method"], []).append((row["shots"], value))
-    title = f"{info.label} ({'higher' if info.higher_is_better else 'lower'} is better) vs T"
+    better = (f"closer to {info.target:g}" if info.target is not None else
+              "higher" if info.higher_is_better else "lower")
+    title = f"{info.label} ({better} is better) vs T"
     cv2.putText(canvas, title, (left, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
     if not series:
         cv2.putText(canvas, "no values", (left, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
