@@ -9,13 +9,14 @@ One driver frame in, one avatar frame out: landmarks (tracked: `landmarks.driver
 -> `Avatar.render` (G with the avatar's ψ; the warp family also with its N nearest sources and their mesh grids).
 A frame without a face holds the last landmarks (the avatar at rest before the first
 face). `Avatar.animate_frames` (hence `talkinghead animate`, the app and the evaluation) and `talkinghead live`
-both run it; `write_animation` writes its frames as an H.264 video with the driver's audio.
+both run it, pipelined (`FrameAnimator.stream`: decoding, landmarks and rendering in overlapping threads, the
+encoder in the caller's); `write_animation` writes its frames as an H.264 video with the driver's audio.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from talkinghead.compose import SYNTHETIC_TAG
 from talkinghead.landmarks.detector import driver_tracker
 from talkinghead.landmarks.retarget import MODES, Retargeter
 from talkinghead.landmarks.smoothing import LandmarkSmoother
+from talkinghead.pipeline import pipeline
 
 if TYPE_CHECKING:
     from talkinghead.inference import Avatar
@@ -109,6 +111,14 @@ class FrameAnimator:
 
     def __call__(self, frame: np.ndarray, at: float | None = None) -> AnimationFrame:
         return self.drive(self.locate(frame, at), frame)
+
+    def stream(self, frames: Iterable[np.ndarray], depth: int = 2) -> Iterator[AnimationFrame]:
+        """``self(frame)`` for each frame, in order and with identical results, pipelined: the frames are read
+        (decoded), located (tracked, smoothed) and driven (retargeted, rendered) in three overlapping threads with
+        at most ``depth`` frames between two of them (`talkinghead.pipeline`), so memory stays flat."""
+        return pipeline(frames, [lambda frame: (frame, self.locate(frame)),
+                                 lambda located: self.drive(located[1], located[0])], depth=depth,
+                        name="talkinghead-animate")
 
     def finish(self) -> None:
         """After the driver's last frame: `NoFaceInDriver` when no frame had a face, else a warning counting the

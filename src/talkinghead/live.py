@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from talkinghead.animation import AnimationFrame, FrameAnimator
+from talkinghead.pipeline import pipeline
 
 log = logging.getLogger(__name__)
 
@@ -311,14 +312,24 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
     started = time.perf_counter()
     error: BaseException | None = None
     producer.start()
-    try:
+    split = animator is None  # a FrameAnimator: its landmarks stage runs in a thread of its own
+
+    def newest() -> Iterator[tuple[Captured, np.ndarray | None]]:
+        """The newest frame each time the renderer is ready for one, with its landmarks (tracked, smoothed at the
+        capture time) when the loop is split; run in the pipeline's source thread, so locating frame i + 1
+        overlaps rendering frame i."""
         while True:
             item = slot.take(timeout=0.5)
             if item is None:
                 if not producer.is_alive():
-                    break
+                    return
                 continue
-            animated = animate(item.frame, item.time)
+            yield item, (animate.locate(item.frame, item.time) if split else None)
+
+    frames = pipeline(newest(), [], depth=1, name="talkinghead-live")
+    try:
+        for item, points in frames:
+            animated = animate.drive(points, item.frame) if split else animate(item.frame, item.time)
             generated, held = animated.image, animated.held
             latency_ms = (time.perf_counter() - item.time) * 1000.0
             stats.rendered += 1
@@ -344,6 +355,7 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
     finally:
         stop.set()
         producer.join(timeout=5.0)  # it sees `stop` after at most one frame (a file's next frame, a camera's read)
+        frames.close()  # the landmarks thread ends once the producer has closed the slot
         source.close()
         stats.seconds = time.perf_counter() - started
         stats.produced, stats.dropped = slot.produced, slot.dropped
