@@ -237,7 +237,8 @@ SUBCOMMANDS.append(_add_evaluate)
 def _add_finetune(subparsers) -> None:
     parser = subparsers.add_parser(
         "finetune", help="personalize a trained model on one or a few pictures (or a video) of a person -> .avatar")
-    parser.add_argument("--checkpoint", required=True, help="inference export, or a training run directory")
+    parser.add_argument("--checkpoint", default=None, help="inference export, or a training run directory "
+                        "(default: the shipped real-face model, docs/model-card.md)")
     parser.add_argument("--source", nargs="+", required=True, help="picture(s) of one person, or one video")
     parser.add_argument("-o", "--output", required=True, help="avatar file to write (e.g. person.avatar)")
     length = parser.add_mutually_exclusive_group()
@@ -290,11 +291,12 @@ def _run_finetune(args: argparse.Namespace) -> int:
 
 def _add_animate(subparsers) -> None:
     parser = subparsers.add_parser("animate", help="drive an avatar (or a portrait) with a video's face motion")
-    who = parser.add_mutually_exclusive_group(required=True)
+    who = parser.add_mutually_exclusive_group()
     who.add_argument("--avatar", help="avatar file from `talkinghead finetune`")
-    who.add_argument("--checkpoint", help="inference export or training run directory (with --source)")
-    parser.add_argument("--source", nargs="+", help="with --checkpoint: picture(s) of the person (feed-forward)")
-    parser.add_argument("--steps", type=int, default=0, help="with --checkpoint: fine-tuning updates first")
+    who.add_argument("--checkpoint", help="inference export or training run directory (with --source; default: "
+                     "the shipped real-face model, docs/model-card.md)")
+    parser.add_argument("--source", nargs="+", help="picture(s) of the person (feed-forward), without --avatar")
+    parser.add_argument("--steps", type=int, default=0, help="with --source: fine-tuning updates first")
     parser.add_argument("--driver", required=True, help="driving video")
     parser.add_argument("-o", "--output", required=True, help="output video (.mp4, H.264, driver's fps and audio)")
     parser.add_argument("--mode", choices=["relative", "absolute"], default="relative",
@@ -328,7 +330,8 @@ def _run_animate(args: argparse.Namespace) -> int:
         avatar = Avatar.load(args.avatar, device=device)
     else:
         if not args.source:
-            raise ValueError("--checkpoint needs --source (the picture(s) to animate)")
+            raise ValueError("give --source (the picture(s) to animate; the shipped model unless --checkpoint) or "
+                             "--avatar (a file from `talkinghead finetune`)")
         head = TalkingHead.load(args.checkpoint, device=device, finetune_overrides=args.overrides)
         avatar = head.personalize(args.source, steps=args.steps)
     with tqdm(desc="animating", unit="frame") as bar:
@@ -388,7 +391,7 @@ def _add_app(subparsers) -> None:
                     "animate feed-forward or fine-tuned, play and download the result, save the avatar. Uploads and "
                     "results live in a temporary folder removed when the app stops.")
     parser.add_argument("--checkpoint", default=None, metavar="CKPT", help="inference export or training run "
-                        "directory (without it only saved or uploaded avatars can be animated)")
+                        "directory (default: the shipped real-face model, docs/model-card.md)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this "
                         "computer only; another address lets anyone who can reach it use the app)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
@@ -405,8 +408,10 @@ def _run_app(args: argparse.Namespace) -> int:
     from talkinghead.app import AppServer, Limits
 
     limits = Limits(upload_mb=args.max_upload_mb, video_seconds=args.max_video_seconds, steps=args.max_steps)
-    AppServer(args.checkpoint, host=args.host, port=args.port, limits=limits, device=_device(args.device),
-              finetune_overrides=args.overrides).serve_forever()
+    from talkinghead.shipped import resolve_checkpoint
+
+    AppServer(resolve_checkpoint(args.checkpoint), host=args.host, port=args.port, limits=limits,
+              device=_device(args.device), finetune_overrides=args.overrides).serve_forever()
     return 0
 
 
@@ -416,7 +421,11 @@ def _add_live(subparsers) -> None:
         description="Landmarks from each camera frame drive the avatar: shown in a window with the latency per "
                     "frame, and/or written to a file. When the model is slower than the camera, frames are dropped "
                     "(and counted), never queued. q or Esc in the window (or Ctrl-C) stops.")
-    parser.add_argument("--avatar", required=True, help="avatar file from `talkinghead finetune` (or the app)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--avatar", help="avatar file from `talkinghead finetune` (or the app)")
+    who.add_argument("--source", nargs="+", help="picture(s) of the person, personalized feed-forward by "
+                     "--checkpoint (default: the shipped real-face model, docs/model-card.md)")
+    parser.add_argument("--checkpoint", default=None, help="with --source: inference export or training run")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--camera", type=int, default=None, metavar="N", help="camera number (default 0)")
     source.add_argument("--driver", default=None, metavar="VIDEO",
@@ -444,7 +453,12 @@ def _run_live(args: argparse.Namespace) -> int:
         raise LiveError(f"nothing would show the result ({no_window}): write it with --out live.mp4")
     if no_window and not args.no_window:
         print(f"talkinghead live: no window ({no_window}); writing {args.out} only", file=sys.stderr)
-    avatar = Avatar.load(args.avatar, device=_device(args.device))
+    if args.avatar:
+        avatar = Avatar.load(args.avatar, device=_device(args.device))
+    else:
+        from talkinghead.inference import TalkingHead
+
+        avatar = TalkingHead.load(args.checkpoint, device=_device(args.device)).personalize(args.source)
     source = VideoFileSource(args.driver) if args.driver else CameraSource(args.camera or 0)
     stats = run_live(avatar, source, window=not no_window, output=args.out, mode=args.mode, seconds=args.seconds)
     print(write_summary(stats, args.out))

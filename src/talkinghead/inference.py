@@ -1,6 +1,7 @@
 """Personalize once, animate many frames: `TalkingHead` and `Avatar` (paper §3.3, "Puppeteering results").
 
     head = TalkingHead.load("run/")                       # an inference export, or a run directory's latest
+    head = TalkingHead.load()                             # the shipped real-face model (talkinghead.shipped)
     avatar = head.personalize(["a.jpg", "b.jpg"])          # feed-forward: ψ̂ = P · mean_t E(x(t), y(t))
     avatar = head.personalize("me.mp4", steps=200)         # fine-tuned (§3.3): ψ′ and G trained on the sources
     for frame in avatar.animate("talk.mp4"):              # streams: one driver frame in, one frame out
@@ -77,17 +78,19 @@ class TalkingHead:
         self.landmarks = landmarks or default_landmarks()
 
     @classmethod
-    def load(cls, path: str | Path, device: torch.device | str | None = None,
+    def load(cls, path: str | Path | None = None, device: torch.device | str | None = None,
              landmarks: LandmarkFn | None = None, finetune_overrides: Sequence[str] = ()) -> TalkingHead:
-        """Load an inference export (a file), or the latest export of a training run directory.
+        """Load an inference export (a file), or the latest export of a training run directory; without a path,
+        the shipped real-face model (`talkinghead.shipped`, one log line says which file and what it saw).
 
         ``finetune_overrides``: ``finetune.FIELD=VALUE`` items changing how new people are fine-tuned (e.g. the
         learning rates); the trained networks' settings cannot be overridden."""
         from talkinghead.checkpoint import load_checkpoint, load_model_state
         from talkinghead.config import apply_overrides
         from talkinghead.models import Discriminator, Embedder, build_generator
+        from talkinghead.shipped import resolve_checkpoint
 
-        path = resolve_export(path)
+        path = resolve_export(resolve_checkpoint(path))
         checkpoint = load_checkpoint(path)
         _check_kind(path, checkpoint.kind, EXPORT_KIND)
         config = checkpoint.config
@@ -116,6 +119,12 @@ class TalkingHead:
                           if k.startswith("video_embeddings")})
             load_model_state(discriminator, state, prefix="discriminator.", source=path)
         return cls(embedder, generator, discriminator, config, landmarks=landmarks, device=device)
+
+    @classmethod
+    def load_shipped(cls, device: torch.device | str | None = None, landmarks: LandmarkFn | None = None,
+                     finetune_overrides: Sequence[str] = ()) -> TalkingHead:
+        """The shipped real-face model (warp-128, docs/model-card.md): ``TalkingHead.load()`` with no path."""
+        return cls.load(None, device=device, landmarks=landmarks, finetune_overrides=finetune_overrides)
 
     # --- personalization -------------------------------------------------------------------------------
 
@@ -307,7 +316,7 @@ class Avatar:
         if isinstance(driver, np.ndarray) and driver.ndim == 3 and driver.shape[1:] == (68, 2):
             frames = (animator.drive(points.astype(np.float32)) for points in driver)
         else:
-            frames = (animator(frame) for frame in self._driver_frames(driver))
+            frames = animator.stream(self._driver_frames(driver))  # decode | locate | render threads
         for frame in frames:
             if stats is not None:
                 stats.update(frames=animator.frames, held=animator.held)

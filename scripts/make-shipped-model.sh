@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Refresh the shipped real-face model, src/talkinghead/weights/talkinghead-warp128-shared.safetensors, from a
+# warp-128 run meta-learned on the training part of docs/splits/shared-dev-data.json: copies the run's export
+# without W (one row per training clip), records the training index's clip/frame/people counts (after checking
+# they are the export's identity record) and prints the file's SHA-256 and size (at most 25 MB).
+# Usage: scripts/make-shipped-model.sh [RUN] [INDEX]     (defaults: /work/runs/warp128 /work/data/train128/index.json)
+set -euo pipefail
+run="${1:-/work/runs/warp128}"
+index="${2:-/work/data/train128/index.json}"
+python -m talkinghead.shipped "$run/export.safetensors" --index "$index"

@@ -1,0 +1,105 @@
+"""The shipped real-face model (src/talkinghead/weights/, docs/model-card.md): what it holds, who it never saw,
+and `talkinghead animate` with no --checkpoint on the committed Mona Lisa. Needs no ../shared data: the weights,
+the portrait and the split are committed, and the driver is rendered by our own synthetic renderer."""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+from pathlib import Path
+
+import pytest
+
+from talkinghead import cli
+from talkinghead.checkpoint import load_checkpoint
+from talkinghead.compose import SYNTHETIC_TAG
+from talkinghead.data.split import IdentitySplit
+from talkinghead.shipped import MAX_BYTES, SHIPPED_MODEL, shipped_model_path
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SPLIT = REPO_ROOT / "docs" / "splits" / "shared-dev-data.json"
+DRIVER_FRAMES = 12
+
+
+def _package_file(*parts: str) -> Path:
+    return Path(str(importlib.resources.files("talkinghead").joinpath(*parts)))
+
+
+def test_the_shipped_model_is_a_small_warp128_export_that_can_be_fine_tuned():
+    path = shipped_model_path()
+    assert path == _package_file("weights", SHIPPED_MODEL)
+    assert 0 < path.stat().st_size <= MAX_BYTES
+    checkpoint = load_checkpoint(path, expected_kind="export")
+    assert checkpoint.config.preset == "warp-128" and checkpoint.config.model.generator == "warp"
+    names = set(checkpoint.tensors)
+    for prefix in ("embedder.", "generator.", "discriminator.blocks."):
+        assert any(name.startswith(prefix) for name in names), prefix
+    # Fine-tuning starts w′ at w0 + ê and scores with V and b (Eq. 5); W (one row per training clip) is not shipped.
+    assert {"discriminator.w0", "discriminator.b"} <= names
+    assert not any(name.startswith("discriminator.video_embeddings") for name in names)
+    assert checkpoint.metadata["variant"] == "FT"
+
+
+def test_the_shipped_model_never_saw_a_held_out_person():
+    """Its identity record (the people of every training clip) against the committed split's test part."""
+    split = IdentitySplit.load(SPLIT)
+    metadata = load_checkpoint(shipped_model_path()).metadata
+    seen = metadata["dataset"]["identities"]
+    assert len(seen) == len(set(seen)) >= 50  # a real record, not an empty list that passes by default
+    assert len(split.held_out) == 13
+    assert sorted(set(seen) & split.held_out) == []
+    assert [name for name in seen if split.part_of(name) != "train"] == []
+    training = metadata["training_data"]
+    assert training["split_sha256"] == split.sha256 and training["part"] == "train"
+    assert training["people"] == len(seen)
+
+
+def test_load_without_a_path_is_the_shipped_model_and_says_so_once(caplog):
+    from talkinghead.inference import TalkingHead
+
+    with caplog.at_level(logging.INFO, logger="talkinghead.shipped"):
+        head = TalkingHead.load(landmarks=lambda image, previous: None)
+    lines = [r.getMessage() for r in caplog.records if r.name == "talkinghead.shipped"]
+    assert len(lines) == 1 and SHIPPED_MODEL in lines[0] and "80 people" in lines[0]
+    assert head.config.preset == "warp-128" and head.discriminator is not None
+
+
+@pytest.fixture(scope="module")
+def synthetic_driver(tmp_path_factory) -> Path:
+    """A synthetic person talking (our renderer, nothing research-licensed), framed by the crop policy, 25 fps."""
+    from talkinghead.config import DataConfig
+    from talkinghead.data.prepare import crop_clip
+    from talkinghead.data.synthetic import SyntheticVideo
+    from talkinghead.video import VideoWriter
+
+    path = tmp_path_factory.mktemp("driver") / "talk.mp4"
+    data = DataConfig()
+    images, points, _ = SyntheticVideo(7, 3, DRIVER_FRAMES).render(256)
+    cropped, _, _ = crop_clip(images, points, 256, 25.0, data.crop_scale, data.crop_lift)
+    with VideoWriter(path, fps=25.0) as writer:
+        for frame in cropped:
+            writer.write(frame)
+    return path
+
+
+def test_animate_the_committed_mona_lisa_with_no_checkpoint(synthetic_driver, tmp_path, caplog, capsys):
+    """The command a user types right after pip install, through the packaged model and the packaged portrait."""
+    import av
+
+    mona = _package_file("assets", "mona_lisa.jpg")
+    output = tmp_path / "out.mp4"
+    with caplog.at_level(logging.INFO, logger="talkinghead.shipped"):
+        assert cli.main(["animate", "--source", str(mona), "--driver", str(synthetic_driver), "-o", str(output)]) == 0
+    assert any(SHIPPED_MODEL in r.getMessage() for r in caplog.records if r.name == "talkinghead.shipped")
+    assert f"{DRIVER_FRAMES} frames at 25.000 fps" in capsys.readouterr().out
+    with av.open(str(output)) as container:
+        stream = container.streams.video[0]
+        assert float(stream.average_rate) == pytest.approx(25.0)
+        tags = " ".join(f"{k}={v}" for k, v in container.metadata.items())
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert SYNTHETIC_TAG in tags and "synthetic=true" in tags
+    assert len(frames) == DRIVER_FRAMES
+    assert frames[0].shape == (128, 128, 3)
+    assert float(frames[-1].std()) > 10  # a picture, not a flat frame
