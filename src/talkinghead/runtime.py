@@ -1,0 +1,137 @@
+"""Ways to run a generator for inference, behind one call: ``run(landmark_images, psi, sources) -> images``.
+
+    run = build_runtime(avatar.generator, "onnx", example)   # example: (landmark_images, psi, sources)
+    images = run(landmark_images, psi, sources)              # [B, 3, S, S] in [-1, 1], as the generator gives
+
+Kinds (`RUNTIMES`; `benchmarks/cases/realtime.py` measures each on this machine, issue 17):
+
+* ``eager``: the PyTorch module under ``torch.inference_mode`` in channels-last memory (what `Avatar` does);
+* ``eager-contiguous``: the same in the default (NCHW) memory format, for comparison;
+* ``torchscript``: ``torch.jit.trace`` of the module, frozen (`torch.jit.freeze`) for inference;
+* ``compile``: ``torch.compile`` (Inductor; needs a C++ compiler; the first calls compile, for minutes on CPU);
+* ``onnx``: exported to ONNX (opset 17: GridSample is opset 16+) and run by ONNX Runtime (the optional
+  ``onnx`` extra: ``pip install 'talkinghead[onnx]'``).
+
+A traced or exported runtime is specialised to the example's shapes (batch, N sources, S): build it for the shapes
+it will serve. Outputs agree with eager PyTorch within `TOLERANCE` (tests/test_realtime.py).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from talkinghead.models.warp_generator import WarpSources
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("eager", "eager-contiguous", "torchscript", "compile", "onnx")
+TOLERANCE = 1e-4
+"""Largest absolute difference from eager PyTorch allowed on the generator's [-1, 1] output (fp32 reordering);
+well under half a grey level (1 / 255 ≈ 0.0039 in [0, 1], 0.0078 in [-1, 1])."""
+ONNX_OPSET = 17
+
+Runtime = Callable[[torch.Tensor, torch.Tensor, "WarpSources | None"], torch.Tensor]
+"""run(landmark_images [B, 3, S, S], psi [B, P], sources or None) -> images [B, 3, S, S]."""
+
+
+class TensorGenerator(nn.Module):
+    """The generator with tensors only in its signature (what tracing and ONNX export need):
+    (landmark_images, psi[, images, landmark_images of the sources, grids, distances]) -> images."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+        self.needs_sources = bool(getattr(generator, "needs_sources", False))
+
+    def forward(self, landmark_images: torch.Tensor, psi: torch.Tensor, *sources: torch.Tensor) -> torch.Tensor:
+        if self.needs_sources:
+            return self.generator(landmark_images, psi, WarpSources(*sources))
+        return self.generator(landmark_images, psi)
+
+
+def _inputs(landmark_images: torch.Tensor, psi: torch.Tensor, sources: WarpSources | None) -> tuple:
+    extra = () if sources is None else (sources.images, sources.landmark_images, sources.grids, sources.distances)
+    return (landmark_images, psi, *extra)
+
+
+def available(kind: str) -> bool:
+    """Whether ``kind`` can run here (ONNX Runtime and the exporter's onnx package are optional)."""
+    if kind != "onnx":
+        return kind in RUNTIMES
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def build_runtime(generator: nn.Module, kind: str, example: tuple, threads: int | None = None) -> Runtime:
+    """A `Runtime` of ``kind`` for ``generator`` (in eval mode), traced or exported at ``example`` =
+    (landmark_images, psi, sources or None) when the kind needs it. threads: ONNX Runtime's intra-op threads
+    (default: torch's)."""
+    if kind not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {list(RUNTIMES)}, got {kind!r}")
+    generator = generator.eval()
+    module = TensorGenerator(generator).eval()
+    inputs = _inputs(*example)
+    if kind in ("eager", "eager-contiguous"):
+        memory = torch.channels_last if kind == "eager" else torch.contiguous_format
+        generator.to(memory_format=memory)
+
+        def run_eager(landmark_images, psi, sources=None):
+            with torch.inference_mode():
+                return module(landmark_images.contiguous(memory_format=memory), psi, *_inputs(
+                    landmark_images, psi, sources)[2:])
+        return run_eager
+    if kind == "torchscript":
+        generator.to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            traced = torch.jit.freeze(torch.jit.trace(module, inputs, check_trace=False))
+
+        def run_traced(landmark_images, psi, sources=None):
+            with torch.inference_mode():
+                return traced(*_inputs(landmark_images, psi, sources))
+        return run_traced
+    if kind == "compile":
+        generator.to(memory_format=torch.channels_last)
+        compiled = torch.compile(module, dynamic=False)
+
+        def run_compiled(landmark_images, psi, sources=None):
+            with torch.inference_mode():
+                return compiled(*_inputs(landmark_images, psi, sources))
+        return run_compiled
+    return _onnx_runtime(module, inputs, threads)
+
+
+def _onnx_runtime(module: nn.Module, inputs: tuple, threads: int | None) -> Runtime:
+    if not available("onnx"):
+        raise RuntimeError("the onnx runtime needs ONNX Runtime and onnx: pip install 'talkinghead[onnx]'")
+    import onnxruntime
+
+    names = ["landmark_images", "psi", "source_images", "source_landmark_images", "grids", "distances"]
+    names = names[:len(inputs)]
+    buffer = io.BytesIO()
+    contiguous = tuple(t.contiguous() for t in inputs)
+    with torch.no_grad():
+        torch.onnx.export(module, contiguous, buffer, input_names=names, output_names=["images"],
+                          opset_version=ONNX_OPSET, dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def run_onnx(landmark_images, psi, sources=None):
+        feed = {name: t.detach().contiguous().cpu().numpy()
+                for name, t in zip(names, _inputs(landmark_images, psi, sources), strict=True)}
+        return torch.from_numpy(session.run(None, feed)[0])
+    return run_onnx
+
+
+__all__ = ["ONNX_OPSET", "RUNTIMES", "TOLERANCE", "Runtime", "TensorGenerator", "available", "build_runtime"]
