@@ -1,0 +1,159 @@
+"""The product on public-domain portraits: the packaged Mona Lisa driven by a synthetic talking head with the
+shipped real-face model (`talkinghead.shipped`), and the pictures made from that video.
+
+`talkinghead demo` runs `animate_portrait` first (``DIR/mona_lisa.mp4``, driver | landmark image | result). The
+README's first picture and the model card's failure-case pictures come from `main`::
+
+    python -m talkinghead.showcase docs/images [--portrait PUBLIC_DOMAIN_PORTRAIT ...]
+
+The driver is rendered by our own renderer (`talkinghead.data.synthetic`): nothing research-licensed is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DRIVER = (0, 7)
+"""(identity seed, motion seed) of the synthetic talking head that drives the portraits (the app's sample driver)."""
+SHEET_COLUMNS = 8
+
+
+def packaged_mona_lisa() -> Path:
+    """The public-domain Mona Lisa that ships with the package (provenance: talkinghead/assets/README.md)."""
+    path = Path(str(importlib.resources.files("talkinghead") / "assets" / "mona_lisa.jpg"))
+    if not path.is_file():
+        raise FileNotFoundError(f"the packaged portrait {path} is missing from this installation; reinstall "
+                                "talkinghead")
+    return path
+
+
+def write_synthetic_driver(path: str | Path, frames: int, size: int, data=None) -> np.ndarray:
+    """Render the synthetic driver (`DRIVER`) for ``frames`` frames, framed by the crop policy (``data``: a
+    `DataConfig`), H.264 at 25 fps, to ``path``; returns its landmarks [T, 68, 2] in the written frames' pixels."""
+    from talkinghead.config import DataConfig
+    from talkinghead.data.prepare import crop_clip
+    from talkinghead.data.synthetic import SyntheticVideo
+    from talkinghead.video import VideoWriter
+
+    data = data or DataConfig()
+    images, points, _ = SyntheticVideo(DRIVER[0], DRIVER[1], frames).render(size)
+    cropped, cropped_points, _ = crop_clip(images, points, size, 25.0, data.crop_scale, data.crop_lift)
+    with VideoWriter(path, fps=25.0, metadata={"comment": "synthetic person rendered by talkinghead"}) as writer:
+        for frame in cropped:
+            writer.write(frame)
+    return np.asarray(cropped_points, np.float32)
+
+
+def animate_portrait(out: str | Path, portrait: str | Path | None = None, frames: int = 96, head=None,
+                     name: str = "mona_lisa") -> dict[str, Any]:
+    """Animate ``portrait`` (default: the packaged Mona Lisa) with ``head`` (default: the shipped model),
+    feed-forward from the one picture (T = 1), driven by `DRIVER` in relative mode, side by side with the driver:
+    ``out/NAME.mp4`` (its driver is ``out/NAME-driver.mp4``). Returns what was written."""
+    from talkinghead.animation import write_animation
+    from talkinghead.inference import TalkingHead
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    head = head or TalkingHead.load_shipped()
+    portrait = Path(portrait) if portrait is not None else packaged_mona_lisa()
+    avatar = head.personalize([str(portrait)])
+    size = head.config.model.image_size
+    driver = out / f"{name}-driver.mp4"
+    points = write_synthetic_driver(driver, frames, size, head.config.data)
+    output = out / f"{name}.mp4"
+    stats = write_animation(avatar, driver, output, mode="relative", side_by_side=True, overwrite=True,
+                            landmarks=points)
+    return {"portrait": portrait.name, "output": str(output), "driver": str(driver), "frames": stats["frames"],
+            "fps": stats["fps"], "model": head.config.preset, "shots": 1, "mode": "feed-forward, relative"}
+
+
+def contact_sheet(video: str | Path, columns: int = SHEET_COLUMNS, rows: tuple[int, ...] = (0, 2)) -> np.ndarray:
+    """``columns`` evenly spaced frames of a side-by-side animation (driver | landmark image | result), one row
+    per panel in ``rows`` (default: driver above, result below) -> uint8 RGB [len(rows) * S, columns * S, 3]."""
+    from talkinghead.video import VideoReader
+
+    frames = list(VideoReader(video))
+    if not frames:
+        raise ValueError(f"{video} has no frames")
+    side = frames[0].shape[0]
+    if frames[0].shape[1] != 3 * side:
+        raise ValueError(f"{video}: expected driver | landmark image | result panels of {side} px, got frames "
+                         f"{frames[0].shape[1]} px wide")
+    picks = np.linspace(0, len(frames) - 1, columns).round().astype(int)
+    return np.concatenate([np.concatenate([frames[i][:, panel * side:(panel + 1) * side] for i in picks], axis=1)
+                           for panel in rows], axis=0)
+
+
+def failure_cases(video: str | Path, frames: int) -> tuple[np.ndarray, list[str]]:
+    """The known hard cases in an animation by `animate_portrait` of ``frames`` driver frames: the neutral first
+    frame, the driver's widest-open mouth (teeth and the inside of the mouth must be invented) and its largest head
+    turn (parts of the face turn into view) -> (uint8 RGB [S, 3 * 2 * S, 3]: driver and result for each case,
+    the cases' captions)."""
+    from talkinghead.data.synthetic import SyntheticVideo
+    from talkinghead.video import VideoReader
+
+    _, points, yaw = SyntheticVideo(DRIVER[0], DRIVER[1], frames).render(64)
+    mouth = np.linalg.norm(points[:, 66] - points[:, 62], axis=1)  # inner lips, 68-point scheme
+    picks = {"neutral (frame 0)": 0, f"widest mouth (frame {int(np.argmax(mouth))})": int(np.argmax(mouth)),
+             f"largest head turn, yaw {float(yaw[np.argmax(np.abs(yaw))]):+.0f}° (frame "
+             f"{int(np.argmax(np.abs(yaw)))})": int(np.argmax(np.abs(yaw)))}
+    video_frames = list(VideoReader(video))
+    side = video_frames[0].shape[0]
+    panels = [np.concatenate([video_frames[i][:, :side], video_frames[i][:, 2 * side:]], axis=1)
+              for i in picks.values()]
+    return np.concatenate(panels, axis=1), list(picks)
+
+
+def write_picture(path: str | Path, image: np.ndarray, quality: int = 90) -> Path:
+    """An RGB picture as JPEG (or PNG by suffix)."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m talkinghead.showcase",
+                                     description="the README's and model card's pictures from public-domain "
+                                                 "portraits and the shipped model")
+    parser.add_argument("out", help="folder for the pictures (docs/images)")
+    parser.add_argument("--frames", type=int, default=96, help="driver frames (default 96, about 4 s)")
+    parser.add_argument("--portrait", action="append", default=[], metavar="PATH",
+                        help="another public-domain portrait to show (repeatable; its pictures only, never the file, "
+                             "may be committed)")
+    parser.add_argument("--work", default=None, help="folder for the videos (default: a new temporary folder; "
+                        "they are not committed)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from talkinghead.inference import TalkingHead
+
+    out = Path(args.out)
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="talkinghead-showcase-"))
+    head = TalkingHead.load_shipped()
+    made, cases = [], []
+    for portrait in [None, *args.portrait]:
+        name = "mona_lisa" if portrait is None else Path(portrait).stem.split("__")[0]
+        result = animate_portrait(work, portrait, args.frames, head=head, name=name)
+        made.append(write_picture(out / f"{name}-sheet.jpg", contact_sheet(result["output"])))
+        strip, captions = failure_cases(result["output"], args.frames)
+        cases.append(strip)
+    made.append(write_picture(out / "failure-cases.jpg", np.concatenate(cases, axis=0)))
+    for path in made:
+        print(path)
+    print(f"videos in {work}")
+    print("failure-case columns (driver | result each): " + "; ".join(captions))
+
+
+if __name__ == "__main__":
+    main()
