@@ -24,8 +24,15 @@ def test_demo_writes_every_output(demo_run):
     """The whole pipeline (data, meta-learning, evaluation, animation, report) in about two minutes: slow by
     design, it is the one test that runs every stage for real."""
     out, state = demo_run
-    assert set(state["done"]) == {"data", "train", "evaluate", "animate", "report"}
+    assert set(state["done"]) == {"mona_lisa", "data", "train", "evaluate", "animate", "report"}
     report = (out / "report.md").read_text()
+    # First, the product: the packaged Mona Lisa by the shipped real-face model, driver | landmarks | result.
+    assert (out / "mona_lisa.mp4").stat().st_mtime < (out / "data" / "train" / "index.json").stat().st_mtime
+    mona = list(VideoReader(out / "mona_lisa.mp4"))
+    assert len(mona) == state["done"]["mona_lisa"]["frames"] == 24  # the test scale's animation_frames
+    assert mona[0].shape == (128, 3 * 128, 3)
+    assert state["done"]["mona_lisa"]["model"] == "warp-128"
+    assert "the shipped real-face model on the Mona Lisa" in report and (out / "mona_lisa_sheet.png").exists()
     for section in ("The paper's orderings", "Self-reenactment", "Training curves", "Animation"):
         assert section in report
     table = (out / "evaluation" / "table.md").read_text()
@@ -44,8 +51,10 @@ def test_demo_writes_every_output(demo_run):
 def test_demo_resumes_without_redoing_work_and_refuses_other_settings(demo_run):
     out, state = demo_run
     before = (out / "run" / "export.safetensors").stat().st_mtime_ns
+    mona_before = (out / "mona_lisa.mp4").stat().st_mtime_ns
     again = run_demo(out, minutes=2.0, scale="test", progress=False)
     assert (out / "run" / "export.safetensors").stat().st_mtime_ns == before
+    assert (out / "mona_lisa.mp4").stat().st_mtime_ns == mona_before  # the Mona Lisa is not made again
     assert again["done"].keys() == state["done"].keys()
     with pytest.raises(ValueError, match="other settings"):
         run_demo(out, minutes=3.0, scale="test", progress=False)

@@ -8,6 +8,7 @@ import importlib.resources
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from talkinghead import cli
@@ -15,6 +16,7 @@ from talkinghead.checkpoint import load_checkpoint
 from talkinghead.compose import SYNTHETIC_TAG
 from talkinghead.data.split import IdentitySplit
 from talkinghead.shipped import MAX_BYTES, SHIPPED_MODEL, shipped_model_path
+from talkinghead.showcase import animate_portrait
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -103,3 +105,21 @@ def test_animate_the_committed_mona_lisa_with_no_checkpoint(synthetic_driver, tm
     assert len(frames) == DRIVER_FRAMES
     assert frames[0].shape == (128, 128, 3)
     assert float(frames[-1].std()) > 10  # a picture, not a flat frame
+
+
+def test_the_showcase_animates_the_packaged_mona_lisa_side_by_side(tmp_path):
+    """What `talkinghead demo` does first and the README's picture is made from: driver | landmarks | result."""
+    from talkinghead.showcase import contact_sheet, failure_cases
+    from talkinghead.video import VideoReader
+
+    result = animate_portrait(tmp_path, frames=8)
+    frames = list(VideoReader(result["output"]))
+    assert result["frames"] == len(frames) == 8 and result["model"] == "warp-128"
+    assert frames[0].shape == (128, 3 * 128, 3)
+    sheet = contact_sheet(result["output"], columns=4)
+    assert sheet.shape == (2 * 128, 4 * 128, 3)
+    # The top row is the driver panel of frames 0, 2, 5, 7 (evenly spaced), the bottom row their results.
+    assert np.array_equal(sheet[:128, :128], frames[0][:, :128])
+    assert np.array_equal(sheet[128:, 3 * 128:], frames[7][:, 256:])
+    strip, captions = failure_cases(result["output"], 8)
+    assert strip.shape == (128, 6 * 128, 3) and captions[0].startswith("neutral")

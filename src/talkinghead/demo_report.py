@@ -116,9 +116,23 @@ def write_demo_report(out: Path, state: dict[str, Any]) -> Path:
     evaluation = done.get("evaluate") or {}
     self_report = evaluation.get("self_reenactment")
     lines = ["# talkinghead demo", "",
-             "Everything here was made by `talkinghead demo` from synthetic talking heads rendered on this "
-             "machine: no data or weights were downloaded. The people are synthetic; the video carries a "
-             "visible *synthetic* mark.", ""]
+             "Everything here was made by `talkinghead demo` on this machine: no data or weights were "
+             "downloaded. Apart from the packaged Mona Lisa (a public-domain painting) the people are synthetic; "
+             "the videos carry a visible *synthetic* mark.", ""]
+    mona = done.get("mona_lisa") or {}
+    if mona.get("output") and Path(mona["output"]).exists():
+        from talkinghead.showcase import contact_sheet
+
+        _save_png(out / "mona_lisa_sheet.png", contact_sheet(Path(mona["output"])))
+        lines += ["## First: the shipped real-face model on the Mona Lisa", "",
+                  f"`mona_lisa.mp4`: the packaged public-domain Mona Lisa animated by the shipped model "
+                  f"({mona.get('model')}, meta-learned on real faces; see docs/model-card.md), {mona.get('mode')}, "
+                  f"from one picture, driven by a synthetic talking head: driver | landmark image | result, "
+                  f"{mona.get('frames')} frames ({state.get('seconds', {}).get('mona_lisa', '?')} s).", "",
+                  "![the Mona Lisa, driven](mona_lisa_sheet.png)", "",
+                  "Reading: top row the synthetic driver, bottom row the painting following its head turns, mouth "
+                  "and eyes. The rest of this report is the demo's own model, meta-learned here on synthetic heads.",
+                  ""]
     settings = state.get("settings", {})
     seconds = state.get("seconds", {})
     lines += ["## What ran", "",
