@@ -41,10 +41,12 @@ class DetectorLandmarks:
     frames and when tracking is lost; tracks in between; keeps following the same face).
     """
 
-    def __init__(self, backend: str = "dlib", detect_every: int = 25, verify_every: int = 3):
+    def __init__(self, backend: str = "dlib", detect_every: int = 25, verify_every: int = 3,
+                 work_side: int | None = None):
         self.detector = get_backend(backend)
         self.detect_every = detect_every
         self.verify_every = verify_every
+        self.work_side = work_side  # track driver frames downscaled to this longer side (None: full resolution)
 
     def __call__(self, image: np.ndarray, previous: np.ndarray | None) -> np.ndarray | None:
         boxes = self.detector.detect_faces(image)
@@ -56,7 +58,7 @@ class DetectorLandmarks:
 
     def tracker(self, source: str = "<driver>") -> FrameLandmarks:
         tracker = FaceTracker(self.detector, detect_every=self.detect_every, verify_every=self.verify_every,
-                              source=source)
+                              source=source, work_side=self.work_side)
 
         def track(frame: np.ndarray) -> np.ndarray | None:
             points = tracker(frame)[0]

@@ -154,9 +154,14 @@ class FaceTracker:
     """
 
     def __init__(self, backend: LandmarkBackend | None = None, detect_every: int = 25, verify_every: int = 3,
-                 min_overlap: float = 0.5, source: str = "<frames>") -> None:
+                 min_overlap: float = 0.5, source: str = "<frames>", work_side: int | None = None) -> None:
         if detect_every < 1 or verify_every < 1:
             raise ValueError(f"detect_every and verify_every must be >= 1, got {detect_every}, {verify_every}")
+        if work_side is not None and work_side < 64:
+            raise ValueError(f"work_side must be None (full resolution) or >= 64 pixels, got {work_side}")
+        self.work_side = work_side
+        """Frames whose longer side exceeds this are tracked downscaled to it (INTER_AREA); landmarks and boxes are
+        returned in the frame's own pixels. None: full resolution."""
         self.backend = backend if backend is not None else _default_backend()
         self.detect_every = detect_every
         self.verify_every = verify_every
@@ -170,8 +175,22 @@ class FaceTracker:
         self._choices_logged = 0
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray | None, int, FaceBox | None]:
+        frame = check_image(frame, f"{self.source} frame {self.index}")
+        height, width = frame.shape[:2]
+        if self.work_side is None or max(height, width) <= self.work_side:
+            return self._track(frame)
+        scale = self.work_side / max(height, width)
+        small = cv2.resize(frame, (max(1, round(width * scale)), max(1, round(height * scale))),
+                           interpolation=cv2.INTER_AREA)
+        points, state, seed = self._track(small)
+        if points is not None:
+            points = (points / scale).astype(np.float32)
+        if seed is not None:
+            seed = FaceBox(seed.left / scale, seed.top / scale, seed.right / scale, seed.bottom / scale, seed.score)
+        return points, state, seed
+
+    def _track(self, frame: np.ndarray) -> tuple[np.ndarray | None, int, FaceBox | None]:
         backend, box_model, name, index = self.backend, self._box_model, self.source, self.index
-        frame = check_image(frame, f"{name} frame {index}")
         result: np.ndarray | None = None
         seed: FaceBox | None = None
         state = MISSING
@@ -215,19 +234,20 @@ class FaceTracker:
 
 def track_video(frames: Iterable[np.ndarray], backend: LandmarkBackend | None = None, detect_every: int = 25,
                 min_overlap: float = 0.5, verify_every: int = 3,
-                source: str | None = None) -> LandmarkTrack:
+                source: str | None = None, work_side: int | None = None) -> LandmarkTrack:
     """Landmarks of one face through a video (see the module docstring).
 
     ``frames``: uint8 RGB frames (a `talkinghead.video.VideoReader` streams them; memory stays at one frame).
     ``detect_every``: re-detect at least this often (1 = detect on every frame, the slow reference path).
     ``verify_every``: look for the face near the track every this many frames (see the module docstring).
     ``min_overlap``: IoU between a frame's seed box and its new landmarks' box below which tracking is
-    considered lost and the frame is re-detected. ``source`` names the video in messages (defaults to
+    considered lost and the frame is re-detected. ``work_side``: track frames downscaled to this longer side
+    (`FaceTracker`). ``source`` names the video in messages (defaults to
     ``frames.path`` when there is one).
     """
     name = _source_name(frames, source)
     tracker = FaceTracker(backend, detect_every=detect_every, verify_every=verify_every, min_overlap=min_overlap,
-                          source=name)
+                          source=name, work_side=work_side)
     points: list[np.ndarray | None] = []
     status: list[int] = []
     boxes: list[FaceBox | None] = []
