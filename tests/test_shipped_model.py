@@ -123,3 +123,17 @@ def test_the_showcase_animates_the_packaged_mona_lisa_side_by_side(tmp_path):
     assert np.array_equal(sheet[128:, 3 * 128:], frames[7][:, 256:])
     strip, captions = failure_cases(result["output"], 8)
     assert strip.shape == (128, 6 * 128, 3) and captions[0].startswith("neutral")
+
+
+def test_live_from_a_portrait_uses_the_shipped_model(synthetic_driver, tmp_path, caplog, capsys):
+    """`talkinghead live --source portrait.jpg` needs no avatar file and no checkpoint (the video plays as the camera;
+    live may drop frames when the model is slower than it, so only delivery is checked)."""
+    from talkinghead.video import VideoReader
+
+    output = tmp_path / "live.mp4"
+    with caplog.at_level(logging.INFO, logger="talkinghead.shipped"):
+        assert cli.main(["live", "--source", str(_package_file("assets", "mona_lisa.jpg")), "--driver",
+                         str(synthetic_driver), "--out", str(output), "--no-window"]) == 0
+    assert [r for r in caplog.records if r.name == "talkinghead.shipped" and SHIPPED_MODEL in r.getMessage()]
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("live: ")
+    assert 0 < sum(1 for _ in VideoReader(output)) <= DRIVER_FRAMES

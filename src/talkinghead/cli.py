@@ -355,7 +355,8 @@ SUBCOMMANDS.append(_add_animate)
 def _add_demo(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo", help="the whole system on synthetic talking heads, in minutes on a CPU (no data or weights needed)",
-        description="Render synthetic people, meta-learn tiny-64, personalize unseen people (feed-forward and "
+        description="First animate the packaged Mona Lisa with the shipped real-face model (DIR/mona_lisa.mp4), then "
+                    "render synthetic people, meta-learn tiny-64, personalize unseen people (feed-forward and "
                     "fine-tuned, T=1 and 8), evaluate against copy-source and mesh warp, animate one of them, and "
                     "write DIR/report.md. Re-running resumes an interrupted demo.")
     parser.add_argument("--out", default="demo-out", metavar="DIR", help="output folder (default: demo-out)")
