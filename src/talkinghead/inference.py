@@ -35,7 +35,7 @@ from talkinghead.config import Config
 from talkinghead.landmarks.crop import crop_face
 from talkinghead.landmarks.detector import LandmarkFn, default_landmarks, find_face
 from talkinghead.landmarks.drawing import draw_landmarks
-from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grid
+from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grids
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
 from talkinghead.models.warp_generator import WarpSources
 from talkinghead.video import IMAGE_SUFFIXES
@@ -277,7 +277,7 @@ class Avatar:
             distance = normalized_landmark_distance(self.source_landmarks, target)  # [T]
             nearest = np.argsort(distance, kind="stable")[:self.inference_sources]  # [N], nearest first
             picks.append(nearest)
-            grids.append(np.stack([sampling_grid(self.source_landmarks[k], target, size) for k in nearest]))
+            grids.append(sampling_grids(self.source_landmarks[nearest], target, size))  # the target's mesh once
             distances.append(distance[nearest])
         index = torch.from_numpy(np.stack(picks)).to(self.device)  # [B, N]
         return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]

@@ -17,6 +17,8 @@ Landmarks are float ``[68, 2]`` (x, y) pixels with pixel centres at integers; im
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
@@ -91,19 +93,38 @@ def sampling_grid(source_landmarks: np.ndarray, target_landmarks: np.ndarray, si
     target's points (68 landmarks + border anchors), so it covers the whole frame; a pixel no triangle claims
     (only possible with degenerate landmarks) samples the source at its own position.
     ``size``: H = W = size, or (H, W)."""
+    return sampling_grids(np.asarray(source_landmarks)[None], target_landmarks, size, border_per_side)[0]
+
+
+def sampling_grids(source_landmarks: np.ndarray, target_landmarks: np.ndarray, size: int | tuple[int, int],
+                   border_per_side: int = BORDER_PER_SIDE) -> np.ndarray:
+    """`sampling_grid` from one target to each of N sources [N, 68, 2] -> float32 [N, H, W, 2], identical to N
+    calls; the target's triangulation and pixel-to-triangle map (most of the cost) are computed once."""
     height, width = (size, size) if isinstance(size, int) else size
-    source_points = mesh_points(source_landmarks, height, width, border_per_side)
     target_points = mesh_points(target_landmarks, height, width, border_per_side)
     triangles = triangulate(target_points)
     index = triangle_index_map(target_points, triangles, height, width)
-    # An extra identity map at row M serves the unclaimed pixels (index -1).
-    maps = np.concatenate([_affine_maps(source_points, target_points, triangles),
-                           np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]])])
-    maps = maps.astype(np.float32)[index]  # [H, W, 3, 2]
+    ys, xs = _pixel_coordinates(height, width)
+    grids = np.empty((len(source_landmarks), height, width, 2), np.float32)
+    for k, source in enumerate(source_landmarks):
+        source_points = mesh_points(source, height, width, border_per_side)
+        # An extra identity map at row M serves the unclaimed pixels (index -1).
+        maps = np.concatenate([_affine_maps(source_points, target_points, triangles),
+                               np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]])])
+        maps = maps.astype(np.float32)[index]  # [H, W, 3, 2]
+        source_x = xs * maps[..., 0, 0] + ys * maps[..., 1, 0] + maps[..., 2, 0]
+        source_y = xs * maps[..., 0, 1] + ys * maps[..., 1, 1] + maps[..., 2, 1]
+        grids[k] = _pixels_to_grid(source_x, source_y)
+    return grids
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_coordinates(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ys, xs) float32 [H, W] pixel centres, computed once per size (read-only)."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    source_x = xs * maps[..., 0, 0] + ys * maps[..., 1, 0] + maps[..., 2, 0]
-    source_y = xs * maps[..., 0, 1] + ys * maps[..., 1, 1] + maps[..., 2, 1]
-    return _pixels_to_grid(source_x, source_y)
+    ys.setflags(write=False)
+    xs.setflags(write=False)
+    return ys, xs
 
 
 def identity_grid(height: int, width: int) -> np.ndarray:
