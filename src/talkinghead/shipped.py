@@ -65,7 +65,7 @@ def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
         return Path(checkpoint)
     path = shipped_model_path()
     found = load_checkpoint(path)
-    log.info("no --checkpoint given: using the shipped model %s, %s", path.name,
+    log.info("no checkpoint given: using the shipped model %s, %s", path.name,
              describe(found.metadata, found.config.preset))
     return path
 
