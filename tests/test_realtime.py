@@ -23,7 +23,7 @@ from talkinghead.landmarks import default_landmarks
 from talkinghead.models import Embedder, WarpGenerator
 from talkinghead.models.warp_generator import WarpSources, identity_grid
 from talkinghead.pipeline import pipeline
-from talkinghead.runtime import RUNTIMES, TOLERANCE, available, build_runtime
+from talkinghead.runtime import DEFAULT_RUNTIME, RUNTIMES, TOLERANCE, GeneratorRunner, available, build_runtime
 from talkinghead.video import VideoWriter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -180,3 +180,24 @@ def test_an_unknown_runtime_is_refused_with_the_choices():
     generator, example = _generator_inputs()
     with pytest.raises(ValueError, match="runtime must be one of"):
         build_runtime(generator, "tensorrt", example)
+
+
+def test_the_avatar_renders_through_the_default_runtime_as_eager_pytorch_does():
+    """The warp avatar's default runtime (TorchScript) per frame and per batch, within TOLERANCE of eager in grey
+    levels (at most 1 after rounding), and it follows later changes of the generator's weights (not frozen)."""
+    _, points, _ = SyntheticVideo(0, 1, 5).render(SIZE)
+    avatar = warp_avatar(landmarks=lambda image, previous: None)
+    assert avatar.runtime.kind == DEFAULT_RUNTIME
+    eager = GeneratorRunner(avatar.generator, "eager")
+    default = avatar.runtime
+    for round_ in range(2):
+        with torch.no_grad():
+            for parameter in avatar.generator.parameters():
+                parameter.add_(0.05 * torch.randn_like(parameter))
+        avatar.runtime = default
+        frames = [avatar.render(p)[0] for p in points] + list(avatar.render_batch(points[:3]))
+        avatar.runtime = eager
+        expected = [avatar.render(p)[0] for p in points] + list(avatar.render_batch(points[:3]))
+        for got, want in zip(frames, expected, strict=True):
+            assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, round_
+        assert not all(np.array_equal(f, expected[0]) for f in expected[1:])  # the frames do differ

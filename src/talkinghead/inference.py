@@ -38,6 +38,7 @@ from talkinghead.landmarks.drawing import draw_landmarks
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grids
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
 from talkinghead.models.warp_generator import WarpSources
+from talkinghead.runtime import DEFAULT_RUNTIME, GeneratorRunner
 from talkinghead.video import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -222,6 +223,8 @@ class Avatar:
         self.needs_sources = bool(getattr(self.generator, "needs_sources", False))
         if self.needs_sources:
             self._prepare_sources()
+        # The warp family renders through the fastest runtime measured (talkinghead.runtime, issue 17).
+        self.runtime = GeneratorRunner(self.generator, DEFAULT_RUNTIME if self.needs_sources else "eager")
 
     def _prepare_sources(self) -> None:
         """The sources as the generator takes them, once: images and landmark images [T, 3, S, S] in [-1, 1]."""
@@ -265,7 +268,7 @@ class Avatar:
             y = to_tensor(landmark_images, self.device).contiguous(memory_format=torch.channels_last)
             psi = self.psi.expand(len(landmark_images), -1)
             if self.needs_sources:
-                return to_uint8(self.generator(y, psi, self.warp_sources(landmarks)))
+                return to_uint8(self.runtime(y, psi, self.warp_sources(landmarks)))
             return to_uint8(self.generator(y, psi))
 
     def warp_sources(self, landmarks: np.ndarray) -> WarpSources:

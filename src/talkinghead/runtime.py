@@ -7,7 +7,7 @@ Kinds (`RUNTIMES`; `benchmarks/cases/realtime.py` measures each on this machine,
 
 * ``eager``: the PyTorch module under ``torch.inference_mode`` in channels-last memory (what `Avatar` does);
 * ``eager-contiguous``: the same in the default (NCHW) memory format, for comparison;
-* ``torchscript``: ``torch.jit.trace`` of the module, frozen (`torch.jit.freeze`) for inference;
+* ``torchscript``: ``torch.jit.trace`` of the module (the default for the warp family: `DEFAULT_RUNTIME`);
 * ``compile``: ``torch.compile`` (Inductor; needs a C++ compiler; the first calls compile, for minutes on CPU);
 * ``onnx``: exported to ONNX (opset 17: GridSample is opset 16+) and run by ONNX Runtime (the optional
   ``onnx`` extra: ``pip install 'talkinghead[onnx]'``).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -30,6 +31,10 @@ from talkinghead.models.warp_generator import WarpSources
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("eager", "eager-contiguous", "torchscript", "compile", "onnx")
+DEFAULT_RUNTIME = "torchscript"
+"""What `Avatar` renders the warp family with: the fastest by measurement on the project's 2-core CPU (issue 17,
+``python benchmarks/run.py --case realtime_runtimes``: TorchScript 22 ms vs eager channels-last 25 ms a frame
+at warp-256, 11.5 vs 21.5 ms at warp-128, 1 thread beside a training run); identical outputs here."""
 TOLERANCE = 1e-4
 """Largest absolute difference from eager PyTorch allowed on the generator's [-1, 1] output (fp32 reordering);
 well under half a grey level (1 / 255 ≈ 0.0039 in [0, 1], 0.0078 in [-1, 1])."""
@@ -91,8 +96,10 @@ def build_runtime(generator: nn.Module, kind: str, example: tuple, threads: int 
         return run_eager
     if kind == "torchscript":
         generator.to(memory_format=torch.channels_last)
-        with torch.no_grad():
-            traced = torch.jit.freeze(torch.jit.trace(module, inputs, check_trace=False))
+        # Not frozen: the traced module shares the generator's parameters, so it follows later weight changes.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks are fixed at these shapes
+            traced = torch.jit.trace(module, inputs, check_trace=False)
 
         def run_traced(landmark_images, psi, sources=None):
             with torch.inference_mode():
@@ -107,6 +114,28 @@ def build_runtime(generator: nn.Module, kind: str, example: tuple, threads: int 
                 return compiled(*_inputs(landmark_images, psi, sources))
         return run_compiled
     return _onnx_runtime(module, inputs, threads)
+
+
+class GeneratorRunner:
+    """``runner(landmark_images, psi, sources or None) -> images``: the generator run by ``kind``, built on first
+    use for each set of input shapes and devices (a traced runtime is specialised to its shapes: batch, N, S)."""
+
+    def __init__(self, generator: nn.Module, kind: str = DEFAULT_RUNTIME) -> None:
+        if kind not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {list(RUNTIMES)}, got {kind!r}")
+        self.generator = generator
+        self.kind = kind
+        self._built: dict[tuple, Runtime] = {}
+
+    def __call__(self, landmark_images: torch.Tensor, psi: torch.Tensor,
+                 sources: WarpSources | None = None) -> torch.Tensor:
+        inputs = _inputs(landmark_images, psi, sources)
+        key = tuple((tuple(t.shape), t.dtype, t.device) for t in inputs)
+        run = self._built.get(key)
+        if run is None:
+            with torch.inference_mode(False):
+                run = self._built[key] = build_runtime(self.generator, self.kind, (landmark_images, psi, sources))
+        return run(landmark_images, psi, sources)
 
 
 def _onnx_runtime(module: nn.Module, inputs: tuple, threads: int | None) -> Runtime:
@@ -134,4 +163,5 @@ def _onnx_runtime(module: nn.Module, inputs: tuple, threads: int | None) -> Runt
     return run_onnx
 
 
-__all__ = ["ONNX_OPSET", "RUNTIMES", "TOLERANCE", "Runtime", "TensorGenerator", "available", "build_runtime"]
+__all__ = ["DEFAULT_RUNTIME", "ONNX_OPSET", "RUNTIMES", "TOLERANCE", "GeneratorRunner", "Runtime", "TensorGenerator",
+           "available", "build_runtime"]
