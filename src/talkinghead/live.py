@@ -275,6 +275,41 @@ class WindowSink:
 # --- the loop ------------------------------------------------------------------------------------------------
 
 
+class _Pace:
+    """When the landmarks thread takes the next frame: only after the renderer took the last one (so at most one
+    located frame waits), and not before ``busy - locate`` seconds into the renderer's current frame, so that the
+    newest frame is taken as late as lets its landmarks be ready when the renderer is. ``busy`` (the renderer's
+    work per frame, not counting its waits) and ``locate`` are running means."""
+
+    def __init__(self, weight: float = 0.3) -> None:
+        self.turn = threading.Semaphore(1)
+        self.weight = weight
+        self.busy = 0.0
+        self.locate = 0.0
+        self.taken_at: float | None = None
+
+    def renderer_took(self) -> None:
+        self.taken_at = time.perf_counter()
+        self.turn.release()
+
+    def renderer_done(self) -> None:
+        if self.taken_at is not None:
+            self.busy += self.weight * (time.perf_counter() - self.taken_at - self.busy)
+
+    def keep_turn(self) -> None:
+        self.turn.release()
+
+    def located(self, seconds: float) -> None:
+        self.locate += self.weight * (seconds - self.locate)
+
+    def wait_for_turn(self) -> None:
+        self.turn.acquire()
+        if self.taken_at is not None:
+            wait = self.taken_at + self.busy - self.locate - time.perf_counter()
+            if wait > 0:
+                time.sleep(min(wait, 1.0))
+
+
 def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[str] | None = None,
              mode: str = "relative", smooth: bool = True, seconds: float | None = None,
              animator: Callable[[np.ndarray, float], AnimationFrame] | None = None,
@@ -313,22 +348,29 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
     error: BaseException | None = None
     producer.start()
     split = animator is None  # a FrameAnimator: its landmarks stage runs in a thread of its own
+    pace = _Pace()
 
     def newest() -> Iterator[tuple[Captured, np.ndarray | None]]:
-        """The newest frame each time the renderer is ready for one, with its landmarks (tracked, smoothed at the
-        capture time) when the loop is split; run in the pipeline's source thread, so locating frame i + 1
-        overlaps rendering frame i."""
+        """The newest frame each time the renderer is about to be ready for one, with its landmarks (tracked,
+        smoothed at the capture time) when the loop is split. Runs in the pipeline's source thread: locating
+        frame i + 1 overlaps rendering frame i, and starts late enough that frame i + 1 is fresh when it renders."""
         while True:
+            pace.wait_for_turn()
             item = slot.take(timeout=0.5)
             if item is None:
                 if not producer.is_alive():
                     return
+                pace.keep_turn()  # nothing taken
                 continue
-            yield item, (animate.locate(item.frame, item.time) if split else None)
+            started = time.perf_counter()
+            points = animate.locate(item.frame, item.time) if split else None
+            pace.located(time.perf_counter() - started)
+            yield item, points
 
     frames = pipeline(newest(), [], depth=1, name="talkinghead-live")
     try:
         for item, points in frames:
+            pace.renderer_took()
             animated = animate.drive(points, item.frame) if split else animate(item.frame, item.time)
             generated, held = animated.image, animated.held
             latency_ms = (time.perf_counter() - item.time) * 1000.0
@@ -347,6 +389,7 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
                 break
             if seconds is not None and elapsed >= seconds:
                 break
+            pace.renderer_done()
     except KeyboardInterrupt:
         log.info("live: stopped by Ctrl-C")
     except BaseException as raised:
@@ -355,6 +398,7 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
     finally:
         stop.set()
         producer.join(timeout=5.0)  # it sees `stop` after at most one frame (a file's next frame, a camera's read)
+        pace.keep_turn()  # a landmarks thread waiting for its turn sees the closed slot
         frames.close()  # the landmarks thread ends once the producer has closed the slot
         source.close()
         stats.seconds = time.perf_counter() - started
