@@ -9,8 +9,9 @@ One driver frame in, one avatar frame out: landmarks (tracked: `landmarks.driver
 -> `Avatar.render` (G with the avatar's ψ; the warp family also with its N nearest sources and their mesh grids).
 A frame without a face holds the last landmarks (the avatar at rest before the first
 face). `Avatar.animate_frames` (hence `talkinghead animate`, the app and the evaluation) and `talkinghead live`
-both run it, pipelined (`FrameAnimator.stream`: decoding, landmarks and rendering in overlapping threads, the
-encoder in the caller's); `write_animation` writes its frames as an H.264 video with the driver's audio.
+both run it, pipelined (`FrameAnimator.stream`: decoding, landmarks, planning (retargeting, the landmark image,
+the warp family's mesh grids) and G in overlapping threads, the encoder in the caller's); `write_animation`
+writes its frames as an H.264 video with the driver's audio.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from talkinghead.pipeline import pipeline
 
 if TYPE_CHECKING:
     from talkinghead.inference import Avatar
+    from talkinghead.models.warp_generator import WarpSources
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,21 @@ class AnimationFrame:
     """The driver frame, uint8 RGB (None when driven by landmarks only)."""
     held: bool
     """True when no face was found in this driver frame and the last good landmarks were used."""
+
+
+@dataclass
+class PlannedFrame:
+    """A frame with everything before G done (`FrameAnimator.plan`), waiting for `FrameAnimator.render`."""
+
+    index: int
+    landmarks: np.ndarray
+    """The retargeted landmarks [68, 2] in the avatar's crop pixels."""
+    landmark_image: np.ndarray
+    """uint8 RGB [S, S, 3]."""
+    sources: WarpSources | None
+    """The warp family's N nearest sources with their mesh grids (None for the paper family)."""
+    driver: np.ndarray | None
+    held: bool
 
 
 class FrameAnimator:
@@ -91,6 +108,11 @@ class FrameAnimator:
 
     def drive(self, points: np.ndarray | None, frame: np.ndarray | None = None) -> AnimationFrame:
         """Render the avatar following driver landmarks [68, 2] (None: hold the last ones)."""
+        return self.render(self.plan(points, frame))
+
+    def plan(self, points: np.ndarray | None, frame: np.ndarray | None = None) -> PlannedFrame:
+        """Everything before G for driver landmarks [68, 2] (None: hold the last ones): retargeting, the landmark
+        image and, for the warp family, the nearest sources with their mesh grids."""
         index = self.frames
         self.frames += 1
         held = points is None
@@ -106,19 +128,28 @@ class FrameAnimator:
                 reference = self.reference if self.reference is not None else points
                 self._retargeter = Retargeter(source, reference, self.mode)
             target = self._retargeter(points)
-        image, drawing = self.avatar.render(target)
-        return AnimationFrame(index, image, drawing, target, frame, held)
+        drawing = self.avatar.landmark_image(target)
+        sources = self.avatar.warp_sources(target[None]) if self.avatar.needs_sources else None
+        return PlannedFrame(index, target, drawing, sources, frame, held)
+
+    def render(self, planned: PlannedFrame) -> AnimationFrame:
+        """G on a planned frame -> the animated frame (what ``Avatar.render`` gives for its landmarks)."""
+        image = self.avatar._generate(np.asarray(planned.landmarks, np.float32)[None], planned.landmark_image[None],
+                                      planned.sources)[0]
+        return AnimationFrame(planned.index, image, planned.landmark_image, planned.landmarks, planned.driver,
+                              planned.held)
 
     def __call__(self, frame: np.ndarray, at: float | None = None) -> AnimationFrame:
         return self.drive(self.locate(frame, at), frame)
 
-    def stream(self, frames: Iterable[np.ndarray], depth: int = 2) -> Iterator[AnimationFrame]:
+    def stream(self, frames: Iterable[np.ndarray], depth: int = 1) -> Iterator[AnimationFrame]:
         """``self(frame)`` for each frame, in order and with identical results, pipelined: the frames are read
-        (decoded), located (tracked, smoothed) and driven (retargeted, rendered) in three overlapping threads with
-        at most ``depth`` frames between two of them (`talkinghead.pipeline`), so memory stays flat."""
+        (decoded), located (tracked, smoothed), planned (retargeted, drawn, their sources' grids) and rendered (G)
+        in four overlapping threads with at most ``depth`` frames between two of them (`talkinghead.pipeline`),
+        so memory stays flat."""
         return pipeline(frames, [lambda frame: (frame, self.locate(frame)),
-                                 lambda located: self.drive(located[1], located[0])], depth=depth,
-                        name="talkinghead-animate")
+                                 lambda located: self.plan(located[1], located[0]),
+                                 self.render], depth=depth, name="talkinghead-animate")
 
     def finish(self) -> None:
         """After the driver's last frame: `NoFaceInDriver` when no frame had a face, else a warning counting the
@@ -176,4 +207,4 @@ def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, m
             "output": str(output)}
 
 
-__all__ = ["AnimationFrame", "FrameAnimator", "NoFaceInDriver", "write_animation"]
+__all__ = ["AnimationFrame", "FrameAnimator", "NoFaceInDriver", "PlannedFrame", "write_animation"]

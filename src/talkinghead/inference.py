@@ -261,14 +261,16 @@ class Avatar:
             raise ValueError(f"render_batch: expected landmarks [B, 68, 2], got {landmarks.shape}")
         return self._generate(landmarks, np.stack([self.landmark_image(points) for points in landmarks]))
 
-    def _generate(self, landmarks: np.ndarray, landmark_images: np.ndarray) -> np.ndarray:
+    def _generate(self, landmarks: np.ndarray, landmark_images: np.ndarray,
+                  sources: WarpSources | None = None) -> np.ndarray:
         """G(y, ψ[, sources]) for landmarks [B, 68, 2] and their uint8 landmark images [B, S, S, 3] -> uint8
-        [B, S, S, 3]. ψ is computed once; the sources (when the generator needs them) are chosen per frame."""
+        [B, S, S, 3]. ψ is computed once; the sources (when the generator needs them) are chosen per frame
+        (``sources``: already chosen with `warp_sources`, e.g. by another pipeline stage)."""
         with torch.inference_mode():
             y = to_tensor(landmark_images, self.device).contiguous(memory_format=torch.channels_last)
             psi = self.psi.expand(len(landmark_images), -1)
             if self.needs_sources:
-                return to_uint8(self.runtime(y, psi, self.warp_sources(landmarks)))
+                return to_uint8(self.runtime(y, psi, sources if sources is not None else self.warp_sources(landmarks)))
             return to_uint8(self.generator(y, psi))
 
     def warp_sources(self, landmarks: np.ndarray) -> WarpSources:

@@ -16,6 +16,11 @@ when frames are dropped), retargeted onto the avatar (relative by default), rend
 
 The file holds one frame per source frame: a dropped frame's slot repeats the frame that was on screen, so the
 file plays in real time at the source's fps and has as many frames as the source delivered.
+
+The newest frame is located (tracked, smoothed) and planned (retargeted, drawn, the warp sources' mesh grids) in a
+thread of its own while the previous frame renders (`talkinghead.pipeline`), taken as late as lets it be ready
+when the renderer is free (`_Pace`): the rate is set by the slower stage, not their sum, and the latency stays
+about one frame's work.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talkinghead.animation import AnimationFrame, FrameAnimator
+from talkinghead.animation import AnimationFrame, FrameAnimator, PlannedFrame
 from talkinghead.pipeline import pipeline
 
 log = logging.getLogger(__name__)
@@ -350,10 +355,11 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
     split = animator is None  # a FrameAnimator: its landmarks stage runs in a thread of its own
     pace = _Pace()
 
-    def newest() -> Iterator[tuple[Captured, np.ndarray | None]]:
-        """The newest frame each time the renderer is about to be ready for one, with its landmarks (tracked,
-        smoothed at the capture time) when the loop is split. Runs in the pipeline's source thread: locating
-        frame i + 1 overlaps rendering frame i, and starts late enough that frame i + 1 is fresh when it renders."""
+    def newest() -> Iterator[tuple[Captured, PlannedFrame | None]]:
+        """The newest frame each time the renderer is about to be ready for one, planned (landmarks tracked and
+        smoothed at the capture time, retargeted, drawn, the warp sources' grids) when the loop is split. Runs in
+        the pipeline's source thread: planning frame i + 1 overlaps rendering frame i, and starts late enough that
+        frame i + 1 is fresh when it renders."""
         while True:
             pace.wait_for_turn()
             item = slot.take(timeout=0.5)
@@ -363,15 +369,15 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
                 pace.keep_turn()  # nothing taken
                 continue
             started = time.perf_counter()
-            points = animate.locate(item.frame, item.time) if split else None
+            planned = animate.plan(animate.locate(item.frame, item.time), item.frame) if split else None
             pace.located(time.perf_counter() - started)
-            yield item, points
+            yield item, planned
 
     frames = pipeline(newest(), [], depth=1, name="talkinghead-live")
     try:
-        for item, points in frames:
+        for item, planned in frames:
             pace.renderer_took()
-            animated = animate.drive(points, item.frame) if split else animate(item.frame, item.time)
+            animated = animate.render(planned) if split else animate(item.frame, item.time)
             generated, held = animated.image, animated.held
             latency_ms = (time.perf_counter() - item.time) * 1000.0
             stats.rendered += 1
