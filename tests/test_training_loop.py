@@ -50,6 +50,20 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
         "training-00000004.safetensors", "training-00000005.safetensors"]
 
 
+def test_a_resume_with_new_learning_rates_and_betas_uses_them(tmp_path):
+    """The resume log says changed settings apply; the optimizers' saved param_groups must not override them."""
+    run(micro_config("train.steps=2", "train.checkpoint_every=2"), tmp_path)
+    changed = micro_config("train.steps=3", "train.checkpoint_every=3", "train.lr_generator=1e-3",
+                           "train.lr_discriminator=3e-3", "train.betas=[0.5, 0.99]")
+    learner = run(changed, tmp_path, resume="auto")
+    assert learner.step == 3
+    assert [g["lr"] for g in learner.optimizer_generator.param_groups] == [1e-3]
+    assert [g["lr"] for g in learner.optimizer_discriminator.param_groups] == [3e-3]
+    assert [g["lr"] for g in learner.optimizer_video_embeddings.param_groups] == [3e-3]
+    assert all(g["betas"] == (0.5, 0.99) for o in learner.optimizers().values() for g in o.param_groups)
+    assert learner.optimizer_generator.state  # the Adam moments did come back
+
+
 def test_run_dir_outputs(tmp_path):
     config = micro_config("train.steps=2", "train.image_every=2")
     run(config, tmp_path)

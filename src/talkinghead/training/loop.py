@@ -265,7 +265,11 @@ class MetaLearner:
         if "video_started" in tensors:
             self.video_started.copy_(tensors["video_started"])
         for name, optimizer in self.optimizers().items():
+            # The saved param_groups carry the old run's lr and betas; the config's apply (the resume log says so).
+            hyperparameters = [{"lr": g["lr"], "betas": g["betas"]} for g in optimizer.param_groups]
             training_state.optimizer_from_tensors(optimizer, tensors, meta["optimizers"][name], f"optimizer.{name}")
+            for group, wanted in zip(optimizer.param_groups, hyperparameters, strict=True):
+                group.update(wanted)
         for name, scaler in (("generator", self.scaler_generator), ("discriminator", self.scaler_discriminator)):
             if meta.get(f"scaler.{name}"):
                 scaler.load_state_dict(meta[f"scaler.{name}"])
