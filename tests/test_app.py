@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from _app_helpers import source_picture, write_driver, write_export
+from _browser import chromium
 from conftest import REPO_ROOT
 from talkinghead import cli
 from talkinghead.app import (
@@ -39,7 +40,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 
 
@@ -236,30 +236,10 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _unavailable(reason: str) -> None:
-    """Skip on a user's machine; fail in CI, which installs the browser (.ci/run sets TALKINGHEAD_REQUIRE_BROWSER)."""
-    if os.environ.get("TALKINGHEAD_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"the browser test must run here: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    if not CHROMIUM.exists():
-        _unavailable(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; .ci/run installs it)")
-    try:
-        import gradio  # noqa: F401
-        from playwright import sync_api as playwright_api
-    except ImportError as error:
-        _unavailable(f"the browser test needs the test extra (pip install -e \".[test]\"): {error}")
-    with playwright_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            viewport={"width": 1400, "height": 1000})
+    with chromium(tmp_path_factory.mktemp("chromium-profile"), width=1400, height=1000, needs=("gradio",)) as context:
         yield context
-        context.close()
 
 
 @pytest.mark.slow

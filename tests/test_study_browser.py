@@ -7,40 +7,20 @@ Skips without the browser on a user's machine; fails instead when TALKINGHEAD_RE
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
+from _browser import chromium
 from _study_helpers import write_evaluation
 from talkinghead.study import StudyServer, build_study, read_answers, study_results, write_static
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHOICES = (0, 1, 2, 2, 1, 0, 0, 0, 1, 2)
 """The scripted rater's picks (positions) for the first 10 triplets."""
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("TALKINGHEAD_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"the browser test must run here: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    if not CHROMIUM.exists():
-        _unavailable(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; .ci/run installs it)")
-    try:
-        from playwright import sync_api as playwright_api
-    except ImportError as error:
-        _unavailable(f"the browser test needs the test extra (pip install -e \".[test]\"): {error}")
-    with playwright_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"], viewport={"width": 1000, "height": 700})
+    with chromium(tmp_path_factory.mktemp("chromium-profile"), width=1000, height=700) as context:
         yield context
-        context.close()
 
 
 def _answer(page, study, choices) -> list[str]:
