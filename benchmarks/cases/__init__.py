@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
 
 CASES: dict[str, Callable[[], dict]] = {}
@@ -17,3 +19,15 @@ def case(name: str) -> Callable[[Callable[[], dict]], Callable[[], dict]]:
         return function
 
     return register
+
+
+def best_and_median_ms(run: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(best, median) wall time of ``run()`` in ms over ``repeats`` calls, after two warm-up calls."""
+    run()
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times) * 1e3, statistics.median(times) * 1e3

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.cases import best_and_median_ms
 from talkinghead.config import preset
 
 PAPER_FINETUNE_SECONDS_P40_256 = {1: 43.8, 8: 85.5, 32: 258.0}
@@ -91,14 +92,7 @@ def case_inference_frame_paper256() -> dict:
 
 def _median_ms(run, repeats: int) -> float:
     """Median wall time of ``run()`` in ms, after two warm-up calls."""
-    run()
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times)) * 1000
+    return best_and_median_ms(run, repeats)[1]
 
 
 def _render_gflops(avatar, target: np.ndarray) -> float:

@@ -21,7 +21,6 @@ core); the figures say how many and the machine's load.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.cases import best_and_median_ms
 from benchmarks.cases.live_latency import _setup as synthetic_driver
 
 TARGETS = {"warp-256 animate fps": 25, "live fps": 25, "live median latency ms": 60, "live dropped %": 5,
@@ -41,37 +41,9 @@ def _threads() -> int:
     return int(os.environ.get("TALKINGHEAD_BENCH_THREADS", "1"))
 
 
-def _timed(run, repeats: int) -> tuple[float, float]:
-    """(best, median) ms of ``run()`` after two warm-up calls."""
-    run()
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times) * 1e3, statistics.median(times) * 1e3
-
-
-def _generator(name: str):
-    from talkinghead.config import preset
-    from talkinghead.models.warp_generator import WarpGenerator, WarpSources, identity_grid
-
-    torch.manual_seed(0)
-    cfg = preset(name).model
-    size, n = cfg.image_size, cfg.inference_sources
-    generator = WarpGenerator(cfg).eval()
-    grids = identity_grid(size, size)[None, None] + 0.03 * torch.randn(1, n, size, size, 2)
-    sources = WarpSources(torch.rand(1, n, 3, size, size) * 2 - 1, torch.rand(1, n, 3, size, size) * 2 - 1, grids,
-                          torch.rand(1, n))
-    with torch.no_grad():
-        psi = generator.project(torch.rand(1, cfg.embedding_dim))
-    return generator, (torch.rand(1, 3, size, size) * 2 - 1, psi, sources)
-
-
 def case_realtime_runtimes() -> dict:
     """Each inference runtime's ms per frame for the warp-128 and warp-256 generators (batch 1, fp32)."""
-    from benchmarks.cases.warp import conv_gflops
+    from benchmarks.cases.warp import conv_gflops, warp_inputs
     from talkinghead.runtime import RUNTIMES, available, build_runtime
 
     previous = torch.get_num_threads()
@@ -79,7 +51,7 @@ def case_realtime_runtimes() -> dict:
     result: dict = {"threads": _threads(), "repeats": 15}
     try:
         for name in ("warp-128", "warp-256"):
-            generator, example = _generator(name)
+            generator, example = warp_inputs(name)
             eager = build_runtime(generator, "eager", example)(*example)
             figures = {}
             for kind in RUNTIMES:
@@ -94,7 +66,7 @@ def case_realtime_runtimes() -> dict:
                     figures[kind] = f"failed: {type(error).__name__}: {str(error)[:120]}"
                     continue
                 build_s = time.perf_counter() - started
-                best, median = _timed(lambda run=run, example=example: run(*example), 15)
+                best, median = best_and_median_ms(lambda run=run, example=example: run(*example), 15)
                 figures[kind] = {"ms_per_frame_best": round(best, 2), "ms_per_frame_median": round(median, 2),
                                  "build_and_first_call_s": round(build_s, 2),
                                  "max_abs_diff_vs_eager": float((out - eager).abs().max())}

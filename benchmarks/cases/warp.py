@@ -3,15 +3,12 @@ paper-256's generator, the mesh grid's cost, and GFLOPs against this machine's m
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.cases import case
+from benchmarks.cases import best_and_median_ms, case
 from benchmarks.cases.models import matmul_gflops
 from talkinghead.config import preset
 from talkinghead.landmarks.mesh import sampling_grid
@@ -19,27 +16,18 @@ from talkinghead.models import Generator
 from talkinghead.models.warp_generator import WarpGenerator, WarpSources, identity_grid
 
 
-def _best_ms(run, repeats: int) -> tuple[float, float]:
-    run()
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times) * 1e3, statistics.median(times) * 1e3
-
-
 def conv_gflops(channels: int = 32, size: int = 64, repeats: int = 10) -> float:
     """Throughput of a 3x3 conv of the warp generator's kind (32 -> 32 channels at 64x64, batch 2), GFLOP/s."""
     x = torch.randn(2, channels, size, size)
     weight = torch.randn(channels, channels, 3, 3)
     with torch.inference_mode():
-        best, _ = _best_ms(lambda: F.conv2d(x, weight, padding=1), repeats)
+        best, _ = best_and_median_ms(lambda: F.conv2d(x, weight, padding=1), repeats)
     return 2 * 2 * channels * channels * 9 * size * size / (best / 1e3) / 1e9
 
 
-def _warp_figures(name: str, repeats: int) -> dict:
+def warp_inputs(name: str) -> tuple[WarpGenerator, tuple[torch.Tensor, torch.Tensor, WarpSources]]:
+    """Preset ``name``'s warp generator (untrained: speed does not depend on training; seed 0) and one frame's
+    inputs for it: (landmark image [1, 3, H, W], ψ, the N = ``inference_sources`` sources with mesh-like grids)."""
     torch.manual_seed(0)
     cfg = preset(name).model
     size, n = cfg.image_size, cfg.inference_sources
@@ -47,16 +35,22 @@ def _warp_figures(name: str, repeats: int) -> dict:
     grids = identity_grid(size, size)[None, None] + 0.03 * torch.randn(1, n, size, size, 2)
     sources = WarpSources(torch.rand(1, n, 3, size, size) * 2 - 1, torch.rand(1, n, 3, size, size) * 2 - 1, grids,
                           torch.rand(1, n))
-    landmark_image = torch.rand(1, 3, size, size) * 2 - 1
-    with torch.inference_mode():
+    with torch.no_grad():
         psi = generator.project(torch.rand(1, cfg.embedding_dim))
+    return generator, (torch.rand(1, 3, size, size) * 2 - 1, psi, sources)
+
+
+def _warp_figures(name: str, repeats: int) -> dict:
+    generator, (landmark_image, psi, sources) = warp_inputs(name)
+    size, n = landmark_image.shape[-1], sources.images.shape[1]  # [1, 3, H, W]; [1, N, 3, H, W]
+    with torch.inference_mode():
         with FlopCounterMode(display=False) as counter:
             generator(landmark_image, psi, sources)
-        best, median = _best_ms(lambda: generator(landmark_image, psi, sources), repeats)
+        best, median = best_and_median_ms(lambda: generator(landmark_image, psi, sources), repeats)
     rng = np.random.default_rng(0)
     landmarks = rng.uniform(size * 0.3, size * 0.7, (68, 2))
     moved = landmarks + rng.normal(0, size / 100, landmarks.shape)
-    grid_best, _ = _best_ms(lambda: sampling_grid(landmarks, moved, size), repeats)
+    grid_best, _ = best_and_median_ms(lambda: sampling_grid(landmarks, moved, size), repeats)
     flops = counter.get_total_flops()
     return {"parameters": sum(p.numel() for p in generator.parameters()), "sources_per_frame": n,
             "gflops_per_frame": round(flops / 1e9, 3), "ms_per_frame_best": round(best, 1),
@@ -74,7 +68,7 @@ def _paper_figures(repeats: int) -> dict:
         psi = generator.project(torch.rand(1, cfg.embedding_dim))
         with FlopCounterMode(display=False) as counter:
             generator(landmark_image, psi)
-        best, median = _best_ms(lambda: generator(landmark_image, psi), repeats)
+        best, median = best_and_median_ms(lambda: generator(landmark_image, psi), repeats)
     return {"gflops_per_frame": round(counter.get_total_flops() / 1e9, 2), "ms_per_frame_best": round(best, 1),
             "ms_per_frame_median": round(median, 1)}
 
