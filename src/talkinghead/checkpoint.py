@@ -17,6 +17,7 @@ Typical use::
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import logging
 import os
@@ -51,6 +52,21 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
     code_version: str = ""
     path: Path | None = None
+
+
+def packaged_weights(file: str) -> Path:
+    """Where this installation keeps ``file``, a weights file that ships in the package (talkinghead/weights/)."""
+    return Path(str(importlib.resources.files("talkinghead") / "weights" / file))
+
+
+def require_packaged_weights(file: str, what: str, otherwise: str) -> Path:
+    """`packaged_weights` of ``file``; a FileNotFoundError naming ``what`` and saying ``otherwise`` (the way round
+    it) when this installation lacks it."""
+    path = packaged_weights(file)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} is missing from this installation; reinstall talkinghead, or "
+                                f"{otherwise}")
+    return path
 
 
 def model_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

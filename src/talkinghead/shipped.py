@@ -18,32 +18,27 @@ Refresh it from a run (strips W, adds the training index's counts, prints the fi
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from talkinghead.checkpoint import load_checkpoint, save_checkpoint
+from talkinghead.checkpoint import load_checkpoint, packaged_weights, require_packaged_weights, save_checkpoint
 from talkinghead.perceptual_weights import sha256_of
+from talkinghead.training.warm_start import RUN_ONLY  # W: meaningless for new people (FT starts w′ at w0 + ê)
 
 log = logging.getLogger(__name__)
 
 SHIPPED_MODEL = "talkinghead-warp128-shared.safetensors"
 MAX_BYTES = 25 * 1024 * 1024
 """The package carries at most 25 MB of shipped weights."""
-RUN_ONLY = "discriminator.video_embeddings."
-"""W: one row per training clip of the run; meaningless for new people (fine-tuning starts w′ at w0 + ê)."""
 MODEL_CARD = "docs/model-card.md"
 
 
 def shipped_model_path() -> Path:
     """Where this installation keeps the shipped model; a clear error when it is missing."""
-    path = Path(str(importlib.resources.files("talkinghead") / "weights" / SHIPPED_MODEL))
-    if not path.is_file():
-        raise FileNotFoundError(f"the shipped model {path} is missing from this installation; reinstall "
-                                "talkinghead, or pass --checkpoint RUN (a training run directory or its export)")
-    return path
+    return require_packaged_weights(SHIPPED_MODEL, "the shipped model",
+                                    "pass --checkpoint RUN (a training run directory or its export)")
 
 
 def describe(metadata: dict[str, Any], preset: str) -> str:
@@ -111,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-o", "--out", default=None, help=f"default: the package's weights/{SHIPPED_MODEL}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = args.out or Path(str(importlib.resources.files("talkinghead") / "weights" / SHIPPED_MODEL))
+    out = args.out or packaged_weights(SHIPPED_MODEL)
     print(json.dumps(make_shipped_model(args.export, out, args.index), indent=1))
 
 

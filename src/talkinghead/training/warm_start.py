@@ -16,14 +16,20 @@ The demo ships one (`packaged_demo_warm_start`), made by ``scripts/make-demo-war
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from talkinghead.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from talkinghead.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    require_packaged_weights,
+    save_checkpoint,
+)
 from talkinghead.perceptual_weights import sha256_of
 
 log = logging.getLogger(__name__)
@@ -38,11 +44,7 @@ DEMO_WARM_START = "demo-tiny64-warm-start.safetensors"
 
 def packaged_demo_warm_start() -> Path:
     """The warm start that ships with the package for `talkinghead demo` (tiny-64, synthetic people)."""
-    path = Path(str(importlib.resources.files("talkinghead") / "weights" / DEMO_WARM_START))
-    if not path.is_file():
-        raise FileNotFoundError(f"the demo's warm start {path} is missing from this installation; reinstall "
-                                "talkinghead, or run the demo with --from-scratch")
-    return path
+    return require_packaged_weights(DEMO_WARM_START, "the demo's warm start", "run the demo with --from-scratch")
 
 
 def make_warm_start(training_checkpoint: str | Path, out: str | Path) -> Path:
