@@ -18,7 +18,7 @@ gives an "unavailable" result.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -140,22 +140,28 @@ class FidInception:
         """Pool3 features [N, 2048] of uint8 RGB images (resized to 299x299 by the network)."""
         import torch
 
-        batches, batch = [], []
-
-        def flush() -> None:
-            tensor = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div(255.0)  # [B, 3, H, W] in [0, 1]
+        def embed(batch: np.ndarray) -> np.ndarray:
+            tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255.0)  # [B, 3, H, W] in [0, 1]
             with torch.no_grad():
                 output = self.model(tensor.to(self.device))[0]  # [B, 2048, 1, 1]
-            batches.append(output.flatten(1).cpu().double().numpy())
-            batch.clear()
+            return output.flatten(1).cpu().double().numpy()
 
-        for image in images:
-            batch.append(image)
-            if len(batch) == batch_size:
-                flush()
-        if batch:
-            flush()
-        return np.concatenate(batches) if batches else np.zeros((0, 2048))
+        return features_in_batches(images, batch_size, embed, 2048)
+
+
+def features_in_batches(images: Iterable[np.ndarray], batch_size: int, embed: Callable[[np.ndarray], np.ndarray],
+                        dim: int) -> np.ndarray:
+    """``embed`` over ``images`` taken ``batch_size`` at a time ([B, H, W, 3] -> [B, dim]), concatenated: [N, dim];
+    [0, dim] for no images."""
+    batches, batch = [], []
+    for image in images:
+        batch.append(image)
+        if len(batch) == batch_size:
+            batches.append(embed(np.stack(batch)))
+            batch.clear()
+    if batch:
+        batches.append(embed(np.stack(batch)))
+    return np.concatenate(batches) if batches else np.zeros((0, dim))
 
 
 def compute_fid(real_images: Iterable[np.ndarray], fake_images: Iterable[np.ndarray],

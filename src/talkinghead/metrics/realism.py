@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from talkinghead.metrics.fid import frechet_distance_of_features
+from talkinghead.metrics.fid import features_in_batches, frechet_distance_of_features
 
 FD_LABEL = "FD-MobileNetV2 (not comparable with published FID)"
 FD_INPUT_SIZE = 224
@@ -51,6 +51,13 @@ def frechet_distance_mobilenet(real_features: np.ndarray, fake_features: np.ndar
     return frechet_distance_of_features(real_features, fake_features)
 
 
+def _rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"MobileNetV2Embedding: expected uint8 RGB images, got {image.dtype} {image.shape}")
+    return image
+
+
 class MobileNetV2Embedding:
     """Images -> [N, 1280] globally averaged MobileNetV2 features (ImageNet weights from the offline package,
     sha256-verified). Raises `perceptual_weights.FeatureWeightsError` when the package is not installed."""
@@ -70,25 +77,13 @@ class MobileNetV2Embedding:
         import torch
         import torch.nn.functional as F
 
-        batches, batch = [], []
-
-        def flush() -> None:
-            pixels = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float()  # [B, 3, H, W] in [0, 255]
+        def embed(batch: np.ndarray) -> np.ndarray:
+            pixels = torch.from_numpy(batch).permute(0, 3, 1, 2).float()  # [B, 3, H, W] in [0, 255]
             tensor = pixels / 127.5 - 1.0  # [-1, 1], what MobileNetV2Features' input normalization takes
             tensor = F.interpolate(tensor, size=(FD_INPUT_SIZE, FD_INPUT_SIZE), mode="bilinear", align_corners=False,
                                    antialias=True)
             with torch.no_grad():
                 feature_map = self.network(tensor.to(self.device))[0]  # [B, 1280, 7, 7]
-            batches.append(feature_map.mean(dim=(2, 3)).cpu().double().numpy())  # [B, 1280]
-            batch.clear()
+            return feature_map.mean(dim=(2, 3)).cpu().double().numpy()  # [B, 1280]
 
-        for image in images:
-            image = np.asarray(image)
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"MobileNetV2Embedding: expected uint8 RGB images, got {image.dtype} {image.shape}")
-            batch.append(image)
-            if len(batch) == batch_size:
-                flush()
-        if batch:
-            flush()
-        return np.concatenate(batches) if batches else np.zeros((0, 1280))
+        return features_in_batches((_rgb(image) for image in images), batch_size, embed, 1280)
