@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Sequence
 
 from talkinghead.app.page import _gradio, build_ui
@@ -66,22 +65,11 @@ class AppServer:
 
     def serve_forever(self) -> None:
         """Start, print the URL, run until Ctrl-C (or SIGTERM), then clean up."""
-        import signal
-
-        def stop(signum, frame) -> None:
-            raise KeyboardInterrupt
+        from talkinghead.serving import serve_until_stopped
 
         url = self.start()
-        previous = signal.signal(signal.SIGTERM, stop)  # `kill` cleans up too, not only Ctrl-C
         print(f"talkinghead app on {url} (Ctrl-C stops it and removes {self.workspace.root})", flush=True)
-        try:
-            while True:
-                time.sleep(1.0)
-        except KeyboardInterrupt:
-            print("stopping", flush=True)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            self.close()
+        serve_until_stopped(self.close, stopping_message="stopping")
 
     def close(self) -> None:
         if self.ui is not None:

@@ -48,24 +48,12 @@ class StudyServer:
 
     def serve_forever(self) -> None:
         """Start, print the URL, answer until Ctrl-C (or SIGTERM)."""
-        import signal
-        import time
-
-        def stop(signum, frame) -> None:
-            raise KeyboardInterrupt
+        from talkinghead.serving import serve_until_stopped
 
         url = self.start()
-        previous = signal.signal(signal.SIGTERM, stop)
         print(f"talkinghead study on {url} ({len(self.study.triplets)} triplets; answers go to {self.log.path}; "
               "Ctrl-C stops)", flush=True)
-        try:
-            while True:
-                time.sleep(1.0)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            self.close()
+        serve_until_stopped(self.close)
 
     def close(self) -> None:
         if self._server is not None:
