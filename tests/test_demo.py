@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from talkinghead.demo import run_demo
+from talkinghead.demo import DEMO_PRESETS, run_demo
 from talkinghead.demo_report import quality_checks
 from talkinghead.video import VideoReader
 
@@ -58,6 +58,9 @@ def test_demo_resumes_without_redoing_work_and_refuses_other_settings(demo_run):
     assert again["done"].keys() == state["done"].keys()
     with pytest.raises(ValueError, match="other settings"):
         run_demo(out, minutes=3.0, scale="test", progress=False)
+    other = next(name for name in DEMO_PRESETS if name != state["settings"]["preset"])
+    with pytest.raises(ValueError, match="other settings"):  # another family must not resume this run
+        run_demo(out, minutes=2.0, scale="test", progress=False, preset=other)
 
 
 def test_quality_checks_read_the_papers_orderings():

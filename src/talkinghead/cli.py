@@ -353,18 +353,24 @@ SUBCOMMANDS.append(_add_animate)
 
 
 def _add_demo(subparsers) -> None:
+    from talkinghead.demo import DEFAULT_PRESET, DEMO_PRESETS
+
     parser = subparsers.add_parser(
         "demo", help="the whole system on synthetic talking heads, in minutes on a CPU (no data or weights needed)",
         description="First animate the packaged Mona Lisa with the shipped real-face model (DIR/mona_lisa.mp4), then "
-                    "render synthetic people, meta-learn tiny-64, personalize unseen people (feed-forward and "
-                    "fine-tuned, T=1 and 8), evaluate against copy-source and mesh warp, animate one of them, and "
-                    "write DIR/report.md. Re-running resumes an interrupted demo.")
+                    "render synthetic people, meta-learn tiny-64 or warp-tiny (--preset), personalize unseen people "
+                    "(feed-forward and fine-tuned, T=1 and 8), evaluate against copy-source and mesh warp, animate "
+                    "one of them, and write DIR/report.md. Re-running resumes an interrupted demo.")
     parser.add_argument("--out", default="demo-out", metavar="DIR", help="output folder (default: demo-out)")
     parser.add_argument("--minutes", type=float, default=15.0, help="time budget; meta-learning gets about half "
                         "of it (default 15)")
     parser.add_argument("--scale", choices=["full", "test"], default="full",
                         help="full (default) or test (a few identities, for a smoke run)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", choices=sorted(DEMO_PRESETS), default=DEFAULT_PRESET,
+                        help=f"the generator family meta-learned (default {DEFAULT_PRESET}): tiny-64, the paper's, "
+                             "continuing from the packaged warm start; or warp-tiny, ours, warp-guided: it has no "
+                             "warm start and begins exactly at the mesh warp, so --from-scratch is implied")
     parser.add_argument("--from-scratch", action="store_true",
                         help="meta-learn from random weights instead of the packaged warm start (tiny-64 "
                              "meta-learned on 1,500 other synthetic people; see README)")
@@ -375,7 +381,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from talkinghead.demo import run_demo
 
     state = run_demo(args.out, minutes=args.minutes, scale=args.scale, seed=args.seed,
-                     warm_start=not args.from_scratch)
+                     warm_start=not args.from_scratch, preset=args.preset)
     print(f"{args.out}/report.md written ({sum(state.get('seconds', {}).values()):.0f} s of work this run)")
     for check in state["done"]["report"].get("checks", []):
         print(f"  {'PASS' if check['passed'] else 'FAIL' if check['passed'] is False else 'n/a '}  {check['name']}")

@@ -9,11 +9,12 @@ Stages (each resumable; a finished stage is recorded in ``DIR/demo-state.json`` 
 1. ``data``: render synthetic talking heads (`talkinghead.data.synthetic`) into two datasets in the format of
    ``talkinghead prepare``: ``DIR/data/train`` (meta-learning identities) and ``DIR/data/test`` (other people,
    with their own names, never seen in training).
-2. ``train``: meta-learn ``tiny-64`` (FT variant, with L_MCH) on the training set, continuing from the packaged
-   warm start (`talkinghead.training.warm_start`: the same networks meta-learned on 1,500 other synthetic people,
-   whose identity seeds the checkpoint keeps, so evaluation refuses them) unless ``warm_start=False``. The
-   number of steps is fixed once from the measured speed of the first steps and the time budget, recorded, and
-   reused on resume.
+2. ``train``: meta-learn the chosen `DEMO_PRESETS` entry (FT variant, with L_MCH) on the training set.
+   ``tiny-64`` (the paper's family) continues from the packaged warm start (`talkinghead.training.warm_start`:
+   the same networks meta-learned on 1,500 other synthetic people, whose identity seeds the checkpoint keeps, so
+   evaluation refuses them) unless ``warm_start=False``; ``warp-tiny`` (ours) has no warm start and begins at the
+   mesh warp of the nearest source. The number of steps is fixed once from the measured speed of the first
+   steps and the time budget, recorded, and reused on resume.
 3. ``evaluate``: the paper's self-reenactment protocol on unseen identities, feed-forward and fine-tuned,
    T = 1 and 8, against copy-source and mesh-warp, plus cross-identity reenactment (relative and absolute).
 4. ``animate``: one unseen identity driven by another's motion (relative retargeting), side by side with the
@@ -69,7 +70,6 @@ SCALES = {
                       eval_videos=2, eval_targets=8, shots=(1, 8), finetune_epochs=10, train_share=0.45,
                       animation_frames=24),
 }
-PRESET = "tiny-64"
 CALIBRATION_STEPS = 10
 """Steps run first to measure this machine's speed; the total is derived from it and the budget."""
 
@@ -105,25 +105,56 @@ DEMO_OVERRIDES = (
 )
 
 
-def demo_config(steps: int, init_from: str | None = None):
-    """tiny-64, FT variant, with `DEMO_OVERRIDES`, for ``steps`` E/G updates (from ``init_from``, a warm start)."""
+
+
+@dataclass(frozen=True)
+class DemoPreset:
+    """One generator family the demo can meta-learn: its config preset, overrides and warm start."""
+
+    preset: str
+    """The `talkinghead.config` preset."""
+    overrides: tuple[str, ...]
+    warm_start: bool
+    """Whether a packaged warm start exists for it (only tiny-64's); without one it starts from its own init."""
+    about: str
+
+
+DEMO_PRESETS = {
+    "tiny-64": DemoPreset("tiny-64", DEMO_OVERRIDES, warm_start=True,
+                          about="the paper's pure-synthesis generator family, continuing from the packaged warm "
+                                "start (meta-learned on 1,500 other synthetic people)"),
+    "warp-tiny": DemoPreset("warp-tiny", DEMO_OVERRIDES, warm_start=False,
+                            about="our warp-guided generator family (issue 15): no warm start, it begins exactly at "
+                                  "the mesh warp of the nearest source and learns corrections"),
+}
+DEFAULT_PRESET = "tiny-64"
+
+
+def demo_config(steps: int, init_from: str | None = None, preset_name: str = DEFAULT_PRESET):
+    """``preset_name`` (a `DEMO_PRESETS` key), FT variant, with its overrides, for ``steps`` E/G updates (from
+    ``init_from``, a warm start)."""
     from talkinghead.config import apply_overrides, preset
 
-    config = apply_overrides(preset(PRESET), [
-        *DEMO_OVERRIDES, f"train.steps={steps}", "train.log_every=10",
+    demo = DEMO_PRESETS[preset_name]
+    config = apply_overrides(preset(demo.preset), [
+        *demo.overrides, f"train.steps={steps}", "train.log_every=10",
         f"train.checkpoint_every={max(10, steps // 8)}", f"train.image_every={max(10, steps // 4)}",
     ])
     return dataclasses.replace(config, train=dataclasses.replace(config.train, init_from=init_from))
 
 
 def run_demo(out: str | Path = "demo-out", minutes: float = 15.0, scale: str = "full", seed: int = 0,
-             progress: bool = True, warm_start: bool = True) -> dict[str, Any]:
+             progress: bool = True, warm_start: bool = True, preset: str = DEFAULT_PRESET) -> dict[str, Any]:
     """Run (or resume) the whole demo into ``out``; returns the summary that ``report.md`` shows.
 
-    ``warm_start``: continue meta-learning from the packaged warm start (default) or begin from random weights.
+    ``preset``: the generator family meta-learned (a `DEMO_PRESETS` key). ``warm_start``: continue meta-learning
+    from the packaged warm start (default) or begin from random weights; a preset without a warm start
+    (warp-tiny) always begins from its own initialization.
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
+    if preset not in DEMO_PRESETS:
+        raise ValueError(f"preset must be one of {sorted(DEMO_PRESETS)}, got {preset!r}")
     if minutes <= 0:
         raise ValueError(f"minutes must be > 0, got {minutes}")
     settings = SCALES[scale]
@@ -132,7 +163,7 @@ def run_demo(out: str | Path = "demo-out", minutes: float = 15.0, scale: str = "
     state = _State(out)
     recorded = state.values.get("settings")
     init_from = None
-    if warm_start:
+    if warm_start and DEMO_PRESETS[preset].warm_start:
         from talkinghead.training.warm_start import packaged_demo_warm_start, read_warm_start
 
         init_from = str(packaged_demo_warm_start())
@@ -141,8 +172,9 @@ def run_demo(out: str | Path = "demo-out", minutes: float = 15.0, scale: str = "
                 "identities": len(warm["dataset"].get("identity_seeds") or warm["dataset"].get("identities") or [])}
     else:
         warm = None
+    # The preset is a setting: a re-run with another preset must not resume this one's run.
     current = json.loads(json.dumps({"scale": dataclasses.asdict(settings), "minutes": minutes, "seed": seed,
-                                     "warm_start": warm}))
+                                     "preset": preset, "warm_start": warm}))
     if recorded is not None and recorded != current:
         raise ValueError(f"{out} holds a demo run with other settings ({recorded}); use another --out or "
                          "delete that folder")
@@ -191,7 +223,7 @@ def _stage_data(out: Path, settings: DemoScale, seed: int, remaining, progress: 
     from talkinghead.config import preset
     from talkinghead.data.prepare import write_synthetic_dataset
 
-    size = preset(PRESET).model.image_size
+    size = preset(DEMO_PRESETS[state.values["settings"]["preset"]].preset).model.image_size
     train = write_synthetic_dataset(out / "data" / "train", settings.train_identities, 1, settings.train_frames,
                                     size, seed=seed, name_prefix="syn")
     test = write_synthetic_dataset(out / "data" / "test", settings.test_identities, 1, settings.test_frames,
@@ -204,10 +236,11 @@ def _stage_train(out: Path, settings: DemoScale, seed: int, remaining, progress:
     from talkinghead.training.run import train_on_dataset
 
     run_dir, data = out / "run", out / "data" / "train"
+    preset_name = state.values["settings"]["preset"]
     total = state.values.get("train_steps")
     if total is None:
         # Measure this machine: a few steps, then the number of steps that fills the training share.
-        calibration = demo_config(CALIBRATION_STEPS, state.values.get("init_from"))
+        calibration = demo_config(CALIBRATION_STEPS, state.values.get("init_from"), preset_name)
         began = time.perf_counter()
         stamps: list[float] = []
         train_on_dataset(calibration, data, run_dir, resume="auto", progress=progress,
@@ -231,8 +264,8 @@ def _stage_train(out: Path, settings: DemoScale, seed: int, remaining, progress:
         if remaining() < reserve:
             raise StopTraining(f"time budget: {remaining() / 60:.1f} minutes left for evaluation and animation")
 
-    learner = train_on_dataset(demo_config(total, state.values.get("init_from")), data, run_dir, resume="auto",
-                               progress=progress, hooks=[deadline])
+    learner = train_on_dataset(demo_config(total, state.values.get("init_from"), preset_name), data, run_dir,
+                               resume="auto", progress=progress, hooks=[deadline])
     return {"steps": learner.step, "planned_steps": total, "images": learner.images,
             "skipped_steps": learner.bad_steps}
 

@@ -102,8 +102,11 @@ def _save_png(path: Path, image: np.ndarray) -> None:
     temp.replace(path)
 
 
-def _warm_start_line(warm: dict | None) -> str:
+def _warm_start_line(warm: dict | None, preset: str) -> str:
     if not warm:
+        if preset.startswith("warp"):
+            return ("- no warm start: the warp-guided generator begins exactly at the mesh warp of the nearest "
+                    "source and learns corrections")
         return "- started from random weights (`--from-scratch`)"
     return (f"- started from the packaged warm start: the same networks meta-learned for {warm.get('step')} steps "
             f"({warm.get('images')} images) on {warm.get('identities')} other synthetic people, none of them in "
@@ -134,15 +137,16 @@ def write_demo_report(out: Path, state: dict[str, Any]) -> Path:
                   "and eyes. The rest of this report is the demo's own model, meta-learned here on synthetic heads.",
                   ""]
     settings = state.get("settings", {})
+    preset = settings.get("preset", "tiny-64")  # demo folders from before presets were all tiny-64
     seconds = state.get("seconds", {})
     lines += ["## What ran", "",
               f"- data: {done.get('data', {}).get('train_videos')} training identities and "
               f"{done.get('data', {}).get('test_videos')} unseen test identities at "
               f"{done.get('data', {}).get('image_size')} px ({seconds.get('data', '?')} s)",
-              f"- meta-learning: tiny-64, FT variant (with L_MCH), offline MobileNetV2 perceptual loss, "
+              f"- meta-learning: {preset}, FT variant (with L_MCH), offline MobileNetV2 perceptual loss, "
               f"{done.get('train', {}).get('steps')} steps, {done.get('train', {}).get('images')} images "
               f"({seconds.get('train', '?')} s; {state.get('seconds_per_step', '?')} s per step measured)",
-              _warm_start_line(settings.get("warm_start")),
+              _warm_start_line(settings.get("warm_start"), preset),
               f"- evaluation: {seconds.get('evaluate', '?')} s; animation: {seconds.get('animate', '?')} s",
               f"- scale `{settings.get('scale', {}).get('name')}`, budget {settings.get('minutes')} minutes", ""]
 
