@@ -74,3 +74,16 @@ def test_quality_checks_read_the_papers_orderings():
     assert [c["passed"] for c in quality_checks(report)] == [False, False, False, False]
     report["rows"][2]["metrics"]["ssim"]["mean"] = float(np.nan)
     assert quality_checks(report)[0]["passed"] is None
+
+
+def test_each_demo_preset_builds_its_own_family_with_the_demo_overrides():
+    from talkinghead.demo import demo_config
+
+    for name, demo in DEMO_PRESETS.items():
+        config = demo_config(50, None, name)
+        assert config.preset == demo.preset == name
+        assert config.train.steps == 50 and config.loss.pixel_weight == 10.0
+        assert config.model.generator == ("warp" if name.startswith("warp") else "paper")
+    assert not DEMO_PRESETS["warp-tiny"].warm_start  # it starts at the mesh warp, not from a packaged file
+    with pytest.raises(ValueError, match="preset must be one of"):
+        run_demo("unused", scale="test", preset="paper-256")
