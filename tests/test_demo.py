@@ -87,3 +87,20 @@ def test_each_demo_preset_builds_its_own_family_with_the_demo_overrides():
     assert not DEMO_PRESETS["warp-tiny"].warm_start  # it starts at the mesh warp, not from a packaged file
     with pytest.raises(ValueError, match="preset must be one of"):
         run_demo("unused", scale="test", preset="paper-256")
+
+
+@pytest.mark.slow
+def test_the_paper_preset_meta_learns_from_its_packaged_warm_start(demo_run, tmp_path):
+    """The non-default preset's own part of the demo (tiny-64 from the packaged warm start), two steps on the
+    fixture's training people: a second whole test-scaled demo would double this file's time. Slow: ~10 s."""
+    from talkinghead.demo import demo_config
+    from talkinghead.training.run import train_on_dataset
+    from talkinghead.training.warm_start import packaged_demo_warm_start
+
+    out, _ = demo_run
+    warm = str(packaged_demo_warm_start())
+    learner = train_on_dataset(demo_config(2, warm, "tiny-64"), out / "data" / "train", tmp_path / "run",
+                               resume="auto", progress=False)
+    assert learner.step == 2 and learner.bad_steps == 0
+    assert learner.config.preset == "tiny-64" and learner.config.model.generator == "paper"
+    assert (tmp_path / "run" / "export.safetensors").exists()
