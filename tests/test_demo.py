@@ -92,7 +92,7 @@ def test_each_demo_preset_builds_its_own_family_with_the_demo_overrides():
 @pytest.mark.slow
 def test_the_paper_preset_meta_learns_from_its_packaged_warm_start(demo_run, tmp_path):
     """The non-default preset's own part of the demo (tiny-64 from the packaged warm start), two steps on the
-    fixture's training people: a second whole test-scaled demo would double this file's time. Slow: ~10 s."""
+    fixture's training people (a few seconds): a second whole test-scaled demo would double this file's time."""
     from talkinghead.demo import demo_config
     from talkinghead.training.run import train_on_dataset
     from talkinghead.training.warm_start import packaged_demo_warm_start
