@@ -38,6 +38,7 @@ from talkinghead.landmarks.drawing import draw_landmarks
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grids
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
 from talkinghead.models.warp_generator import WarpSources
+from talkinghead.pixels import to_tensor, to_uint8
 from talkinghead.runtime import DEFAULT_RUNTIME, GeneratorRunner
 from talkinghead.video import IMAGE_SUFFIXES
 
@@ -472,18 +473,6 @@ def warn_if_different_people(sources: Sequence[Source], threshold: float = IDENT
 
 
 # --- tensors ------------------------------------------------------------------------------------------------
-
-
-def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 [B, H, W, 3] -> float32 [B, 3, H, W] in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
-    return tensor / 127.5 - 1.0
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3]."""
-    scaled = ((images.detach().float().clamp(-1, 1) + 1.0) * 127.5).round()
-    return scaled.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _parameter_device(module: nn.Module) -> torch.device:

@@ -44,6 +44,7 @@ import torch
 from torch.utils.data import Dataset
 
 from talkinghead.data.index import DatasetError, DatasetIndex, decode_frame, load_index
+from talkinghead.pixels import to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,8 @@ class EpisodeDataset(Dataset):
             images[slot] = image
             points_all[slot] = points
             drawings[slot] = landmark_image(points, size, line_width=self.line_width)
-        images_t = _to_tensor(images)  # [K+1, 3, H, W] in [-1, 1]
-        drawings_t = _to_tensor(drawings)
+        images_t = to_tensor(images)  # [K+1, 3, H, W] in [-1, 1]
+        drawings_t = to_tensor(drawings)
         k = self.frames_per_episode
         item_tensors = {
             "source_images": images_t[:k],
@@ -170,14 +171,6 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
 
     interpolation = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
     return cv2.resize(image, (size, size), interpolation=interpolation)
-
-
-def _to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] in [-1, 1] (contiguous).
-
-    Transposed while still uint8 (a quarter of the bytes), then converted: ~3x faster than permuting floats."""
-    channels_first = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
-    return torch.from_numpy(channels_first).to(torch.float32).div_(127.5).sub_(1.0)  # 0 -> -1, 255 -> 1 exactly
 
 
 # -- identity split for evaluation ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import torch
 
 from talkinghead.landmarks.drawing import landmark_image
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grid, warp_image
+from talkinghead.pixels import to_tensor, to_uint8
 
 Batch = dict[str, torch.Tensor]
 
@@ -140,7 +141,7 @@ def known_warp_pair(frame: torch.Tensor, landmark_image_: torch.Tensor, landmark
     B = ``count``, K = 1, plus ``target_image`` [B, 3, H, W] and ``target_landmark_image`` [B, 3, H, W]."""
     height, width = frame.shape[-2:]
     points = np.asarray(landmarks, np.float32)
-    pixels = _to_uint8(frame)  # [H, W, 3]
+    pixels = to_uint8(frame[None])[0]  # [H, W, 3]
     moved = np.stack([known_warp(points, (height, width), rng) for _ in range(count)])  # [B, 68, 2]
     # The source: the frame with its face carried by the mesh onto the moved points.
     sources = np.stack([warp_image(pixels, sampling_grid(points, m, (height, width))) for m in moved])
@@ -149,8 +150,8 @@ def known_warp_pair(frame: torch.Tensor, landmark_image_: torch.Tensor, landmark
     distances = np.stack([normalized_landmark_distance(m[None], points) for m in moved])  # [B, 1]
     device = frame.device
     return {
-        "source_images": _to_tensor(sources, device)[:, None],
-        "source_landmark_images": _to_tensor(drawings, device)[:, None],
+        "source_images": to_tensor(sources, device)[:, None],
+        "source_landmark_images": to_tensor(drawings, device)[:, None],
         "source_grids": torch.from_numpy(grids)[:, None].to(device),
         "source_distances": torch.from_numpy(distances.astype(np.float32)).to(device),
         "source_landmarks": torch.from_numpy(moved)[:, None].to(device),
@@ -158,14 +159,3 @@ def known_warp_pair(frame: torch.Tensor, landmark_image_: torch.Tensor, landmark
         "target_image": frame[None].expand(count, -1, -1, -1),
         "target_landmark_image": landmark_image_[None].expand(count, -1, -1, -1),
     }
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """[3, H, W] in [-1, 1] -> uint8 [H, W, 3] (the inverse of the episodes' x / 127.5 - 1)."""
-    pixels = ((image.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    return np.ascontiguousarray(pixels.permute(1, 2, 0).numpy())
-
-
-def _to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 [B, H, W, 3] -> float32 [B, 3, H, W] in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device, torch.float32) / 127.5 - 1
