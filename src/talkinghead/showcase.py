@@ -39,18 +39,9 @@ def packaged_mona_lisa() -> Path:
 def write_synthetic_driver(path: str | Path, frames: int, size: int, data=None) -> np.ndarray:
     """Render the synthetic driver (`DRIVER`) for ``frames`` frames, framed by the crop policy (``data``: a
     `DataConfig`), H.264 at 25 fps, to ``path``; returns its landmarks [T, 68, 2] in the written frames' pixels."""
-    from talkinghead.config import DataConfig
-    from talkinghead.data.prepare import crop_clip
-    from talkinghead.data.synthetic import SyntheticVideo
-    from talkinghead.video import VideoWriter
+    from talkinghead.data.synthetic.driver import write_driver_video
 
-    data = data or DataConfig()
-    images, points, _ = SyntheticVideo(DRIVER[0], DRIVER[1], frames).render(size)
-    cropped, cropped_points, _ = crop_clip(images, points, size, 25.0, data.crop_scale, data.crop_lift)
-    with VideoWriter(path, fps=25.0, metadata={"comment": "synthetic person rendered by talkinghead"}) as writer:
-        for frame in cropped:
-            writer.write(frame)
-    return np.asarray(cropped_points, np.float32)
+    return write_driver_video(path, DRIVER[0], DRIVER[1], frames, size, data)
 
 
 def animate_portrait(out: str | Path, portrait: str | Path | None = None, frames: int = 96, head=None,

@@ -58,16 +58,7 @@ def fit_within(image: np.ndarray, side: int) -> np.ndarray:
 def write_sample_driver(path: str | os.PathLike[str], data=None, size: int = 256) -> Path:
     """Render the sample driver: a synthetic person (`SyntheticVideo`) talking for 3 s, framed by the crop policy
     (``data``: a `DataConfig`, default settings when None), H.264 at 25 fps."""
-    from talkinghead.config import DataConfig
-    from talkinghead.data.prepare import crop_clip
-    from talkinghead.data.synthetic import SyntheticVideo
-    from talkinghead.video import VideoWriter
+    from talkinghead.data.synthetic.driver import write_driver_video
 
-    data = data or DataConfig()
-    identity_seed, motion_seed, frames = SAMPLE_DRIVER
-    images, points, _ = SyntheticVideo(identity_seed, motion_seed, frames).render(size)
-    cropped, _, _ = crop_clip(images, points, size, 25.0, data.crop_scale, data.crop_lift)
-    with VideoWriter(path, fps=25.0, metadata={"comment": "synthetic person rendered by talkinghead"}) as writer:
-        for frame in cropped:
-            writer.write(frame)
+    write_driver_video(path, *SAMPLE_DRIVER, size, data)
     return Path(path)
