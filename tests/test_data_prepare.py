@@ -23,6 +23,7 @@ from talkinghead.data.prepare import (
     parse_shard,
     prepare_dataset,
 )
+from talkinghead.landmarks.pose import estimate_yaw
 
 SIZE = 128
 SETTINGS = PrepareSettings(image_size=SIZE, max_frames=6, min_frames=1)
@@ -96,6 +97,8 @@ def test_index_contents_crops_and_landmarks(reference):
         assert np.all(np.abs(extent / SIZE - 1 / SETTINGS.crop_scale) < 0.08), (video.key, extent)
         meta = index.meta(video.video_index)
         assert len(meta["crop_boxes"]) == video.num_frames and 0 in meta["detected"]
+        # Head yaw per kept frame, as landmarks/pose.py estimates it from the stored landmarks (2 decimals).
+        assert np.allclose(meta["yaw"], estimate_yaw(landmarks, SIZE), atol=0.006), video.key
     selfie = index.meta(keys.index("lp__d13_man_selfie_vertical.mp4"))
     assert selfie["source_size"] == [720, 1280] and selfie["fps"] == pytest.approx(30.0, abs=0.1)
     assert selfie["source_frames"] == list(range(6))

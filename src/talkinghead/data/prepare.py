@@ -10,7 +10,8 @@ gives identity ``id00017``; ``alice/talk.mp4`` gives ``alice``; ``bob.mp4`` give
 Per video, streaming: decode (every ``every``-th frame, at most ``max_frames``) -> 68 landmarks, detected on
 some frames and tracked between them -> the one crop policy's square boxes, smoothed over time, padded at
 the borders -> frames resized to ``image_size``, JPEG-encoded -> frames, ``landmarks.npy`` (crop pixels)
-and ``meta.json`` written into a temporary folder that is renamed into ``videos/<key>`` when complete.
+and ``meta.json`` (with each kept frame's head yaw, `talkinghead.landmarks.pose`) written into a temporary
+folder that is renamed into ``videos/<key>`` when complete.
 Frames whose face is lost are dropped (listed in ``meta.json``); frames are kept in memory for the crop
 pass up to ``FRAME_BUFFER_BYTES``, longer videos are decoded a second time instead.
 
@@ -47,6 +48,7 @@ import numpy as np
 
 from talkinghead.data import index as dsindex
 from talkinghead.data.split import IdentitySplit, check_part
+from talkinghead.landmarks.pose import estimate_yaw
 from talkinghead.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -398,6 +400,8 @@ def _prepare_video(item: SourceItem, settings: PrepareSettings, timer: _StageTim
         "image_size": settings.image_size,
         "crop": settings.index_settings()["crop"],
         "landmark_backend": settings.landmark_backend,
+        # Head yaw per kept frame, degrees (landmarks/pose.py): the evaluation's large-yaw split reads it.
+        "yaw": [round(float(v), 2) for v in estimate_yaw(crop_points, settings.image_size)] if keep.size else [],
     }
     return encoded, crop_points, meta
 

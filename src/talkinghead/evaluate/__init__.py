@@ -21,8 +21,9 @@ Student-t interval (`metrics.report`). FID is computed over all target frames of
 Inception weights can be had, else reported as unavailable. Descriptors and landmarks of ground-truth frames
 are computed once and cached (``cache/``).
 
-Large-yaw split (when the dataset records yaw: ``meta.json`` "yaw", or a synthetic clip's motion seed): the
-same metrics over only the target frames whose yaw differs from every source frame's by more than 20°.
+Large-yaw split: the same metrics over only the target frames whose yaw differs from every source frame's by more
+than 20°. Yaw is a synthetic clip's true motion, else ``meta.json`` "yaw" (written by `prepare`), else estimated
+from the stored landmarks as `prepare` does it (`talkinghead.landmarks.pose`, a generic 3D face and solvePnP).
 
 Cross-identity reenactment (``cross_identity=True``): each test video A is driven by the next test video B of
 another identity (B's target frames, B's landmarks retargeted onto A's first source frame, in ``relative`` and
@@ -37,7 +38,7 @@ Output folder::
     OUT/splits.json       per video: target frames, source frames per T, cross-identity driver
     OUT/videos/*.json     per-video records (resume skips finished videos)
     OUT/report.json, table.md, plots/*.png       self-reenactment (Table 1 layout)
-    OUT/large_yaw/...     the large-yaw split (if yaw is known)
+    OUT/large_yaw/...     the large-yaw split (when some target frame qualifies)
     OUT/cross_identity/{relative,absolute}/...   cross-identity reports
     OUT/sheets/<video>_T<T>.png                  contact sheets: source | ground truth | each method
     OUT/cache/            identity descriptors, ground-truth landmarks, FID features

@@ -23,18 +23,22 @@ def load_frames(index, video_index: int, frames: Sequence[int], size: int) -> tu
     return np.stack(images), landmarks
 
 
-def video_yaw(index, video_index: int) -> np.ndarray | None:
-    """Yaw in degrees per stored frame [T], when known: ``meta.json`` "yaw", or a synthetic clip's motion."""
+def video_yaw(index, video_index: int) -> np.ndarray:
+    """Yaw in degrees per stored frame [T]: a synthetic clip's true motion; else ``meta.json`` "yaw" (written by
+    `prepare`); else estimated now from the stored landmarks, as `prepare` does (datasets prepared before it
+    recorded yaw)."""
     meta = index.meta(video_index)
+    if "motion_seed" in meta:
+        from talkinghead.data.synthetic import Motion
+
+        source_frames = meta.get("source_frames") or list(range(index.videos[video_index].num_frames))
+        motion = Motion.sample(int(meta["motion_seed"]), _rendered_frames(meta, len(source_frames)))
+        return np.asarray(motion.yaw, dtype=np.float64)[np.asarray(source_frames)]
     if "yaw" in meta:
         return np.asarray(meta["yaw"], dtype=np.float64)
-    if "motion_seed" not in meta:
-        return None
-    from talkinghead.data.synthetic import Motion
+    from talkinghead.landmarks.pose import estimate_yaw
 
-    source_frames = meta.get("source_frames") or list(range(index.videos[video_index].num_frames))
-    motion = Motion.sample(int(meta["motion_seed"]), _rendered_frames(meta, len(source_frames)))
-    return np.asarray(motion.yaw, dtype=np.float64)[np.asarray(source_frames)]
+    return np.asarray(estimate_yaw(index.landmarks(video_index), index.image_size), dtype=np.float64)
 
 
 def _rendered_frames(meta: dict, stored: int) -> int:

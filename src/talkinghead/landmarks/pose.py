@@ -1,0 +1,83 @@
+"""Head yaw from 68 iBUG landmarks: a rigid generic 3D face fitted with ``cv2.solvePnP``.
+
+The evaluation's large-yaw split (target frames whose yaw differs from every source frame's by more than 20°)
+needs a yaw per stored frame. Real clips carry none, so `prepare` estimates it from the tracked landmarks and
+writes it to each video's ``meta.json`` ("yaw"); `evaluate` estimates it the same way for datasets prepared before.
+
+The generic face is the synthetic heads' neutral landmark template with every shape factor at its mean (head units:
+x right, y down, z toward the camera; `talkinghead.data.synthetic.geometry`). Only points that stay put when the
+face speaks or turns are fitted (`FITTED_POINTS`): eye corners, nose bridge and base, mouth corners and chin tip.
+The jaw outline is left out: on a turned real face dlib puts it on the silhouette, which is not a fixed 3D point.
+
+Convention, as in the synthetic motion: degrees, positive yaw turns the face toward image right (the subject's
+left); pose = Rz(roll) · Rx(pitch) · Ry(yaw) in head coordinates, so yaw = atan2(-R[2,0], R[2,2]).
+
+Accuracy (tests/test_pose.py): on synthetic heads of random shape at yaw ±40°, pitch and roll ±12°, the error is a
+few degrees; mirroring a face negates its yaw. The split's 20° threshold needs no more than that.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from functools import lru_cache
+
+import numpy as np
+
+FITTED_POINTS = np.array([8, 27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45, 48, 54])
+"""Landmarks used for the fit: chin tip, nose bridge 27-30, nostrils 31/33/35, eye corners 36/39/42/45, mouth
+corners 48/54."""
+
+FOCAL_PER_WIDTH = 2.0
+"""Assumed focal length in image widths (a ~28° field of view over the crop): perspective is mild at face crops,
+and the yaw estimate barely depends on it."""
+
+
+@lru_cache(maxsize=1)
+def generic_face() -> np.ndarray:
+    """[68, 3] float64 neutral landmarks of an average synthetic head (every shape factor 1, brows at 0)."""
+    from talkinghead.data.synthetic.geometry import _landmark_template
+    from talkinghead.data.synthetic.identity import Identity
+
+    mean = replace(Identity.sample(0), head_width=1.0, jaw_width=1.0, chin_width=1.0, face_length=1.0,
+                   eye_spacing=1.0, eye_size=1.0, nose_length=1.0, nose_width=1.0, lip_width=1.0,
+                   lip_thickness=1.0, brow_height=0.0)
+    return _landmark_template(mean)
+
+
+def estimate_yaw(points: np.ndarray, image_size: tuple[int, int] | int) -> np.ndarray | float:
+    """Head yaw in degrees of landmarks [68, 2] (a float) or [T, 68, 2] (an array [T]) in an image of
+    ``image_size`` (width, height) or a square side. Raises ValueError on a wrong shape or non-finite points."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim < 2 or points.shape[-2:] != (68, 2):
+        raise ValueError(f"estimate_yaw needs landmarks [68, 2] or [T, 68, 2], got {points.shape}")
+    if not np.isfinite(points).all():
+        raise ValueError("estimate_yaw: the landmarks hold NaN or infinite values")
+    width, height = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
+    single = points.ndim == 2
+    yaws = np.array([_fit_yaw(p, float(width), float(height)) for p in points.reshape(-1, 68, 2)])
+    return float(yaws[0]) if single else yaws.reshape(points.shape[:-2])
+
+
+def _fit_yaw(points: np.ndarray, width: float, height: float) -> float:
+    import cv2
+
+    model = generic_face()[FITTED_POINTS] * np.array([1.0, 1.0, -1.0])  # OpenCV camera frame: z away from camera
+    focal = FOCAL_PER_WIDTH * width
+    camera = np.array([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]])
+    image = points[FITTED_POINTS].astype(np.float64)
+    # Start in front of the camera, facing it, at the distance the face's size implies; then refine.
+    spread = float(np.linalg.norm(image - image.mean(0), axis=1).mean())
+    model_spread = float(np.linalg.norm(model[:, :2] - model[:, :2].mean(0), axis=1).mean())
+    distance = focal * model_spread / max(spread, 1e-6)
+    centre = (image.mean(0) - camera[:2, 2]) * distance / focal
+    rvec = np.zeros((3, 1))
+    tvec = np.array([[centre[0]], [centre[1]], [distance]])
+    ok, rvec, tvec = cv2.solvePnP(model, image, camera, None, rvec, tvec, useExtrinsicGuess=True,
+                                  flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        raise ValueError("estimate_yaw: solvePnP found no pose for these landmarks")
+    rotation_cv, _ = cv2.Rodrigues(rvec)
+    flip = np.diag([1.0, 1.0, -1.0])
+    rotation = flip @ rotation_cv @ flip  # back to head coordinates (z toward the camera)
+    return math.degrees(math.atan2(-rotation[2, 0], rotation[2, 2]))
