@@ -78,6 +78,22 @@ def test_a_warm_start_of_another_architecture_is_refused_by_name(tmp_path):
         train_on_dataset(apply_overrides(preset("tiny-64"), [*TINY, f"train.init_from={export}"]),
                          tmp_path / "data", tmp_path / "c", progress=False)
 
+    # ... but a warm start can be made from it (continuing the shipped model): online and EMA E, G start at the
+    # export's (EMA) weights, D as exported, and a run starts from it.
+    from_export = make_warm_start(export, tmp_path / "from-export.safetensors")
+    exported, saved = load_checkpoint(export), load_checkpoint(from_export)
+    assert saved.kind == KIND and saved.metadata["step"] == exported.metadata["step"]
+    assert {n for n in saved.tensors if not n.startswith("ema.")} == set(exported.tensors)
+    for name, tensor in exported.tensors.items():
+        assert torch.equal(saved.tensors[name], tensor), name
+        if name.startswith(("embedder.", "generator.")):
+            assert torch.equal(saved.tensors[f"ema.{name}"], tensor), name
+    train_on_dataset(apply_overrides(preset("tiny-64"), [*TINY, f"train.init_from={from_export}"]),
+                     tmp_path / "data", tmp_path / "d", progress=False)
+    assert load_checkpoint(tmp_path / "d" / "export.safetensors").metadata["warm_start"]["step"] == 1
+    with pytest.raises(CheckpointError, match="'warm-start' checkpoint; a warm start is made"):
+        make_warm_start(from_export, tmp_path / "again.safetensors")
+
 
 def test_identity_records_merge_names_and_seeds():
     merged = merge_identity_records({"content_hash": "x", "identities": ["b"], "identity_seeds": [3]},

@@ -9,7 +9,8 @@ The people a warm start was meta-learned on stay "seen": their identity record (
 is merged into the new run's record, so evaluation refuses them as test identities
 (`talkinghead.evaluate.check_identity_overlap`).
 
-Make one from a run with ``python -m talkinghead.training.warm_start RUN/checkpoints/training-N.safetensors OUT``.
+Make one from a run with ``python -m talkinghead.training.warm_start RUN/checkpoints/training-N.safetensors OUT``,
+or from an export (the shipped model) the same way.
 The demo ships one (`packaged_demo_warm_start`), made by ``scripts/make-demo-warm-start.sh``.
 """
 
@@ -48,11 +49,24 @@ def packaged_demo_warm_start() -> Path:
 
 
 def make_warm_start(training_checkpoint: str | Path, out: str | Path) -> Path:
-    """Write the warm start of a training checkpoint (``RUN/checkpoints/training-N.safetensors``) to ``out``."""
-    checkpoint = load_checkpoint(training_checkpoint, expected_kind="training")
-    carried = tuple(f"{module}." for module in MODULES)
-    tensors = {name: tensor for name, tensor in checkpoint.tensors.items()
-               if name.startswith(carried) and not name.startswith(RUN_ONLY)}
+    """Write the warm start of a training checkpoint (``RUN/checkpoints/training-N.safetensors``) or of an export
+    (``RUN/export.safetensors``, the shipped model) to ``out``.
+
+    An export holds only the EMA of E and G (and D, which has no EMA): the warm start's online E and G start at
+    those EMA weights, and so does its EMA. Continuing from the shipped model is thus possible, with the same
+    record of who it saw."""
+    checkpoint = load_checkpoint(training_checkpoint)
+    if checkpoint.kind == "training":
+        carried = tuple(f"{module}." for module in MODULES)
+        tensors = {name: tensor for name, tensor in checkpoint.tensors.items()
+                   if name.startswith(carried) and not name.startswith(RUN_ONLY)}
+    elif checkpoint.kind == "export":
+        tensors = {name: tensor for name, tensor in checkpoint.tensors.items() if not name.startswith(RUN_ONLY)}
+        tensors.update({f"ema.{name}": tensor.clone() for name, tensor in checkpoint.tensors.items()
+                        if name.startswith(("embedder.", "generator."))})
+    else:
+        raise CheckpointError(f"{training_checkpoint} is a {checkpoint.kind!r} checkpoint; a warm start is made "
+                              "from a 'training' checkpoint or an 'export'")
     meta = checkpoint.metadata
     metadata = {"step": meta.get("step"), "images": meta.get("images"), "dataset": meta.get("dataset", {}),
                 "dataset_hash": meta.get("dataset_hash"), "feature_network": meta.get("feature_network"),
@@ -98,8 +112,10 @@ def merge_identity_records(own: dict[str, Any], earlier: dict[str, Any]) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m talkinghead.training.warm_start",
-                                     description="a training checkpoint -> a warm start (no W, no optimizer state)")
-    parser.add_argument("checkpoint", help="RUN/checkpoints/training-N.safetensors")
+                                     description="a training checkpoint or an export -> a warm start (no W, no "
+                                                 "optimizer state)")
+    parser.add_argument("checkpoint", help="RUN/checkpoints/training-N.safetensors, or an export (RUN/export."
+                                           "safetensors, the shipped model)")
     parser.add_argument("out", help="the warm start to write (.safetensors)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
