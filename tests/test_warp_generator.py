@@ -156,3 +156,44 @@ def test_a_saturated_mask_leaves_the_synthesis_branch_and_psi_learning() -> None
     assert psi.grad is not None and psi.grad.abs().sum() > 0
     assert sum(p.grad.abs().sum() for p in generator.synthesis.down.parameters()) > 0
     assert generator.synthesis.mask_head.bias.grad.item() < 0  # descent raises m: the mask opens
+
+
+def _drawn_landmark_image(size: int = SIZE) -> torch.Tensor:
+    """A real landmark image (a synthetic head's 68 points drawn as the model sees them) [1, 3, S, S] in [-1, 1]."""
+    from talkinghead.data.synthetic import Identity
+    from talkinghead.data.synthetic.geometry import frame_landmarks
+    from talkinghead.data.synthetic.motion import FramePose
+    from talkinghead.landmarks.drawing import landmark_image
+
+    drawn = landmark_image(frame_landmarks(Identity.sample(3), FramePose(yaw=10.0), size), size)
+    return torch.from_numpy(drawn).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_nearest_source_alone_supplies_the_landmark_lines(keep: bool) -> None:
+    """model.warp_keep_contours: with a learned gate of 0 (mix everywhere), the pixels on the driver's landmark
+    lines still come from the nearest source only; away from the lines, and with the option off, the mix rules."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    generator = WarpGenerator(dataclasses.replace(preset("warp-tiny").model, warp_keep_contours=keep))
+    with torch.no_grad():
+        generator.gate_head.bias.fill_(5.0)  # g = 5: the learned gate is 0 everywhere
+        generator.confidence_head.weight.normal_(0, 0.5)
+    y = _drawn_landmark_image()
+    sources = _sources(batch=1, k=3, seed=11)
+    parts = generator.render(y, generator.projection.bias[None], sources)
+    on_lines = (y.amax(1) > 0.5)[0]  # [S, S] pixels of the drawn lines
+    far = torch.nn.functional.max_pool2d((y.amax(1, keepdim=True) > -0.99).float(), 11, 1, 5)[0, 0] == 0
+    assert on_lines.sum() > 100 and far.sum() > 1000
+    nearest = int(sources.distances[0].argmin())
+    weights = parts["weights"][0, :, 0]  # [K, S, S]
+    if keep:
+        keep_map = generator.contour_keep(y)[0, 0]
+        assert keep_map[on_lines].min() > 0.6 and keep_map[on_lines].mean() > 0.75 and keep_map[far].max() == 0
+        torch.testing.assert_close(parts["gate"][0, 0], keep_map)
+        assert weights[nearest][on_lines].mean() > 0.8
+    else:
+        assert parts["gate"].max() == 0
+        assert weights[nearest][on_lines].mean() < 0.7
+    assert weights[nearest][far].mean() < 0.7  # away from the lines the learned mix rules either way
