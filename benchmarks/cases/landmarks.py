@@ -1,4 +1,4 @@
-"""Landmark tracking vs per-frame detection (issue 3: per-frame detection is the slow path).
+"""Landmark tracking vs per-frame detection (issue 3: per-frame detection is the slow path), and head yaw.
 
 * ``landmarks_tracking``: on two shared clips (a 224x224 VoxCeleb2 crop and the 720x1280 vertical selfie),
   frames/s of `track_video` with its defaults (full detection every 25 frames, a local look every 3) and
@@ -54,4 +54,34 @@ def landmarks_tracking() -> dict:
             "mean_error_iod": round(float(error.mean()), 4),
             "max_error_iod": round(float(error.max()), 4),
         }
+    return figures
+
+
+@case("head_yaw")
+def head_yaw() -> dict:
+    """`landmarks.pose.estimate_yaw` (prepare writes it per frame): ms per frame next to dlib tracking's ms per
+    frame on the same clip, measured in this run (what yaw adds to `prepare`), and its error on synthetic heads of
+    random shape and pose (yaw ±40°, pitch and roll ±12°), where the true yaw is known."""
+    from talkinghead.data.synthetic import Identity
+    from talkinghead.data.synthetic.geometry import frame_landmarks
+    from talkinghead.data.synthetic.motion import FramePose
+    from talkinghead.landmarks.pose import estimate_yaw
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(-40, 40, 200)
+    faces = np.stack([frame_landmarks(Identity.sample(i), FramePose(yaw=float(y), pitch=float(rng.uniform(-12, 12)),
+                                                                    roll=float(rng.uniform(-12, 12))), 128)
+                      for i, y in enumerate(truth)])
+    estimate, yaw_s = _timed(lambda: estimate_yaw(faces, 128))
+    error = np.abs(estimate - truth)
+    figures: dict = {"synthetic_faces": len(faces), "yaw_ms_per_frame": round(1e3 * yaw_s / len(faces), 3),
+                     "synthetic_mean_abs_error_deg": round(float(error.mean()), 2),
+                     "synthetic_max_abs_error_deg": round(float(error.max()), 2)}
+    if (SHARED_DATA / "videos").is_dir():
+        frames = list(itertools.islice(VideoReader(SHARED_DATA / "videos" / CLIPS["vox224"]), MAX_FRAMES))
+        tracked, tracked_s = _timed(lambda: track_video(frames, get_backend("dlib")))
+        _, clip_yaw_s = _timed(lambda: estimate_yaw(tracked.points, frames[0].shape[1::-1]))
+        figures.update(tracking_ms_per_frame=round(1e3 * tracked_s / len(frames), 2),
+                       clip_yaw_ms_per_frame=round(1e3 * clip_yaw_s / len(frames), 3),
+                       yaw_share_of_tracking=round(clip_yaw_s / tracked_s, 4))
     return figures
