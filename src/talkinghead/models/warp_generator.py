@@ -32,7 +32,8 @@ Where sources are mixed (gate < 1), two warps that disagree by a pixel double th
 SSIM than one source, but a landmark detector finds the eyes, lips and jaw a little off (training clips, T = 8,
 mesh warps: SSIM 0.818 -> 0.825, AKD 0.989 -> 1.050 px). So with ``model.warp_keep_contours`` the nearest source
 alone supplies the pixels on and around the driver's landmark lines, where the detector and a viewer look
-(AKD 0.977, SSIM 0.824 in that study); the learned mix works everywhere else. The exact initialization is kept
+(AKD 0.977, SSIM 0.824 in that study); the learned mix works everywhere else. Off by default: on held-out people
+with the shipped weights it did not lower AKD (config.py has the figures). The exact initialization is kept
 (gate = 1 already means the nearest source everywhere).
 
 Costs are kept small for real-time CPU animation: the flow U-Net and the confidences run at half resolution
