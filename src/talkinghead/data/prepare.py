@@ -401,7 +401,7 @@ def _prepare_video(item: SourceItem, settings: PrepareSettings, timer: _StageTim
         "crop": settings.index_settings()["crop"],
         "landmark_backend": settings.landmark_backend,
         # Head yaw per kept frame, degrees (landmarks/pose.py): the evaluation's large-yaw split reads it.
-        "yaw": [round(float(v), 2) for v in estimate_yaw(crop_points, settings.image_size)] if keep.size else [],
+        "yaw": [round(float(v), 2) for v in estimate_yaw(crop_points, settings.image_size)],
     }
     return encoded, crop_points, meta
 

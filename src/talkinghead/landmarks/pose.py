@@ -55,16 +55,18 @@ def estimate_yaw(points: np.ndarray, image_size: tuple[int, int] | int) -> np.nd
         raise ValueError("estimate_yaw: the landmarks hold NaN or infinite values")
     width, height = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
     single = points.ndim == 2
-    yaws = np.array([_fit_yaw(p, float(width), float(height)) for p in points.reshape(-1, 68, 2)])
-    return float(yaws[0]) if single else yaws.reshape(points.shape[:-2])
-
-
-def _fit_yaw(points: np.ndarray, width: float, height: float) -> float:
-    import cv2
-
     model = generic_face()[FITTED_POINTS] * np.array([1.0, 1.0, -1.0])  # OpenCV camera frame: z away from camera
     focal = FOCAL_PER_WIDTH * width
     camera = np.array([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]])
+    yaws = np.array([_fit_yaw(p, model, camera) for p in points.reshape(-1, 68, 2)])
+    return float(yaws[0]) if single else yaws.reshape(points.shape[:-2])
+
+
+def _fit_yaw(points: np.ndarray, model: np.ndarray, camera: np.ndarray) -> float:
+    """Yaw of one face [68, 2] fitted to ``model`` (the fitted points in OpenCV's camera frame) through ``camera``."""
+    import cv2
+
+    focal = camera[0, 0]
     image = points[FITTED_POINTS].astype(np.float64)
     # Start in front of the camera, facing it, at the distance the face's size implies; then refine.
     spread = float(np.linalg.norm(image - image.mean(0), axis=1).mean())
