@@ -28,6 +28,7 @@ from talkinghead.evaluate import (
     checkpoint_variant,
     dataset_identity_record,
     evaluate,
+    large_yaw_split_frames,
     pick_test_videos,
     render_batch,
     split_frames,
@@ -113,6 +114,30 @@ def test_split_is_disjoint_nested_and_deterministic():
     assert other_video[0] != targets and other_seed[0] != targets
     with pytest.raises(ValueError, match="id1/clip00.*52"):
         split_frames("id1/clip00", 51, (1, 8, 32), targets=20)
+
+
+def test_large_yaw_split_separates_every_target_from_every_source():
+    """The large-yaw split: targets are the frames turned furthest to one side, every source is more than 20° of
+    yaw away from every target, T = 1 ⊂ 8 ⊂ 32, a one-frame tracking glitch is no target, and a head that turns
+    too little gives no split."""
+    rng = np.random.default_rng(0)
+    yaw = np.concatenate([rng.uniform(-6.0, 6.0, 60), np.linspace(6.0, 34.0, 30)])  # a turn to the right at the end
+    yaw[10] = 55.0  # a tracking glitch: one frame far from its neighbours
+    targets, sources = large_yaw_split_frames("id1/clip00", yaw, (1, 8, 32), targets=16, seed=0)
+    assert (targets, sources) == large_yaw_split_frames("id1/clip00", yaw, (1, 8, 32), targets=16, seed=0)
+    assert 10 not in targets and 1 <= len(targets) <= 16
+    assert min(yaw[list(targets)]) >= max(np.delete(yaw, [10, *targets]))  # the furthest-turned steady frames
+    assert set(sources[1]) <= set(sources[8]) <= set(sources[32]) and len(sources[32]) == 32
+    for frames in sources.values():
+        gaps = np.abs(yaw[list(targets)][:, None] - yaw[list(frames)][None, :])
+        assert gaps.min() > 20.0
+    # Mirrored, the left side is used and the same frames are chosen.
+    assert large_yaw_split_frames("id1/clip00", -yaw, (1, 8, 32), targets=16, seed=0)[0] == targets
+    # A steady turn from -20° to 20° leaves 32 sources 20° short of the furthest frames; from -12° to 12° it does not.
+    assert large_yaw_split_frames("id1/clip00", np.linspace(-20.0, 20.0, 90), (1, 8, 32), targets=16) is not None
+    assert large_yaw_split_frames("id1/clip00", np.linspace(-12.0, 12.0, 90), (1, 8, 32), targets=16) is None
+    with pytest.raises(ValueError, match="finite"):
+        large_yaw_split_frames("id1/clip00", np.array([0.0, np.nan]), (1,), targets=1)
 
 
 def test_pick_test_videos_is_deterministic_and_checks_count(world):
@@ -243,7 +268,7 @@ def test_settings_are_validated_and_normalized():
     for bad, match in (({"shots": ()}, "shots"), ({"shots": (0, 1)}, "shots"), ({"targets": 0}, "targets"),
                        ({"videos": 0}, "videos"), ({"per_identity": 0}, "per_identity"),
                        ({"finetune_steps": -1}, "finetune_steps"), ({"finetune_epochs": -2}, "finetune_epochs"),
-                       ({"finetune_steps": 1, "finetune_epochs": 1}, "not both")):
+                       ({"finetune_steps": 1, "finetune_epochs": 1}, "not both"), ({"split": "yaw"}, "split")):
         with pytest.raises(ValueError, match=match):
             EvaluationSettings(**bad)
 
@@ -281,6 +306,27 @@ def test_rows_are_labelled_by_the_checkpoints_variant(world, tmp_path):
     assert {r["method"] for r in alone["self_reenactment"]["rows"]} == {"copy-source", "mesh-warp", FEED_FORWARD}
     assert alone["self_reenactment"]["metadata"]["finetune_holdout"] == {}
     assert "held out" not in (tmp_path / "ff" / "table.md").read_text()
+
+
+def test_large_yaw_split_evaluates_only_videos_that_turn(world, tmp_path, monkeypatch):
+    """--split large-yaw: only the video whose head turns is evaluated, on the split chosen for its yaw, and every
+    one of its target frames counts in the large-yaw report."""
+    import talkinghead.evaluate.run as evaluate_run
+
+    turning = world["index"].videos[1].video_index
+    designed = {turning: np.array([0.0, 1.0, 0.0, 2.0, 1.0, 30.0, 31.0, 30.0])}
+    monkeypatch.setattr(evaluate_run, "video_yaw", lambda index, v: designed.get(v, np.zeros(8)))
+    summary = run(world, tmp_path / "yaw", finetune_steps=0, videos=None, split="large-yaw")
+    splits = json.loads((tmp_path / "yaw" / "splits.json").read_text())
+    assert [s["video_index"] for s in splits] == [turning]
+    assert splits[0]["target_frames"] == [5, 6] and set(splits[0]["source_frames"]["2"]) <= {0, 1, 2, 3, 4}
+    large = summary["large_yaw"]
+    assert large["metadata"]["frames"] == {f"{m} ({t})": 2 for m in ("copy-source", "mesh-warp", FINE_TUNED_INIT)
+                                           for t in SHOTS}
+    assert summary["self_reenactment"]["metadata"]["split"].startswith("large-yaw")
+    with pytest.raises(ValueError, match="head turns"):
+        monkeypatch.setattr(evaluate_run, "video_yaw", lambda index, v: np.zeros(8))
+        run(world, tmp_path / "none", finetune_steps=0, videos=None, split="large-yaw")
 
 
 def test_two_checkpoints_of_one_variant_are_refused(world, tmp_path):

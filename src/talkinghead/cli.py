@@ -203,6 +203,9 @@ def _add_evaluate(subparsers) -> None:
     parser.add_argument("--per-identity", type=int, default=None, metavar="N", help="at most N test videos of one "
                         "person (default: no limit)")
     parser.add_argument("--cross-identity", action="store_true", help="also drive each person with another's motion")
+    parser.add_argument("--split", choices=("random", "large-yaw"), default="random",
+                        help="random: the paper's frame split (default); large-yaw: targets turned furthest to one "
+                        "side, sources > 20 degrees of yaw from them, videos whose head turns that much")
     parser.add_argument("--allow-overlap", action="store_true",
                         help="evaluate even on identities the checkpoint was trained on")
     parser.add_argument("--fid-weights", default=None, metavar="PATH",
@@ -225,7 +228,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         finetune_epochs=args.finetune_epochs, videos=args.videos, per_identity=args.per_identity,
         cross_identity=args.cross_identity, allow_overlap=args.allow_overlap, fid_weights=args.fid_weights,
         arcface_onnx=args.arcface_onnx, seed=args.seed, device=args.device, finetune_overrides=tuple(args.overrides),
-        study_frames=args.study_frames)
+        study_frames=args.study_frames, split=args.split)
     summary = evaluate(args.checkpoint, args.data, args.out, settings)
     print(format_summary(summary))
     return 0

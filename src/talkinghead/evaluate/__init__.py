@@ -22,8 +22,12 @@ Inception weights can be had, else reported as unavailable. Descriptors and land
 are computed once and cached (``cache/``).
 
 Large-yaw split: the same metrics over only the target frames whose yaw differs from every source frame's by more
-than 20°. Yaw is a synthetic clip's true motion, else ``meta.json`` "yaw" (written by `prepare`), else estimated
-from the stored landmarks as `prepare` does it (`talkinghead.landmarks.pose`, a generic 3D face and solvePnP).
+than 20°. Real clips turn little, so random sources seldom leave such a target; ``split="large-yaw"``
+(``--split large-yaw``) chooses the frames for it instead: the targets are the frames turned furthest to one side,
+the sources are drawn from the frames more than 20° short of every target, and only videos whose head turns that
+much are tested (`protocol.large_yaw_split_frames`). Yaw is a synthetic clip's true motion, else ``meta.json``
+"yaw" (written by `prepare`), else estimated from the stored landmarks as `prepare` does it
+(`talkinghead.landmarks.pose`, a generic 3D face and solvePnP).
 
 Cross-identity reenactment (``cross_identity=True``): each test video A is driven by the next test video B of
 another identity (B's target frames, B's landmarks retargeted onto A's first source frame, in ``relative`` and
@@ -49,7 +53,7 @@ on one video), `settings` (`EvaluationSettings`, `Backends`), `run` (`evaluate`,
 """
 
 from talkinghead.evaluate.frames import is_synthetic, load_frames, synthetic_cross_ground_truth, video_yaw
-from talkinghead.evaluate.methods import LARGE_YAW_DEGREES, RETARGET_MODES, evaluate_video, render_batch, source_objects
+from talkinghead.evaluate.methods import RETARGET_MODES, evaluate_video, render_batch, source_objects
 from talkinghead.evaluate.models import (
     COPY_SOURCE,
     FEED_FORWARD,
@@ -64,11 +68,14 @@ from talkinghead.evaluate.models import (
 from talkinghead.evaluate.protocol import (
     DEFAULT_SHOTS,
     DEFAULT_TARGETS,
+    LARGE_YAW_DEGREES,
+    SPLITS,
     IdentityOverlapError,
     VideoSplit,
     assign_drivers,
     check_identity_overlap,
     dataset_identity_record,
+    large_yaw_split_frames,
     pick_test_videos,
     split_frames,
 )
@@ -77,9 +84,10 @@ from talkinghead.evaluate.scoring import Detector, FrameScorer, default_detector
 from talkinghead.evaluate.settings import Backends, EvaluationSettings
 
 __all__ = ["COPY_SOURCE", "DEFAULT_SHOTS", "DEFAULT_TARGETS", "FEED_FORWARD", "FINE_TUNED", "FINE_TUNED_INIT",
-           "LARGE_YAW_DEGREES", "MESH_WARP", "METHOD_NOTES", "RETARGET_MODES", "Backends", "Detector",
+           "LARGE_YAW_DEGREES", "MESH_WARP", "METHOD_NOTES", "RETARGET_MODES", "SPLITS", "Backends", "Detector",
            "EvaluatedModel", "EvaluationSettings", "FrameScorer", "IdentityOverlapError", "VideoSplit",
            "assign_drivers", "check_identity_overlap", "checkpoint_variant", "dataset_identity_record",
            "default_detector", "evaluate", "evaluate_video", "format_summary", "holdout_note", "is_synthetic",
-           "load_frames", "load_models", "mean_metrics", "pick_test_videos", "plan", "render_batch",
-           "source_objects", "split_frames", "synthetic_cross_ground_truth", "video_yaw", "write_reports"]
+           "large_yaw_split_frames", "load_frames", "load_models", "mean_metrics", "pick_test_videos", "plan",
+           "render_batch", "source_objects", "split_frames", "synthetic_cross_ground_truth", "video_yaw",
+           "write_reports"]

@@ -14,11 +14,10 @@ import numpy as np
 
 from talkinghead.evaluate.frames import is_synthetic, load_frames, synthetic_cross_ground_truth
 from talkinghead.evaluate.models import COPY_SOURCE, MESH_WARP, EvaluatedModel
-from talkinghead.evaluate.protocol import VideoSplit
+from talkinghead.evaluate.protocol import LARGE_YAW_DEGREES, VideoSplit
 from talkinghead.evaluate.saved_frames import save_study_frames
 from talkinghead.evaluate.scoring import FrameScorer, mean_metrics, safe_name
 
-LARGE_YAW_DEGREES = 20.0
 RETARGET_MODES = ("relative", "absolute")
 SHEET_ROWS = 8
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SHOTS = (1, 8, 32)
 DEFAULT_TARGETS = 32
+LARGE_YAW_DEGREES = 20.0
+"""The large-yaw split's target frames differ in yaw from every source frame by more than this."""
+SPLITS = ("random", "large-yaw")
+"""How target and source frames are chosen: `split_frames` (the paper's random split) or `large_yaw_split_frames`."""
+YAW_GLITCH_DEGREES = 5.0
+"""A frame whose yaw is this far from the median of its 5 neighbours (a landmark-tracking glitch) is no target of
+the large-yaw split."""
 
 
 class IdentityOverlapError(ValueError):
@@ -67,17 +75,65 @@ def split_frames(key: str, num_frames: int, shots: Sequence[int], targets: int =
     return target_frames, {t: tuple(sorted(int(f) for f in rest[:t])) for t in shots}
 
 
+def large_yaw_split_frames(key: str, yaw: np.ndarray, shots: Sequence[int], targets: int = DEFAULT_TARGETS,
+                           seed: int = 0, degrees: float = LARGE_YAW_DEGREES
+                           ) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]] | None:
+    """(target frames, {T: source frames}) chosen for yaw, or None when the video's head turns too little.
+
+    On real clips the head turns little (median |yaw| about 4°), so random sources almost always include one
+    within 20° of every target. Here the targets are the (at most ``targets``) frames turned furthest to one
+    side, and the sources are drawn, in a random order so that T = 1 ⊂ T = 8 ⊂ T = 32, from the frames whose yaw
+    is more than ``degrees`` short of every target's: every target then differs from every source by more than
+    ``degrees`` (yaw [N] in degrees per stored frame). A target frame must also agree within
+    `YAW_GLITCH_DEGREES` with the median yaw of its 5 neighbours, so that a landmark-tracking glitch is not
+    taken for a head turn. The side (right or left) that gives more targets is used; the most targets such that
+    at least max(T) sources remain.
+    """
+    shots = sorted({int(t) for t in shots})
+    if not shots or shots[0] < 1:
+        raise ValueError(f"shots must be positive integers, got {shots}")
+    if targets < 1:
+        raise ValueError(f"targets must be >= 1, got {targets}")
+    yaw = np.asarray(yaw, dtype=np.float64)
+    if yaw.ndim != 1 or not np.all(np.isfinite(yaw)):
+        raise ValueError(f"video {key!r}: yaw must be finite degrees per frame [N], got shape {yaw.shape}")
+    padded = np.pad(yaw, 2, mode="edge")
+    neighbourhood = np.median(np.stack([padded[i:i + len(yaw)] for i in range(5)]), axis=0)
+    steady = np.abs(yaw - neighbourhood) <= YAW_GLITCH_DEGREES
+    best: tuple[int, np.ndarray, np.ndarray] | None = None
+    for side in (1.0, -1.0):
+        turned = side * yaw
+        candidates = [int(f) for f in np.argsort(-turned, kind="stable") if steady[f]]
+        for count in range(min(targets, len(candidates)), 0, -1):
+            chosen = np.asarray(candidates[:count])
+            pool = np.flatnonzero(turned < turned[chosen].min() - degrees)
+            if len(pool) >= shots[-1]:
+                if best is None or count > best[0]:
+                    best = (count, chosen, pool)
+                break
+    if best is None:
+        return None
+    _, chosen, pool = best
+    order = pool[_rng(seed, "yaw-split", key).permutation(len(pool))]
+    return (tuple(sorted(int(f) for f in chosen)),
+            {t: tuple(sorted(int(f) for f in order[:t])) for t in shots})
+
+
 def pick_test_videos(index, num_videos: int | None, min_frames: int, seed: int = 0,
                      exclude_identities: set[str] | frozenset[str] = frozenset(),
-                     per_identity: int | None = None) -> list:
+                     per_identity: int | None = None, keep: Callable[[Any], bool] | None = None) -> list:
     """``num_videos`` videos (all when None) with at least ``min_frames`` frames, not of ``exclude_identities``,
     chosen uniformly and deterministically (ranked by a hash of seed and key), returned in key order.
     ``per_identity``: at most this many videos of one person (the same hash ranking picks them), so that a
-    person with many clips does not outweigh the others."""
+    person with many clips does not outweigh the others. ``keep``: only videos for which it is true (the
+    large-yaw split keeps the videos whose head turns enough)."""
     eligible = [v for v in index.videos if v.num_frames >= min_frames and v.identity not in exclude_identities]
+    if keep is not None:
+        eligible = [v for v in eligible if keep(v)]
     if not eligible:
         raise ValueError(f"{index.root}: no video has the {min_frames} frames evaluation needs (T sources + hold-out "
-                         "targets); use fewer --shots/--targets")
+                         "targets)" + (" and the head turns the split needs" if keep is not None else "")
+                         + "; use fewer --shots/--targets")
     eligible = sorted(eligible, key=lambda v: hashlib.sha256(f"{seed}:pick:{v.key}".encode()).hexdigest())
     if per_identity is not None:
         if per_identity < 1:

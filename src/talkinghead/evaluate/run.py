@@ -17,6 +17,7 @@ from talkinghead.evaluate.protocol import (
     VideoSplit,
     assign_drivers,
     check_identity_overlap,
+    large_yaw_split_frames,
     pick_test_videos,
     split_frames,
 )
@@ -75,9 +76,20 @@ def evaluate(checkpoints: str | Path | Sequence[str | Path], data: str | Path, o
 
 def plan(index, models: Sequence[EvaluatedModel], settings: EvaluationSettings) -> tuple[dict[str, VideoSplit], dict]:
     """The test videos and their frame splits ({key: split}, in key order), after checking that no model was
-    meta-learned on their people (what was checked is returned for the report)."""
+    meta-learned on their people (what was checked is returned for the report). With the large-yaw split only
+    videos whose head turns enough are eligible."""
+    yaw_splits: dict[str, tuple] = {}
+
+    def turns_enough(video) -> bool:
+        found = large_yaw_split_frames(video.key, video_yaw(index, video.video_index), settings.shots,
+                                       settings.targets, settings.seed)
+        if found is not None:
+            yaw_splits[video.key] = found
+        return found is not None
+
+    keep = turns_enough if settings.split == "large-yaw" else None
     chosen = pick_test_videos(index, settings.videos, settings.shots[-1] + settings.targets, settings.seed,
-                              per_identity=settings.per_identity)
+                              per_identity=settings.per_identity, keep=keep)
     checks = [check_identity_overlap(index, chosen, m.metadata, settings.allow_overlap) for m in models]
     identity_check = checks[0] if len(checks) == 1 else {
         "method": "; ".join(f"{m.variant}: {c['method']}" for m, c in zip(models, checks, strict=True)),
@@ -86,7 +98,11 @@ def plan(index, models: Sequence[EvaluatedModel], settings: EvaluationSettings) 
     drivers = assign_drivers(chosen) if settings.cross_identity else {}
     splits = {}
     for video in chosen:
-        targets, sources = split_frames(video.key, video.num_frames, settings.shots, settings.targets, settings.seed)
+        if settings.split == "large-yaw":
+            targets, sources = yaw_splits[video.key]
+        else:
+            targets, sources = split_frames(video.key, video.num_frames, settings.shots, settings.targets,
+                                            settings.seed)
         splits[video.key] = VideoSplit(video.key, video.video_index, video.identity, targets, sources,
                                        drivers.get(video.key))
     return splits, identity_check
@@ -178,6 +194,14 @@ def _timing(run: VideoRun, elapsed: float, evaluated: int, resumed: int) -> dict
     return timing
 
 
+SPLIT_NOTES = {
+    "random": "random: target frames a random sample of each video, sources random among the others",
+    "large-yaw": (f"large-yaw: target frames the ones turned furthest to one side, sources random among the frames "
+                  f"more than {LARGE_YAW_DEGREES:g} degrees of yaw short of every target; only videos whose head "
+                  "turns that much"),
+}
+
+
 def holdout_note(models: Sequence[EvaluatedModel], shots: Sequence[int]) -> str | None:
     """The report's sentence on early stopping: per T, how many frames fine-tuning trains on and holds out."""
     for model in models:
@@ -205,7 +229,7 @@ def _report_metadata(models: Sequence[EvaluatedModel], index, settings: Evaluati
             "finetune_holdout": {str(t): v for t, v in holdout.items()},
             "methods": {k: METHOD_NOTES[k] for k in labels},
             "notes": notes, "identity_backend": identity_name, "identity_check": identity_check,
-            "seed": settings.seed}
+            "seed": settings.seed, "split": SPLIT_NOTES[settings.split]}
 
 
 def write_reports(out: Path, records: list[dict], keys: Sequence[str], common: dict, fid_network, fid_reason: str,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from talkinghead.evaluate.protocol import DEFAULT_SHOTS, DEFAULT_TARGETS
+from talkinghead.evaluate.protocol import DEFAULT_SHOTS, DEFAULT_TARGETS, SPLITS
 from talkinghead.evaluate.scoring import Detector
 
 
@@ -47,6 +47,10 @@ class EvaluationSettings:
     study_frames: int = 0
     """Target frames per video saved as PNG, real and per method and T, for ``talkinghead study`` (0: none;
     `saved_frames`). Not part of ``settings.json``: videos finished before by a resumed run keep what they saved."""
+    split: str = "random"
+    """How target and source frames are chosen (`protocol.SPLITS`): "random" (the paper's protocol) or
+    "large-yaw" (targets turned furthest to one side, sources more than 20° of yaw from every target, only videos
+    whose head turns that much; `protocol.large_yaw_split_frames`)."""
 
     def __post_init__(self) -> None:
         shots = tuple(sorted({int(t) for t in self.shots}))
@@ -64,6 +68,8 @@ class EvaluationSettings:
                 raise ValueError(f"evaluation settings: {name} must be >= 0, got {value}")
         if self.finetune_steps is not None and self.finetune_epochs is not None:
             raise ValueError("evaluation settings: give finetune_steps or finetune_epochs, not both")
+        if self.split not in SPLITS:
+            raise ValueError(f"evaluation settings: split must be one of {', '.join(SPLITS)}, got {self.split!r}")
 
     @property
     def fine_tunes(self) -> bool:
@@ -73,7 +79,9 @@ class EvaluationSettings:
     def record(self) -> dict:
         """What ``settings.json`` records of them (a resumed evaluation must match it)."""
         return {"shots": list(self.shots), "targets": self.targets, "finetune_steps": self.finetune_steps,
-                "finetune_epochs": self.finetune_epochs, "seed": self.seed, "cross_identity": self.cross_identity}
+                "finetune_epochs": self.finetune_epochs, "seed": self.seed, "cross_identity": self.cross_identity,
+                # The random split is recorded by omission, so that evaluations begun before the option resume.
+                **({"split": self.split} if self.split != "random" else {})}
 
 
 @dataclass
