@@ -53,6 +53,16 @@ class VideoSplit:
                 "source_frames": {str(t): list(f) for t, f in self.source_frames.items()}, "driver": self.driver}
 
 
+def _checked_shots(shots: Sequence[int], targets: int) -> list[int]:
+    """The sorted distinct T values of a split, after checking them and the number of targets."""
+    shots = sorted({int(t) for t in shots})
+    if not shots or shots[0] < 1:
+        raise ValueError(f"shots must be positive integers, got {shots}")
+    if targets < 1:
+        raise ValueError(f"targets must be >= 1, got {targets}")
+    return shots
+
+
 def split_frames(key: str, num_frames: int, shots: Sequence[int], targets: int = DEFAULT_TARGETS,
                  seed: int = 0) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]]:
     """(target frames, {T: source frames}) of one video, deterministic from ``seed`` and ``key``.
@@ -60,11 +70,7 @@ def split_frames(key: str, num_frames: int, shots: Sequence[int], targets: int =
     Targets are a random sample of ``targets`` frames; the sources of T are the first T of a random order of
     the other frames, so sources never overlap targets and T = 1 ⊂ T = 8 ⊂ T = 32.
     """
-    shots = sorted({int(t) for t in shots})
-    if not shots or shots[0] < 1:
-        raise ValueError(f"shots must be positive integers, got {shots}")
-    if targets < 1:
-        raise ValueError(f"targets must be >= 1, got {targets}")
+    shots = _checked_shots(shots, targets)
     needed = shots[-1] + targets
     if num_frames < needed:
         raise ValueError(f"video {key!r} has {num_frames} frames; T={shots[-1]} sources + {targets} hold-out "
@@ -89,11 +95,7 @@ def large_yaw_split_frames(key: str, yaw: np.ndarray, shots: Sequence[int], targ
     taken for a head turn. The side (right or left) that gives more targets is used; the most targets such that
     at least max(T) sources remain.
     """
-    shots = sorted({int(t) for t in shots})
-    if not shots or shots[0] < 1:
-        raise ValueError(f"shots must be positive integers, got {shots}")
-    if targets < 1:
-        raise ValueError(f"targets must be >= 1, got {targets}")
+    shots = _checked_shots(shots, targets)
     yaw = np.asarray(yaw, dtype=np.float64)
     if yaw.ndim != 1 or not np.all(np.isfinite(yaw)):
         raise ValueError(f"video {key!r}: yaw must be finite degrees per frame [N], got shape {yaw.shape}")
