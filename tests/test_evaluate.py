@@ -203,6 +203,11 @@ def test_report_files_rows_resume_and_cross_identity(world, tmp_path):
     assert row["metrics"]["fid"]["mean"] is None and row["metrics"]["fid"]["unavailable"]
     assert row["flagged"]  # random weights lose to both baselines, visibly
     assert "FID" in (out / "table.md").read_text() and (out / "plots" / "ssim.png").is_file()
+    # Every record carries the face-dependent metrics on the same frames and the lost-face rate (test_evaluate_
+    # scoring has their values); the stand-in finds no landmarks in any truth, so there is no face to miss.
+    for record in report["per_video"]:
+        assert {"paired_csim", "paired_akd", "mkr"} <= set(record["metrics"])
+        assert record["metrics"]["mkr"] is None and record["metrics"]["paired_akd"] is None
     # The split is recorded, disjoint, and identical to split_frames.
     splits = json.loads((out / "splits.json").read_text())
     for split in splits:

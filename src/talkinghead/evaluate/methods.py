@@ -16,7 +16,7 @@ from talkinghead.evaluate.frames import is_synthetic, load_frames, synthetic_cro
 from talkinghead.evaluate.models import COPY_SOURCE, MESH_WARP, EvaluatedModel
 from talkinghead.evaluate.protocol import LARGE_YAW_DEGREES, VideoSplit
 from talkinghead.evaluate.saved_frames import save_study_frames
-from talkinghead.evaluate.scoring import FrameScorer, mean_metrics, safe_name
+from talkinghead.evaluate.scoring import FrameScorer, mean_metrics, paired_metrics, safe_name
 
 RETARGET_MODES = ("relative", "absolute")
 SHEET_ROWS = 8
@@ -132,15 +132,14 @@ def evaluate_video(ctx: VideoRun, split: VideoSplit, driver: VideoSplit | None, 
         if yaw is not None:
             source_yaw = yaw[list(split.source_frames[shots])]
             large_yaw = [bool(np.all(np.abs(yaw[f] - source_yaw) > LARGE_YAW_DEGREES)) for f in split.target_frames]
-        for method, frames in outputs.items():
-            per_frame = [ctx.scorer.score(o, g, k) for o, g, k in zip(frames, gt_images, gt_keys, strict=True)]
-            records.append({"video": key, "method": method, "shots": shots, "protocol": "self",
-                            "frames": len(per_frame), "metrics": mean_metrics(per_frame)})
-            if large_yaw is not None:
-                subset = [v for v, keep in zip(per_frame, large_yaw, strict=True) if keep]
-                records.append({"video": key, "method": method, "shots": shots, "protocol": "large_yaw",
-                                "frames": len(subset),
-                                "metrics": mean_metrics(subset, names=sorted(per_frame[0]))})
+        scored = {method: [ctx.scorer.score(o, g, k) for o, g, k in zip(frames, gt_images, gt_keys, strict=True)]
+                  for method, frames in outputs.items()}
+        records += _records(scored, {"video": key, "shots": shots, "protocol": "self"})
+        if large_yaw is not None:
+            subsets = {method: [v for v, keep in zip(values, large_yaw, strict=True) if keep]
+                       for method, values in scored.items()}
+            records += _records(subsets, {"video": key, "shots": shots, "protocol": "large_yaw"},
+                                names=sorted(next(iter(scored.values()))[0]))
         rows = list(range(min(SHEET_ROWS, len(gt_images))))
         best = [source_images[_most_similar(source_landmarks, gt_landmarks[r])] for r in rows]
         save_png(ctx.out / "sheets" / f"{safe_name(key)}_T{shots}.png",
@@ -185,6 +184,7 @@ def _cross_records(ctx: VideoRun, split: VideoSplit, driver: VideoSplit, cross: 
     for mode in ctx.modes:
         retargeted = Retargeter(source_landmarks[0], reference, mode)(driver_landmarks)
         outputs = _generate(ctx, avatars, source_images, source_landmarks, retargeted)
+        scored = {}
         for method, frames in outputs.items():
             per_frame = []
             for i, output in enumerate(frames):
@@ -194,6 +194,16 @@ def _cross_records(ctx: VideoRun, split: VideoSplit, driver: VideoSplit, cross: 
                     full = ctx.scorer.score(output, cross["truth"][i])
                     values.update(ssim=full["ssim"], psnr=full["psnr"], l1=full["l1"])
                 per_frame.append(values)
-            records.append({"video": split.key, "method": method, "shots": shots, "protocol": f"cross_{mode}",
-                            "driver": driver.key, "frames": len(per_frame), "metrics": mean_metrics(per_frame)})
+            scored[method] = per_frame
+        records += _records(scored, {"video": split.key, "shots": shots, "protocol": f"cross_{mode}",
+                                     "driver": driver.key})
     return records
+
+
+def _records(scored: dict[str, list[dict]], fields: dict, names: Sequence[str] | None = None) -> list[dict]:
+    """One record per method of one (video, T, protocol): the per-frame metrics' means over the method's own frames,
+    and AKD and CSIM over the frames every method has (`scoring.paired_metrics`)."""
+    paired = paired_metrics(scored)
+    return [{**fields, "method": method, "frames": len(per_frame),
+             "metrics": {**mean_metrics(per_frame, names=names), **paired[method]}}
+            for method, per_frame in scored.items()]

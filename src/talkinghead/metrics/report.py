@@ -55,8 +55,12 @@ METRICS: dict[str, MetricInfo] = {
     "psnr": MetricInfo("PSNR", True, 2),
     "l1": MetricInfo("L1", False, 4),
     "csim": MetricInfo("CSIM", True, 3),
+    # evaluate.scoring: CSIM and AKD over the frames every method's face is found in, and the faces lost
+    "paired_csim": MetricInfo("CSIM same frames", True, 3),
     "akd": MetricInfo("AKD", False, 2),
+    "paired_akd": MetricInfo("AKD same frames", False, 2),
     "normalized_akd": MetricInfo("NAKD", False, 4),
+    "mkr": MetricInfo("MKR", False, 3),
     "lpips": MetricInfo("LPIPS", False, 3),
     "jitter_ratio": MetricInfo("Jitter", False, 2),
 }
@@ -232,6 +236,10 @@ def markdown_table(report: dict) -> str:
     footer = [f"Mean ± half-width of the {confidence}% Student-t interval over videos. {FLAG} on a cell: does not "
               f"beat both baselines ({', '.join(report['baselines'])}) on that metric; {FLAG} on a row: flagged "
               f"(primary metrics: {', '.join(metric_info(n).label for n in report['primary_metrics'])})."]
+    if any(n in names for n in ("mkr", "paired_akd", "paired_csim")):
+        footer.append("CSIM and AKD average each method's frames with a face found; \"same frames\": the frames "
+                      "where every method's face is found; MKR: the share of frames with a face in the truth and "
+                      "none found in the output.")
     stated = [f"- {note}" for note in report.get("metadata", {}).get("notes", [])]
     return "\n".join(lines + [""] + footer + ([""] + notes if notes else []) + ([""] + stated if stated else [])) + "\n"
 
