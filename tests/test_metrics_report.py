@@ -16,6 +16,7 @@ from talkinghead.metrics.report import (
     contact_sheet,
     markdown_table,
     mean_interval,
+    paired_difference,
     write_report,
 )
 
@@ -58,6 +59,30 @@ def test_a_model_that_beats_both_baselines_is_not_flagged() -> None:
     assert row["not_beaten"] == {"csim": ["copy-source", "mesh-warp"]}  # marked on the cell, not a primary metric
     assert row["metrics"]["csim"]["missing"] == 1
     assert "| ours (8) | 0.701 ± " in markdown_table(report)
+
+
+def test_paired_differences_separate_what_the_per_method_intervals_cannot() -> None:
+    """A model a hair above the baseline on every video: the per-method intervals overlap (videos differ a lot
+    from each other), the paired difference does not straddle 0, and every video counts as ahead."""
+    hardness = [0.2, 0.5, 0.8, 0.35]
+    records = [{"video": f"v{i}", "method": method, "shots": 8, "metrics": {"ssim": h + lift, "akd": None if
+                (method == "ours" and i == 3) else 1 - h + lift}}
+               for i, h in enumerate(hardness) for method, lift in (("mesh-warp", 0.0), ("ours", 0.003))]
+    report = build_report(records, baselines=("mesh-warp",))
+    row, mesh = _row(report, "ours", 8), _row(report, "mesh-warp", 8)
+    assert row["metrics"]["ssim"]["low"] < mesh["metrics"]["ssim"]["high"]  # overlapping per-method intervals
+    ssim = row["versus"]["mesh-warp"]["ssim"]
+    assert ssim["mean"] == pytest.approx(0.003) and ssim["low"] == pytest.approx(0.003)  # no spread: all +0.003
+    assert (ssim["ahead"], ssim["behind"], ssim["n"]) == (4, 0, 4)
+    akd = row["versus"]["mesh-warp"]["akd"]  # lower is better: +0.003 is behind, on the 3 videos both have
+    assert akd["mean"] == pytest.approx(0.003) and (akd["ahead"], akd["behind"], akd["n"]) == (0, 3, 3)
+    assert "versus" not in mesh
+    table = markdown_table(report)
+    assert "| Method (T) − mesh-warp | SSIM↑ | AKD↓ |" in table and "| ours (8) | +0.0030 ± 0.0000 (4/0) |" in table
+    # Closer to the target is better for sharpness, whatever the sign of the difference.
+    result = paired_difference([{"video": "a", "metrics": {"sharpness": 0.9}}],
+                               [{"video": "a", "metrics": {"sharpness": 1.2}}], "sharpness", True, target=1.0)
+    assert (result["ahead"], result["behind"]) == (1, 0) and result["mean"] == pytest.approx(-0.3)
 
 
 def test_a_model_below_a_baseline_is_flagged_in_json_and_table() -> None:
