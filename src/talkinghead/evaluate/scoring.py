@@ -116,12 +116,10 @@ def paired_metrics(per_frame: dict[str, Sequence[dict[str, float | None]]]) -> d
     lengths = {len(values) for values in per_frame.values()}
     if len(lengths) > 1:
         raise ValueError(f"paired metrics need the same frames for every method, got {lengths} frames")
+    frames = lengths.pop() if lengths else 0
     result: dict[str, dict[str, float | None]] = {method: {} for method in per_frame}
     for name, paired in PAIRED_METRICS.items():
         having = {m: v for m, v in per_frame.items() if any(name in frame for frame in v)}
-        if not having:
-            continue
-        frames = next(iter(lengths))
         common = [i for i in range(frames) if all(v[i].get(name) is not None for v in having.values())]
         for method, values in having.items():
             result[method][paired] = float(np.mean([values[i][name] for i in common])) if common else None

@@ -304,12 +304,12 @@ def markdown_table(report: dict) -> str:
                       "where every method's face is found; MKR: the share of frames with a face in the truth and "
                       "none found in the output.")
     stated = [f"- {note}" for note in report.get("metadata", {}).get("notes", [])]
-    versus = [(b, table) for b in report["baselines"] if (table := versus_table(report, b))]
     paired = []
-    for baseline, table in versus:
-        paired += ["", f"Paired against {baseline}: model − {baseline} on each video both have, mean ± half-width "
-                       f"of the {confidence}% Student-t interval over videos (videos where the model is ahead/behind).",
-                   "", table]
+    for baseline in report["baselines"]:
+        if table := versus_table(report, baseline):
+            paired += ["", f"Paired against {baseline}: model − {baseline} on each video both have, mean ± "
+                           f"half-width of the {confidence}% Student-t interval over videos (videos where the model "
+                           "is ahead/behind).", "", table]
     return "\n".join(lines + [""] + footer + ([""] + notes if notes else []) + paired
                      + ([""] + stated if stated else [])) + "\n"
 
