@@ -103,10 +103,11 @@ def _add_prepare(subparsers) -> None:
                         "frames (default 2: an episode needs a target and a different source)")
     parser.add_argument("--backend", default="dlib", help="landmark backend: dlib (offline), face-alignment, "
                         "mediapipe")
-    parser.add_argument("--split", default=None, metavar="FILE", help="identity split JSON: who is in each clip "
-                        "and who is held out for evaluation (format: talkinghead.data.split)")
-    parser.add_argument("--part", default="all", choices=("train", "test", "all"), help="with --split: prepare "
-                        "only the training people, only the held-out ones, or all (default)")
+    parser.add_argument("--split", default=None, metavar="FILE", help="identity split JSON: who is in each clip, "
+                        "who is kept for validation and who is held out for the test (format: talkinghead.data.split)")
+    parser.add_argument("--part", default="all", choices=("train", "validation", "test", "all"),
+                        help="with --split: prepare only the training people (never the validation or held-out "
+                        "ones), only the validation people, only the held-out test people, or all (default)")
     parser.add_argument("--retry-skipped", action="store_true", help="try inputs skipped by earlier runs again")
     parser.add_argument("--index-only", action="store_true", help="only rebuild index.json from the finished "
                         "videos (e.g. after all shards)")
@@ -208,6 +209,12 @@ def _add_evaluate(subparsers) -> None:
                         "side, sources > 20 degrees of yaw from them, videos whose head turns that much")
     parser.add_argument("--allow-overlap", action="store_true",
                         help="evaluate even on identities the checkpoint was trained on")
+    parser.add_argument("--identity-split", default=None, metavar="FILE", help="with --part: the identity split the "
+                        "dataset was prepared with (talkinghead prepare --split FILE)")
+    parser.add_argument("--part", default=None, choices=("validation", "test"),
+                        help="with --identity-split: refuse the dataset unless every person in it belongs to this "
+                        "part of the split, and record the part; make choices on validation, read test once per "
+                        "shipped model")
     parser.add_argument("--fid-weights", default=None, metavar="PATH",
                         help="pt_inception-2015-12-05-6726825d.pth (FID is reported unavailable without it)")
     parser.add_argument("--arcface-onnx", default=None, metavar="PATH", help="ArcFace ONNX model for CSIM "
@@ -223,12 +230,22 @@ def _add_evaluate(subparsers) -> None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from talkinghead.evaluate import EvaluationSettings, evaluate, format_summary
 
+    identity_split = None
+    if (args.identity_split is None) != (args.part is None):
+        raise ValueError("--part and --identity-split FILE go together: the part names people of that split")
+    if args.identity_split is not None:
+        from talkinghead.data.index import load_index
+        from talkinghead.data.split import IdentitySplit, check_dataset_part
+
+        identity_split = IdentitySplit.load(args.identity_split)
+        check_dataset_part(load_index(args.data), identity_split, args.part)
     settings = EvaluationSettings(
         shots=tuple(args.shots), targets=args.targets, finetune_steps=args.finetune_steps,
         finetune_epochs=args.finetune_epochs, videos=args.videos, per_identity=args.per_identity,
         cross_identity=args.cross_identity, allow_overlap=args.allow_overlap, fid_weights=args.fid_weights,
         arcface_onnx=args.arcface_onnx, seed=args.seed, device=args.device, finetune_overrides=tuple(args.overrides),
-        study_frames=args.study_frames, split=args.split)
+        study_frames=args.study_frames, split=args.split, identity_part=args.part,
+        identity_split_sha256=identity_split.sha256 if identity_split is not None else None)
     summary = evaluate(args.checkpoint, args.data, args.out, settings)
     print(format_summary(summary))
     return 0

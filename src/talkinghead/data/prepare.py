@@ -89,7 +89,7 @@ class PrepareSettings:
     identity_split_sha256: str | None = None
     """sha256 of the identity split file that named the people (`talkinghead.data.split`), if one did."""
     split_part: str = "all"
-    """Which people of that split: ``train``, ``test`` (the held-out ones) or ``all``."""
+    """Which people of that split: ``train``, ``validation``, ``test`` (the held-out ones) or ``all``."""
 
     def validate(self) -> None:
         if self.image_size < 8:
@@ -103,7 +103,7 @@ class PrepareSettings:
         check_part(self.split_part)
         if self.split_part != "all" and self.identity_split_sha256 is None:
             raise ValueError(f"--part {self.split_part} needs --split FILE (the identity split that says who is "
-                             "held out)")
+                             "in which part)")
 
     def index_settings(self) -> dict[str, Any]:
         values = {"image_size": self.image_size, "landmark_backend": self.landmark_backend,
@@ -154,7 +154,8 @@ def discover_sources(videos: str | os.PathLike[str], split: IdentitySplit | None
 
     Hidden files and folders (names starting with ``.``) are ignored; so are other file types. With an identity
     ``split``, it names each clip's person instead of the layout, its exclusions are left out, and ``part``
-    (``train``, ``test`` or ``all``) keeps only the non-held-out people, only the held-out ones, or everyone.
+    (``train``, ``validation``, ``test`` or ``all``) keeps only the people of that part of the split (`split.PARTS`;
+    ``train`` leaves out both the validation and the held-out people), or everyone.
     """
     check_part(part)
     root = Path(videos).resolve()

@@ -32,6 +32,11 @@ class EvaluationSettings:
     """Also drive each test person with another test person's motion (both retargeting modes)."""
     allow_overlap: bool = False
     """Evaluate even on people the checkpoint was meta-learned on (the numbers then measure memorization)."""
+    identity_part: str | None = None
+    """The part of an identity split (``validation`` or ``test``) every evaluated person was checked to belong to
+    (``evaluate --part``, `data.split.check_dataset_part`); None: not checked (recorded by omission)."""
+    identity_split_sha256: str | None = None
+    """The sha256 of that identity split file."""
     fid_weights: str | None = None
     """The FID Inception weights file (FID is reported unavailable without loadable weights)."""
     arcface_onnx: str | None = None
@@ -80,6 +85,8 @@ class EvaluationSettings:
         """What ``settings.json`` records of them (a resumed evaluation must match it)."""
         return {"shots": list(self.shots), "targets": self.targets, "finetune_steps": self.finetune_steps,
                 "finetune_epochs": self.finetune_epochs, "seed": self.seed, "cross_identity": self.cross_identity,
+                **({"identity_split": {"sha256": self.identity_split_sha256, "part": self.identity_part}}
+                   if self.identity_part is not None else {}),
                 # The random split is recorded by omission, so that evaluations begun before the option resume.
                 **({"split": self.split} if self.split != "random" else {})}
 
