@@ -10,10 +10,14 @@ from talkinghead.data.synthetic import Identity, Motion, render_frame
 from talkinghead.metrics.baselines import (
     border_points,
     copy_source,
+    fixed_blend,
     mesh_warp,
+    mesh_warp_blur,
     mesh_warp_image,
     most_similar_source,
+    nearest_sources,
 )
+from talkinghead.metrics.realism import laplacian_variance
 
 SIZE = 128
 
@@ -123,3 +127,22 @@ def test_mesh_warp_reproduces_a_translated_synthetic_head() -> None:
     face = cv2.erode(face, np.ones((3, 3), np.uint8)).astype(bool)
     assert face.sum() > 1000
     assert np.abs(warped[face].astype(int) - translated[face].astype(int)).max() <= 1
+
+
+def test_the_smoothing_baselines_are_a_blurred_warp_and_a_fixed_95_5_blend_of_the_two_nearest():
+    """Issue 24: baselines that gain on the mesh warp with nothing learned."""
+    image_a, points_a = _head(0)
+    image_b, points_b = _head(1)
+    points_b = points_b + 1.5  # a second source a little further from the target
+    sources, landmarks = np.stack([image_b, image_a]), np.stack([points_b, points_a])
+    target = points_a + np.array([1.0, -0.5])
+    assert nearest_sources(landmarks, target, 2) == [1, 0] and most_similar_source(landmarks, target) == 1
+    warp = mesh_warp(sources, landmarks, target)
+    blurred = mesh_warp_blur(sources, landmarks, target)
+    assert np.array_equal(blurred, cv2.GaussianBlur(warp, (5, 5), 0.5, sigmaY=0.5, borderType=cv2.BORDER_REFLECT_101))
+    assert laplacian_variance(blurred) < 0.8 * laplacian_variance(warp)
+    second = mesh_warp_image(image_b, points_b, target)
+    expected = np.clip(np.rint(0.95 * warp.astype(np.float64) + (1 - 0.95) * second), 0, 255).astype(np.uint8)
+    assert np.array_equal(fixed_blend(sources, landmarks, target), expected)
+    assert not np.array_equal(expected, warp)
+    assert np.array_equal(fixed_blend(sources[1:], landmarks[1:], target), warp)  # one source: the mesh warp

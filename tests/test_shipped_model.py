@@ -22,6 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPLIT = REPO_ROOT / "docs" / "splits" / "shared-dev-data.json"
+SHIPPED_SPLIT_SHA256 = "9e8f5a90f4eeba8658438975a8c1182da679f965d17e44ae28b5310d33ce8a68"
 DRIVER_FRAMES = 12
 
 
@@ -52,9 +53,11 @@ def test_the_shipped_model_never_saw_a_held_out_person():
     assert len(seen) == len(set(seen)) >= 50  # a real record, not an empty list that passes by default
     assert len(split.held_out) == 13
     assert sorted(set(seen) & split.held_out) == []
-    assert [name for name in seen if split.part_of(name) != "train"] == []
+    assert [name for name in seen if split.part_of(name) != "train"] == []  # no validation person either
     training = metadata["training_data"]
-    assert training["split_sha256"] == split.sha256 and training["part"] == "train"
+    # It was trained with the split file as it was before the validation people and the clips added on 2026-12-04
+    # (git show 9d987ff:docs/splits/shared-dev-data.json); the checks above hold against today's file.
+    assert training["split_sha256"] == SHIPPED_SPLIT_SHA256 != split.sha256 and training["part"] == "train"
     assert training["people"] == len(seen)
 
 
