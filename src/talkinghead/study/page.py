@@ -1,32 +1,42 @@
 """The study page: one HTML file with its script, the same for the served study and the static folder.
 
-The page never learns which image is the fake, nor the method (images have opaque names). Its session id is 32
-random hex digits kept in the browser's localStorage, so a reload continues the same session where it stopped.
-Served: each answer is POSTed to ``api/answer`` and only then does the next triplet show (a failed save keeps the
-triplet on screen and says so); ``api/state?session=`` tells a reloaded page what it answered. Static (a file
-URL): answers are kept in localStorage and the page offers them as a JSON-lines download for ``--results``.
+The page never learns which image is the fake, nor the method (images have opaque names: triplet id and slot).
+Its session id is 32 random hex digits kept in the browser's localStorage, so a reload continues the same session
+where it stopped. Each rater gets their own triplets, order and positions of the fake (`triplets.rater_plan`); an
+answer names the image slot clicked, not the position on screen.
+Served: ``api/state?session=`` gives the session's plan and what it answered; each answer is POSTed to
+``api/answer`` and only then does the next triplet show (a failed save keeps the triplet on screen and says so).
+Static (a file URL, no server to ask): the page carries `STATIC_PLANS` plans' triplets; a new session draws one at
+random and shuffles its order and positions itself (crypto.getRandomValues), keeping the result in localStorage.
+Answers are kept there too, and the page offers them as a JSON-lines download for ``--results``.
 """
 
 from __future__ import annotations
 
 import json
 
-from talkinghead.study.triplets import Study
+from talkinghead.study.triplets import Study, rater_plan
 
 SERVED, STATIC = "served", "static"
+IMAGE_URLS = {SERVED: "image/{triplet}/{slot}", STATIC: "images/{triplet}_{slot}.png"}
+STATIC_PLANS = 50
+"""Plans (sets of triplets within the real-frame limit) a static page draws a rater's from."""
 
 
 def page_config(study: Study, mode: str) -> dict:
-    """What the page's script gets: the study id and, per triplet, its id and three image URLs (no answer)."""
+    """What the page's script gets: the study id, the image URL pattern and, static, the plans' triplet ids (no
+    answer: a plan is a set of triplets, with no position of any fake)."""
     if mode not in (SERVED, STATIC):
         raise ValueError(f"page mode must be {SERVED!r} or {STATIC!r}, got {mode!r}")
-    return {"mode": mode, "study": study.id,
-            "triplets": [{"id": t.id, "images": [image_url(t.id, slot, mode) for slot in range(3)]}
-                         for t in study.triplets]}
+    config: dict = {"mode": mode, "study": study.id, "image_url": IMAGE_URLS[mode]}
+    if mode == STATIC:
+        config["plans"] = [sorted(shown.triplet for shown in rater_plan(study, f"static-{k}"))
+                           for k in range(STATIC_PLANS)]
+    return config
 
 
 def image_url(triplet: str, slot: int, mode: str) -> str:
-    return f"image/{triplet}/{slot}" if mode == SERVED else f"images/{triplet}_{slot}.png"
+    return IMAGE_URLS[mode].format(triplet=triplet, slot=slot)
 
 
 def render_page(study: Study, mode: str) -> str:
@@ -56,9 +66,9 @@ Click the one you think is generated (or press 1, 2 or 3). There is no time limi
 <p id="progress"></p>
 <div id="triplet" data-triplet="">
  <div id="images">
-  <button class="choice" data-slot="0"><img alt="picture 1"></button>
-  <button class="choice" data-slot="1"><img alt="picture 2"></button>
-  <button class="choice" data-slot="2"><img alt="picture 3"></button>
+  <button class="choice" data-position="0" data-slot=""><img alt="picture 1"></button>
+  <button class="choice" data-position="1" data-slot=""><img alt="picture 2"></button>
+  <button class="choice" data-position="2" data-slot=""><img alt="picture 3"></button>
  </div>
 </div>
 <p id="status"></p>
@@ -71,8 +81,18 @@ Click the one you think is generated (or press 1, 2 or 3). There is no time limi
 "use strict";
 const CONFIG = __CONFIG__;
 const PREFIX = "talkinghead-study-" + CONFIG.study;
-let current = -1, shownAt = 0, busy = false, answered = new Set();
+let plan = [], current = -1, shownAt = 0, busy = false, answered = new Set();
 
+function randomIndex(n) {
+  const value = new Uint32Array(1);
+  crypto.getRandomValues(value);
+  return value[0] % n;
+}
+function shuffled(items) {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) { const j = randomIndex(i + 1); [out[i], out[j]] = [out[j], out[i]]; }
+  return out;
+}
 function randomSession() {
   const bytes = new Uint8Array(16);
   crypto.getRandomValues(bytes);
@@ -84,14 +104,25 @@ function session() {
   return id;
 }
 function storedAnswers() { return JSON.parse(localStorage.getItem(PREFIX + "-answers") || "[]"); }
+function imageUrl(triplet, slot) { return CONFIG.image_url.replace("{triplet}", triplet).replace("{slot}", slot); }
 
-async function loadAnswered() {
+// Static: this session's plan, drawn once (one of the study's plans, in an order and with positions of its own).
+function staticPlan() {
+  const key = PREFIX + "-plan-" + session();
+  if (!localStorage.getItem(key)) {
+    const ids = CONFIG.plans[randomIndex(CONFIG.plans.length)];
+    localStorage.setItem(key, JSON.stringify(shuffled(ids).map(id => ({id: id, slots: shuffled([0, 1, 2])}))));
+  }
+  return JSON.parse(localStorage.getItem(key));
+}
+
+async function loadState() {
   if (CONFIG.mode === "static") {
-    return storedAnswers().filter(a => a.session === session()).map(a => a.triplet);
+    return {plan: staticPlan(), answered: storedAnswers().filter(a => a.session === session()).map(a => a.triplet)};
   }
   const response = await fetch("api/state?session=" + encodeURIComponent(session()), {cache: "no-store"});
   if (!response.ok) throw new Error("state: HTTP " + response.status);
-  return (await response.json()).answered;
+  return await response.json();
 }
 
 async function save(answer) {
@@ -113,35 +144,36 @@ function updateDownload() {
 }
 
 function show() {
-  current = CONFIG.triplets.findIndex(t => !answered.has(t.id));
+  current = plan.findIndex(t => !answered.has(t.id));
   const box = document.getElementById("triplet");
   if (current < 0) {
     box.style.display = "none";
     box.dataset.triplet = "";
     document.getElementById("done").style.display = "block";
-    document.getElementById("progress").textContent = answered.size + " of " + CONFIG.triplets.length + " answered";
+    document.getElementById("progress").textContent = answered.size + " of " + plan.length + " answered";
     return;
   }
-  const triplet = CONFIG.triplets[current];
-  const images = Array.from(document.querySelectorAll("button.choice img"));
+  const triplet = plan[current];
+  const buttons = Array.from(document.querySelectorAll("button.choice"));
   let loaded = 0;
   busy = true;
   box.dataset.triplet = "";
-  images.forEach((img, slot) => {
+  buttons.forEach((button, position) => {
+    const img = button.querySelector("img");
     img.onload = img.onerror = () => {
       if (++loaded === 3) { shownAt = performance.now(); busy = false; box.dataset.triplet = triplet.id; }
     };
-    img.src = triplet.images[slot];
+    button.dataset.slot = triplet.slots[position];
+    img.src = imageUrl(triplet.id, triplet.slots[position]);
   });
-  document.getElementById("progress").textContent =
-    "Set " + (answered.size + 1) + " of " + CONFIG.triplets.length;
+  document.getElementById("progress").textContent = "Set " + (answered.size + 1) + " of " + plan.length;
 }
 
-async function choose(slot) {
+async function choose(position) {
   if (busy || current < 0) return;
   busy = true;
-  const triplet = CONFIG.triplets[current];
-  const answer = {study: CONFIG.study, session: session(), triplet: triplet.id, choice: slot,
+  const triplet = plan[current];
+  const answer = {study: CONFIG.study, session: session(), triplet: triplet.id, choice: triplet.slots[position],
                   seconds: (performance.now() - shownAt) / 1000, answered_at: new Date().toISOString()};
   try {
     await save(answer);
@@ -155,7 +187,7 @@ async function choose(slot) {
 }
 
 document.querySelectorAll("button.choice").forEach(button =>
-  button.addEventListener("click", () => choose(Number(button.dataset.slot))));
+  button.addEventListener("click", () => choose(Number(button.dataset.position))));
 document.addEventListener("keydown", event => {
   if (["1", "2", "3"].includes(event.key)) choose(Number(event.key) - 1);
 });
@@ -165,7 +197,11 @@ document.getElementById("new-session").addEventListener("click", event => {
   location.reload();
 });
 if (CONFIG.mode === "static") { document.getElementById("static-tools").hidden = false; updateDownload(); }
-loadAnswered().then(ids => { answered = new Set(ids); show(); }).catch(error => {
+loadState().then(state => {
+  plan = state.plan;
+  answered = new Set(state.answered.filter(id => plan.some(t => t.id === id)));
+  show();
+}).catch(error => {
   document.getElementById("status").textContent = "Cannot load the study (" + error.message + "); reload the page.";
 });
 </script>

@@ -1,8 +1,9 @@
 """Serving a study on loopback (Python's http.server; the study needs no Gradio), or writing it as a static folder.
 
 Routes: ``/`` the page; ``/image/<triplet>/<slot>`` one of a triplet's images (only the study's files are served);
-``/api/state?session=`` the triplets a session answered; ``POST /api/answer`` one answer (JSON), appended to
-``answers.jsonl`` (fsync'd) before the reply.
+``/api/state?session=`` the session's plan (`triplets.rater_plan`: its triplets, order and slots per position)
+and the triplets it answered; ``POST /api/answer`` one answer (JSON) to a triplet of the session's plan, appended
+to ``answers.jsonl`` (fsync'd; a torn last line is cut off when the server opens it) before the reply.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from talkinghead.study.answers import AnswerError, AnswerLog
+from talkinghead.study.answers import SESSION_PATTERN, AnswerError, AnswerLog, check_answer
 from talkinghead.study.page import SERVED, STATIC, image_url, render_page
-from talkinghead.study.triplets import Study
+from talkinghead.study.triplets import Study, rater_plan
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,17 @@ class StudyServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="study-server", daemon=True)
         self._thread.start()
         return f"http://{LOOPBACK}:{self._server.server_address[1]}/"
+
+    def plan(self, session: str) -> list[dict]:
+        """The session's triplets in its order, each with the image slot to show at each position."""
+        return [{"id": shown.triplet, "slots": list(shown.slots)} for shown in rater_plan(self.study, session)]
+
+    def save(self, answer: dict) -> dict:
+        """Store an answer to a triplet of the session's plan (`AnswerLog.append`); AnswerError otherwise."""
+        record = check_answer(self.study, answer)
+        if all(shown["id"] != record["triplet"] for shown in self.plan(record["session"])):
+            raise AnswerError(f"triplet {record['triplet']} is not in the plan of session {record['session']}")
+        return self.log.append(record)
 
     def serve_forever(self) -> None:
         """Start, print the URL, answer until Ctrl-C (or SIGTERM)."""
@@ -91,7 +103,11 @@ def _handler(owner: StudyServer) -> type[BaseHTTPRequestHandler]:
                 self._send(HTTPStatus.OK, owner.page, "text/html; charset=utf-8")
             elif url.path == "/api/state":
                 session = parse_qs(url.query).get("session", [""])[0]
-                self._json(HTTPStatus.OK, {"study": owner.study.id, "answered": owner.log.answered(session)})
+                if not SESSION_PATTERN.match(session):
+                    self._json(HTTPStatus.BAD_REQUEST, {"error": "session must be 8-64 letters, digits or '-'"})
+                    return
+                self._json(HTTPStatus.OK, {"study": owner.study.id, "plan": owner.plan(session),
+                                           "answered": owner.log.answered(session)})
             elif len(parts) == 3 and parts[0] == "image" and parts[2] in ("0", "1", "2") and \
                     (parts[1], int(parts[2])) in owner.images:
                 self._send(HTTPStatus.OK, owner.images[(parts[1], int(parts[2]))].read_bytes(), "image/png")
@@ -110,7 +126,7 @@ def _handler(owner: StudyServer) -> type[BaseHTTPRequestHandler]:
                 answer = json.loads(self.rfile.read(length))
                 if not isinstance(answer, dict):
                     raise AnswerError("an answer is a JSON object")
-                stored = owner.log.append(answer)
+                stored = owner.save(answer)
             except (json.JSONDecodeError, AnswerError) as error:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
                 return
@@ -120,8 +136,9 @@ def _handler(owner: StudyServer) -> type[BaseHTTPRequestHandler]:
 
 
 def write_static(study: Study, folder: str | Path) -> Path:
-    """A folder that works from a file URL: ``index.html`` and ``images/<triplet>_<slot>.png`` (opaque names).
-    Answers stay in the rater's browser until downloaded. Returns the page's path."""
+    """A folder that works from a file URL: ``index.html`` (with `page.STATIC_PLANS` plans a rater's is drawn
+    from) and ``images/<triplet>_<slot>.png`` (opaque names). Answers stay in the rater's browser until downloaded.
+    Returns the page's path."""
     folder = Path(folder)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     root = Path(study.evaluation)

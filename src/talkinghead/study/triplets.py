@@ -1,11 +1,20 @@
-"""The paper's USER protocol (§4): triplets of one person, two real frames and one generated, in random order; the
-rater picks the fake. One triplet per generated frame an evaluation saved (`evaluate.saved_frames`), for every
-method of the report, baselines included.
+"""The paper's USER protocol (§4): triplets of one person, two real frames and one generated; the rater picks the
+fake. One triplet per generated frame an evaluation saved (`evaluate.saved_frames`), for every method of the
+report, baselines included.
 
-The two real frames are drawn at random from the person's other test videos (the paper: "from the other video
-sequences with the same person"); when the person has fewer than two such frames, from the same video's other
-saved target frames (never the generated frame's own ground truth). Everything is deterministic from the seed;
-the study's id is a hash of its triplets, and every answer carries it.
+Real frames come from the person's other test videos (the paper: "from the other video sequences with the same
+person"), never from the fake's own video: a frame of the fake's own video shares its background, light and
+clothes, and with one video per person (``evaluate --per-identity 1``) the same few real frames came back in
+triplet after triplet while every fake was new, so a rater could learn "the unfamiliar picture is the fake".
+People with one evaluated video are left out (named in ``study.json`` and the results); when nobody has two, the
+study is refused. ``same_video_reals=True`` builds the other protocol on purpose (reals: other saved frames of the
+fake's own video, never its ground truth); ``Study.reals`` names it and the results carry the label.
+
+Among the candidates, each triplet takes the two real frames used least so far, so the real frames share the
+triplets evenly. A rater does not see every triplet: `rater_plan` gives each rater (session) their own random order
+of the triplets, keeps a triplet only while none of its real frames has been shown to that rater twice already
+(`MAX_REAL_VIEWS`), and its own random position of the fake in each. Everything is deterministic from the seed and
+the session id; the study's id is a hash of its triplets, and every answer carries it.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +31,13 @@ from talkinghead.evaluate.saved_frames import SavedFrame, list_study_frames
 STUDY_FOLDER = "study"
 MANIFEST = "study.json"
 ANSWERS = "answers.jsonl"
+
+OTHER_VIDEOS = "other-video reals"
+"""The paper's protocol: a triplet's real frames come from the person's other videos."""
+SAME_VIDEO = "same-video reals"
+"""Not the paper's protocol: real frames from the fake's own video (other frames than its ground truth)."""
+MAX_REAL_VIEWS = 2
+"""How many times at most one rater is shown one real frame."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +51,10 @@ class Triplet:
     identity: str
     frame: int
     images: tuple[str, str, str]
-    """Paths relative to the evaluation folder, in display order."""
+    """Paths relative to the evaluation folder; the index into it is an image's slot (what an answer's choice
+    names). The page shows the slots in an order of the rater's own (`rater_plan`)."""
     fake: int
-    """Position (0, 1, 2) of the generated frame."""
+    """Slot (0, 1, 2) of the generated frame."""
     real_from_other_videos: bool
 
     @property
@@ -45,75 +62,139 @@ class Triplet:
         """The report row it belongs to, "method (T)"."""
         return f"{self.method} ({self.shots})"
 
+    @property
+    def reals(self) -> tuple[str, str]:
+        first, second = (path for slot, path in enumerate(self.images) if slot != self.fake)
+        return first, second
+
 
 @dataclass(frozen=True)
 class Study:
-    """A study's triplets, in the order every rater sees them."""
+    """A study's triplets (their order here is no rater's: see `rater_plan`)."""
 
     id: str
     evaluation: str
     seed: int
     triplets: tuple[Triplet, ...]
+    reals: str = OTHER_VIDEOS
+    """`OTHER_VIDEOS` (the paper's protocol) or `SAME_VIDEO`."""
+    left_out: tuple[str, ...] = ()
+    """People whose generated frames have no triplet: one evaluated video only (other-video reals)."""
 
     def by_id(self) -> dict[str, Triplet]:
         return {t.id: t for t in self.triplets}
 
     def to_json(self) -> dict:
-        return {"id": self.id, "evaluation": self.evaluation, "seed": self.seed,
-                "protocol": "paper §4 USER: two real frames and one generated frame of one person; pick the fake; "
-                            "chance = 1/3",
+        return {"id": self.id, "evaluation": self.evaluation, "seed": self.seed, "reals": self.reals,
+                "protocol": protocol_text(self.reals), "left_out": list(self.left_out),
+                "max_real_views_per_rater": MAX_REAL_VIEWS,
                 "triplets": [asdict(t) for t in self.triplets]}
 
     @classmethod
     def from_json(cls, data: dict) -> Study:
         triplets = tuple(Triplet(**{**t, "images": tuple(t["images"])}) for t in data["triplets"])
-        return cls(data["id"], data["evaluation"], int(data["seed"]), triplets)
+        # study.json files written before "reals" existed mixed both kinds; any same-video triplet labels them
+        reals = data.get("reals") or (OTHER_VIDEOS if all(t.real_from_other_videos for t in triplets)
+                                      else SAME_VIDEO)
+        return cls(data["id"], data["evaluation"], int(data["seed"]), triplets, reals,
+                   tuple(data.get("left_out", ())))
 
 
-def build_study(evaluation: str | Path, seed: int = 0, per_row: int | None = None) -> Study:
+def protocol_text(reals: str) -> str:
+    """One sentence saying which protocol a study follows (study.json, results)."""
+    if reals == OTHER_VIDEOS:
+        return ("paper §4 USER: two real frames from the person's other videos and one generated frame; pick the "
+                "fake; chance = 1/3")
+    return ("same-video reals, NOT the paper's protocol: the two real frames come from the fake's own video (other "
+            "frames than its ground truth); pick the fake; chance = 1/3; not comparable with the paper's USER")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One triplet as one rater sees it: ``slots[p]`` is the image slot shown at position ``p``."""
+
+    triplet: str
+    slots: tuple[int, int, int]
+
+
+def build_study(evaluation: str | Path, seed: int = 0, per_row: int | None = None,
+                same_video_reals: bool = False) -> Study:
     """The triplets of the evaluation in ``evaluation``: one per saved generated frame (at most ``per_row`` per
-    "method (T)"), shuffled so that methods interleave."""
+    "method (T)", drawn at random), each with the two least used real frames of its person's other videos (or,
+    with ``same_video_reals``, of its own video). Raises ValueError when no generated frame gets a triplet."""
     frames = list_study_frames(evaluation)
-    real_by_identity: dict[str, list[SavedFrame]] = {}
+    reals_of: dict[str, list[SavedFrame]] = {}
     for frame in frames:
         if frame.method is None:
-            real_by_identity.setdefault(frame.identity, []).append(frame)
-    triplets = []
-    for fake in (f for f in frames if f.method is not None):
-        triplet = _triplet(fake, real_by_identity.get(fake.identity, []), seed)
-        if triplet is not None:
-            triplets.append(triplet)
-    if not triplets:
-        raise ValueError(f"{evaluation}: no generated frame has two other real frames of its person; save more "
-                         "frames per video (--study-frames) or evaluate more videos per person")
-    random.Random(seed).shuffle(triplets)
+            reals_of.setdefault(frame.identity, []).append(frame)
+    fakes = [f for f in frames if f.method is not None]
+    candidates = {f.path: _candidates(f, reals_of.get(f.identity, []), same_video_reals) for f in fakes}
+    kept = [f for f in fakes if len(candidates[f.path]) >= 2]
+    left_out = tuple(sorted({f.identity for f in fakes if len(candidates[f.path]) < 2}))
+    if not kept and same_video_reals:
+        raise ValueError(f"{evaluation}: no generated frame has two other saved real frames of its video; save "
+                         "more frames per video (evaluate --study-frames N)")
+    if not kept:
+        raise ValueError(f"{evaluation}: no generated frame has two real frames from other videos of its person "
+                         "(one evaluated video per person: was the evaluation run with --per-identity 1?). The "
+                         "paper's protocol (§4) takes real frames from the person's other videos: evaluate two or "
+                         "more videos per person with --study-frames N, or build the study with "
+                         f"same_video_reals=True ('{SAME_VIDEO}', not the paper's protocol)")
+    rng = random.Random(seed)
+    rng.shuffle(kept)
     if per_row is not None:
-        counts: dict[str, int] = {}
-        kept = []
-        for triplet in triplets:
-            if counts.get(triplet.row, 0) < per_row:
-                counts[triplet.row] = counts.get(triplet.row, 0) + 1
-                kept.append(triplet)
-        triplets = kept
+        counts: Counter[str] = Counter()
+        chosen_fakes = []
+        for fake in kept:
+            row = f"{fake.method} ({fake.shots})"
+            if counts[row] < per_row:
+                counts[row] += 1
+                chosen_fakes.append(fake)
+        kept = chosen_fakes
+    uses: Counter[str] = Counter()
+    triplets = []
+    for fake in kept:
+        ranked = sorted((uses[real.path], rng.random(), real.path) for real in candidates[fake.path])
+        images = [path for _, _, path in ranked[:2]]
+        uses.update(images)
+        rng.shuffle(images)
+        position = rng.randrange(3)
+        images.insert(position, fake.path)
+        identifier = hashlib.sha256(fake.path.encode()).hexdigest()[:12]
+        triplets.append(Triplet(identifier, fake.method or "", int(fake.shots or 0), fake.video, fake.identity,
+                                fake.frame, (images[0], images[1], images[2]), position, not same_video_reals))
     digest = hashlib.sha256(json.dumps([asdict(t) for t in triplets], sort_keys=True).encode()).hexdigest()[:16]
-    return Study(digest, str(Path(evaluation).resolve()), seed, tuple(triplets))
+    return Study(digest, str(Path(evaluation).resolve()), seed, tuple(triplets),
+                 SAME_VIDEO if same_video_reals else OTHER_VIDEOS, left_out)
 
 
-def _triplet(fake: SavedFrame, real: Sequence[SavedFrame], seed: int) -> Triplet | None:
-    rng = random.Random(f"{seed}/{fake.path}")
-    others = [r for r in real if r.video != fake.video]
-    from_other_videos = len(others) >= 2
-    if not from_other_videos:
-        others = [r for r in real if r.video == fake.video and r.frame != fake.frame]
-    if len(others) < 2:
-        return None
-    chosen = rng.sample(others, 2)
-    position = rng.randrange(3)
-    images = [c.path for c in chosen]
-    images.insert(position, fake.path)
-    identifier = hashlib.sha256(fake.path.encode()).hexdigest()[:12]
-    return Triplet(identifier, fake.method or "", int(fake.shots or 0), fake.video, fake.identity, fake.frame,
-                   (images[0], images[1], images[2]), position, from_other_videos)
+def _candidates(fake: SavedFrame, reals: list[SavedFrame], same_video: bool) -> list[SavedFrame]:
+    """The real frames a triplet of ``fake`` may show: the person's frames of other videos, or (``same_video``)
+    its own video's other frames; never the fake's own ground truth."""
+    if same_video:
+        return [r for r in reals if r.video == fake.video and r.frame != fake.frame]
+    return [r for r in reals if r.video != fake.video]
+
+
+def rater_plan(study: Study, key: str) -> list[Shown]:
+    """What one rater is shown, in order: the study's triplets in an order of this rater's own, each with its own
+    position of the fake, leaving out a triplet when one of its real frames was already shown `MAX_REAL_VIEWS`
+    times to this rater (a real frame seen again and again becomes familiar, and the unfamiliar picture is then
+    the fake). ``key`` is the rater's session id (served) or a static page's plan name; the same key always gets
+    the same plan, so a reloaded page continues where it was."""
+    rng = random.Random(f"{study.id}/{key}")
+    order = list(study.triplets)
+    rng.shuffle(order)
+    views: Counter[str] = Counter()
+    plan = []
+    for triplet in order:
+        if any(views[path] >= MAX_REAL_VIEWS for path in triplet.reals):
+            continue
+        views.update(triplet.reals)
+        slots = [0, 1, 2]
+        rng.shuffle(slots)
+        plan.append(Shown(triplet.id, (slots[0], slots[1], slots[2])))
+    return plan
 
 
 def study_folder(evaluation: str | Path) -> Path:
