@@ -313,6 +313,23 @@ def test_command_writes_a_static_study_and_prints_results(evaluation, tmp_path, 
     assert main(["study", str(tmp_path / "nothing"), "--results"]) == 2
 
 
+
+def test_command_builds_a_same_video_study_only_when_asked_and_labels_it(tmp_path, capsys):
+    from talkinghead.cli import main
+
+    evaluation = write_evaluation(tmp_path / "eval", ONE_VIDEO_EACH)
+    assert main(["study", str(evaluation), "--static", str(tmp_path / "static")]) == 2
+    assert "--per-identity 1" in capsys.readouterr().err
+    assert not (evaluation / "study" / "study.json").exists() and not (tmp_path / "static").exists()
+    assert main(["study", str(evaluation), "--static", str(tmp_path / "static"), "--same-video-reals"]) == 0
+    assert f"{len(METHODS) * 8} triplets" in capsys.readouterr().out
+    study = load_study(evaluation / "study")
+    assert study.reals == SAME_VIDEO and not any(t.real_from_other_videos for t in study.triplets)
+    assert "NOT the paper's protocol" in json.loads((evaluation / "study" / "study.json").read_text())["protocol"]
+    assert main(["study", str(evaluation), "--results"]) == 0
+    assert "Same-video reals: not the paper's protocol" in capsys.readouterr().out
+    assert json.loads((evaluation / "study" / "results.json").read_text())["reals"] == SAME_VIDEO
+
 def test_an_evaluation_saves_study_frames_and_reports_fd_mobilenet_and_sharpness(tmp_path):
     """End to end on a tiny synthetic evaluation: --study-frames writes the frames the study needs, and the report
     carries FD-MobileNetV2 (labelled as not FID) and relative sharpness for every row, baselines included."""

@@ -499,10 +499,13 @@ SUBCOMMANDS.append(_add_live)
 def _add_study(subparsers) -> None:
     parser = subparsers.add_parser(
         "study", help="the paper's user study (USER) over an evaluation's saved frames: serve it, or its results",
-        description="Triplets of one person, two real frames and one generated (paper §4), from every method of the "
-                    "evaluation, baselines included; the rater picks the fake. Needs an evaluation run with "
-                    "--study-frames N. Answers go to EVALUATION/study/answers.jsonl as they come (resumable). "
-                    "--results: USER accuracy per method (T) with 95%% Wilson intervals, raters, a plot.")
+        description="Triplets of one person, two real frames from the person's other videos and one generated "
+                    "(paper §4), from every method of the evaluation, baselines included; the rater picks the fake. "
+                    "Each rater gets their own order and fake positions and sees a real frame at most twice. Needs "
+                    "an evaluation run with --study-frames N and two or more videos per person. Answers go to "
+                    "EVALUATION/study/answers.jsonl as they come (resumable). --results: USER accuracy per method "
+                    "(T) with a 95% bootstrap interval over raters (the Wilson interval over answers beside it), "
+                    "answers, raters, bad lines skipped, the protocol, a plot.")
     parser.add_argument("evaluation", metavar="EVALUATION", help="the --out folder of 'talkinghead evaluate'")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1 (the default)")
@@ -515,6 +518,11 @@ def _add_study(subparsers) -> None:
     parser.add_argument("--per-row", type=int, default=None, metavar="N",
                         help="at most N triplets per method (T) (default: one per saved generated frame)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the triplets' real frames and order")
+    parser.add_argument("--same-video-reals", action="store_true",
+                        help="real frames from the generated frame's own video (other frames than its ground "
+                        "truth), for an evaluation with one video per person (--per-identity 1). A different "
+                        "protocol from the paper's, not comparable with its USER; study.json and the results "
+                        "are labelled so")
     parser.set_defaults(func=_run_study)
 
 
@@ -532,7 +540,8 @@ def _run_study(args: argparse.Namespace) -> int:
         print(study.format_results(results) + "\n" + "written: " +
               ", ".join(str(p) for p in study.write_results(results, folder).values()))
         return 0
-    chosen = study.build_study(args.evaluation, seed=args.seed, per_row=args.per_row)
+    chosen = study.build_study(args.evaluation, seed=args.seed, per_row=args.per_row,
+                               same_video_reals=args.same_video_reals)
     study.write_study(chosen, folder)
     if args.static:
         print(f"static study ({len(chosen.triplets)} triplets): open {study.write_static(chosen, args.static).as_uri()}"
