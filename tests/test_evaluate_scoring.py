@@ -1,4 +1,5 @@
-"""Face-dependent metrics compared on the same frames (MKR, "same frames" AKD and CSIM; evaluate.scoring).
+"""Face-dependent metrics compared on the same frames (MKR, "same frames" AKD and CSIM; evaluate.scoring), dlib's
+identity distance and verification beside CSIM, and the set metrics' (FD, KID) jackknife intervals in the report.
 
 A method that loses the face on a hard frame drops that frame's large distance from its own AKD; the held-out
 split showed exactly that deciding which method's AKD was lower. These tests pin the fair comparison: the missing
@@ -7,12 +8,17 @@ keypoint rate counts the lost faces, and the paired means average every method o
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from talkinghead.evaluate.methods import _records
-from talkinghead.evaluate.scoring import FrameScorer, paired_metrics
-from talkinghead.metrics.report import build_report, markdown_table
+from talkinghead.evaluate.scoring import FrameScorer, fid_set_metrics, paired_metrics, safe_name
+from talkinghead.metrics.fid import frechet_distance_of_features, kernel_distance
+from talkinghead.metrics.identity import NO_ARCFACE_THRESHOLD
+from talkinghead.metrics.realism import TRAINING_NETWORK_NOTE
+from talkinghead.metrics.report import build_report, markdown_table, write_json
 
 TRUTH = np.stack([np.arange(68.0), np.arange(68.0) % 7], axis=1)  # distinct points, eyes apart
 
@@ -83,3 +89,105 @@ def test_records_and_report_show_the_lost_face_and_the_fair_comparison():
     assert "akd" in row["not_beaten"] and "paired_akd" not in row["not_beaten"] and "mkr" not in row["not_beaten"]
     table = markdown_table(report)
     assert "AKD same frames↓" in table and "MKR↓" in table and "same frames\": the frames where every" in table
+
+
+class DlibLike(Lookup):
+    """The Lookup stand-in with dlib's same-person threshold: descriptor [1, k - 1], so distances are |k - j|."""
+
+    same_person_threshold = 0.6
+
+
+def test_scorer_adds_dlib_distance_and_verification_beside_csim():
+    scorer = FrameScorer(DlibLike(), Lookup())
+    truth = image(3)
+    close = scorer.score(image(3), truth, "v/frame0")  # the same descriptor: distance 0, verified
+    assert close["identity_distance"] == pytest.approx(0.0) and close["verified"] == 1.0
+    far = scorer.score(image(4), truth, "v/frame0")  # distance 1 > 0.6
+    assert far["identity_distance"] == pytest.approx(1.0) and far["verified"] == 0.0
+    assert far["csim"] == pytest.approx((1 + 3 * 2) / (np.sqrt(10) * np.sqrt(5)))
+    lost = scorer.score(image(0), truth, "v/frame0")
+    assert lost["identity_distance"] is None and lost["verified"] is None and lost["csim"] is None
+    # Several references (cross-identity): the mean distance, as CSIM takes the mean cosine; verified from it.
+    several = scorer.score(image(4), identity_references=[(image(4), "s/0"), (image(5), "s/1")])
+    assert several["identity_distance"] == pytest.approx(0.5) and several["verified"] == 1.0
+    # A backend without a threshold (ArcFace) gives CSIM only: dlib's distance and 0.6 do not apply to it.
+    plain = FrameScorer(Lookup(), Lookup()).score(image(4), truth, "v/frame0")
+    assert plain["csim"] == pytest.approx(far["csim"]) and "identity_distance" not in plain and "verified" not in plain
+
+
+def test_identity_distance_and_verification_are_paired_and_labelled_in_the_report():
+    scorer = FrameScorer(DlibLike(), Lookup())
+    truths = [image(3), image(3), image(3)]
+    outputs = {"copy-source": [image(3), image(4), image(0)], "ours": [image(4), image(3), image(3)]}
+    scored = {m: [scorer.score(o, t, f"v/frame{i}") for i, (o, t) in enumerate(zip(frames, truths, strict=True))]
+              for m, frames in outputs.items()}
+    metrics = {r["method"]: r["metrics"] for r in _records(scored, {"video": "v", "shots": 8, "protocol": "self"})}
+    assert metrics["copy-source"]["verified"] == 0.5 and metrics["ours"]["verified"] == pytest.approx(2 / 3)
+    assert metrics["ours"]["identity_distance"] == pytest.approx(1 / 3)
+    # Same frames: the third frame (copy-source lost the face) is left out of both.
+    assert metrics["copy-source"]["paired_verified"] == 0.5 and metrics["ours"]["paired_verified"] == 0.5
+    assert metrics["ours"]["paired_identity_distance"] == pytest.approx(0.5)
+    records = _records(scored, {"video": "v", "shots": 8, "protocol": "self"})
+    report = build_report(records + [{**r, "video": "w"} for r in records], baselines=("copy-source",),
+                          metadata={"identity_backend": "dlib"})
+    table = markdown_table(report)
+    for label in ("ID dist↓", "Verified@0.6↑", "ID dist same frames↓", "Verified@0.6 same frames↑"):
+        assert label in table
+    assert "dlib's same-person threshold 0.6" in table and NO_ARCFACE_THRESHOLD not in table
+
+
+def test_an_arcface_report_says_why_it_has_no_identity_distance():
+    records = [{"video": v, "method": m, "shots": 1, "metrics": {"csim": 0.5}}
+               for v in ("a", "b") for m in ("copy-source", "ours")]
+    table = markdown_table(build_report(records, baselines=("copy-source",), metadata={"identity_backend": "arcface"}))
+    assert NO_ARCFACE_THRESHOLD in table and "ID dist" in NO_ARCFACE_THRESHOLD and "ID dist↓" not in table
+
+
+def _feature_cache(out, rng, videos: int = 5, frames: int = 6, dim: int = 32) -> list[str]:
+    """Per-video FD-MobileNetV2 feature files as evaluate writes them: real frames and two methods' outputs."""
+    keys = [f"person{i}/clip" for i in range(videos)]
+    folder = out / "cache" / "fd_mobilenet"
+    folder.mkdir(parents=True)
+    for key in keys:
+        real = rng.normal(size=(frames, dim))
+        outputs = {"copy-source__T1": real + rng.normal(size=(frames, dim)) * 0.3,
+                   "ours__T1": rng.normal(size=(frames, dim)) + 0.5}
+        np.savez(folder / f"{safe_name(key)}.npz", real=real, **outputs)
+    return keys
+
+
+def test_set_metrics_carry_a_video_jackknife_interval_into_report_json_and_table(tmp_path):
+    rng = np.random.default_rng(0)
+    keys = _feature_cache(tmp_path, rng)
+    pairs = {("copy-source", 1), ("ours", 1)}
+    found = fid_set_metrics(tmp_path, keys, pairs, object(), "", metric="fd_mobilenet")
+    stores = [np.load(tmp_path / "cache" / "fd_mobilenet" / f"{safe_name(k)}.npz") for k in keys]
+    real = np.concatenate([s["real"] for s in stores])
+    fake = np.concatenate([s["ours__T1"] for s in stores])
+    fd, kid = found[("ours", 1)]["fd_mobilenet"], found[("ours", 1)]["kid_mobilenet"]
+    assert fd["value"] == pytest.approx(frechet_distance_of_features(real, fake))
+    assert kid["value"] == pytest.approx(kernel_distance(real, fake))
+    for value in (fd, kid):
+        assert value["low"] < value["value"] < value["high"] and value["se"] > 0 and value["groups"] == 5
+        assert value["num_real"] == value["num_fake"] == 30 and "jackknife" in value["interval"]
+    # The jackknife by hand: each video's real and generated frames left out together.
+    videos = np.repeat(np.arange(5), 6)
+    left_out = np.array([frechet_distance_of_features(real[videos != g], fake[videos != g]) for g in range(5)])
+    assert fd["se"] == pytest.approx(np.sqrt(4 / 5 * ((left_out - left_out.mean()) ** 2).sum()))
+    assert found[("copy-source", 1)]["fd_mobilenet"]["value"] < fd["value"]  # the noisy copy is the closer set
+    report = build_report([{"video": k, "method": m, "shots": 1, "metrics": {"ssim": 0.5}} for k in keys
+                           for m, _ in pairs], set_metrics=found, baselines=("copy-source",))
+    row = next(r for r in report["rows"] if r["method"] == "ours")
+    assert row["metrics"]["fd_mobilenet"]["low"] == fd["low"]
+    assert row["metrics"]["kid_mobilenet"]["high"] == kid["high"]
+    written = json.loads(write_json(report, tmp_path / "report.json").read_text())
+    entry = next(r for r in written["rows"] if r["method"] == "ours")["metrics"]["kid_mobilenet"]
+    assert (entry["low"], entry["high"], entry["se"]) == pytest.approx((kid["low"], kid["high"], kid["se"]))
+    table = markdown_table(report)
+    cell = f"{fd['value']:.2f} ± {(fd['high'] - fd['low']) / 2:.2f}"
+    assert cell in table and f"{kid['value']:.4f} ± {(kid['high'] - kid['low']) / 2:.4f}" in table
+    assert "jackknife" in table and TRAINING_NETWORK_NOTE in table
+    # Unavailable: FD and KID both say why.
+    missing = fid_set_metrics(tmp_path, keys, pairs, None, "no MobileNetV2 weights", metric="fd_mobilenet")
+    assert missing[("ours", 1)] == {"fd_mobilenet": {"value": None, "unavailable": "no MobileNetV2 weights"},
+                                    "kid_mobilenet": {"value": None, "unavailable": "no MobileNetV2 weights"}}

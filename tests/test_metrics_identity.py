@@ -1,4 +1,5 @@
-"""CSIM with dlib descriptors on the shared portraits; the ArcFace path's alignment and its errors."""
+"""CSIM, dlib's descriptor distance and 0.6 verification on the shared portraits; the ArcFace path's alignment, its
+errors, and its deliberate lack of a distance threshold."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ import pytest
 
 from talkinghead.metrics.identity import (
     ARCFACE_TEMPLATE_112,
+    DLIB_SAME_PERSON_THRESHOLD,
     ArcFaceIdentity,
     CachedIdentity,
     DlibIdentity,
     align_arcface,
     cosine_similarity,
     csim,
+    descriptor_distance,
     five_points_from_68,
+    identity_distance,
     similarity_transform,
+    verified,
 )
 
 SAME_MAN = ("bilayer_man_1__source.jpg", "bilayer_man_2__target.jpg")
@@ -109,3 +114,69 @@ def test_arcface_errors_say_what_to_do(tmp_path) -> None:
         model.write_bytes(b"")
         with pytest.raises(ImportError, match=r"talkinghead\[arcface\]"):
             ArcFaceIdentity(model)
+
+
+def test_dlib_distance_verifies_the_same_man_and_rejects_others_where_cosine_stays_high(shared_data, identity) -> None:
+    """Measured: the same man's two photos are 0.41 apart, the four other people 0.73-0.87, while their cosine
+    to him is still 0.82-0.88: CSIM's scale is compressed, the 0.6 threshold separates them."""
+    portraits = shared_data / "portraits"
+    first, second = (identity.descriptor(_load(portraits / name)) for name in SAME_MAN)
+    others = [identity.descriptor(_load(portraits / name)) for name in OTHERS]
+    same = descriptor_distance(first, second)
+    different = [descriptor_distance(first, other) for other in others]
+    assert same < DLIB_SAME_PERSON_THRESHOLD < min(different), (same, different)
+    assert verified(same, DLIB_SAME_PERSON_THRESHOLD) == 1.0
+    assert [verified(d, DLIB_SAME_PERSON_THRESHOLD) for d in different] == [0.0] * len(OTHERS)
+    assert min(cosine_similarity(first, other) for other in others) > 0.8  # why a cosine alone says little
+    assert identity_distance(first, [second, *others]) == pytest.approx(np.mean([same, *different]))
+
+
+def test_descriptor_distance_and_verification_known_values() -> None:
+    assert descriptor_distance(np.array([0.0, 0.0]), np.array([3.0, 4.0])) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="dimensions"):
+        descriptor_distance(np.zeros(2), np.zeros(3))
+    # The mean distance to several references, like CSIM's mean cosine; nothing without a face or a reference.
+    assert identity_distance(np.zeros(2), [np.array([0.3, 0.4]), np.array([0.0, 1.5])]) == pytest.approx(1.0)
+    assert identity_distance(None, [np.zeros(2)]) is None and identity_distance(np.zeros(2), []) is None
+    # Strictly below the threshold passes; the threshold itself does not.
+    assert verified(0.59, 0.6) == 1.0 and verified(0.6, 0.6) == 0.0 and verified(None, 0.6) is None
+
+
+def test_only_dlib_declares_a_same_person_threshold() -> None:
+    """dlib's 0.6 is its model's documented threshold; an ArcFace ONNX file comes with none, so ArcFace reports
+    no distance or verification (metrics.identity's docstring gives the reason, the report states it)."""
+    assert DlibIdentity.same_person_threshold == DLIB_SAME_PERSON_THRESHOLD == 0.6
+    assert ArcFaceIdentity.same_person_threshold is None
+    arcface = object.__new__(ArcFaceIdentity)  # the class's declaration, without an ONNX model to load
+    assert CachedIdentity(arcface).same_person_threshold is None
+    assert CachedIdentity(object.__new__(DlibIdentity)).same_person_threshold == 0.6
+
+
+def _tiny_arcface_onnx(path) -> None:
+    """A stand-in ArcFace model: [1, 3, 112, 112] -> a fixed random projection to 16 dimensions."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.random.default_rng(0).normal(size=(3 * 112 * 112, 16)).astype(np.float32)
+    nodes = [helper.make_node("Flatten", ["input"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["embedding"])]
+    graph = helper.make_graph(nodes, "tiny_arcface",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 112, 112])],
+                              [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [1, 16])],
+                              [numpy_helper.from_array(weights, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+
+
+def test_arcface_scores_csim_and_leaves_out_dlib_distance(shared_data, tmp_path) -> None:
+    """The ArcFace path end to end (a stand-in ONNX model): CSIM of unit embeddings, and no ID dist / Verified@0.6
+    in the scorer's values (dlib's threshold does not apply)."""
+    pytest.importorskip("onnxruntime")
+    from talkinghead.evaluate.scoring import FrameScorer
+
+    _tiny_arcface_onnx(tmp_path / "arcface.onnx")
+    arcface = CachedIdentity(ArcFaceIdentity(tmp_path / "arcface.onnx"))
+    first, second = (_load(shared_data / "portraits" / name) for name in SAME_MAN)
+    embedding = arcface.descriptor(first)
+    assert embedding.shape == (16,) and np.linalg.norm(embedding) == pytest.approx(1.0)
+    values = FrameScorer(arcface, lambda image: None).score(second, identity_references=[(first, "first")])
+    assert values["csim"] == pytest.approx(cosine_similarity(arcface.descriptor(second), embedding))
+    assert "identity_distance" not in values and "verified" not in values

@@ -10,6 +10,15 @@ Sets scored against the reference, FD-MobileNetV2 and mean relative sharpness (1
 - ``mesh_warp`` / ``copy_source``: the baselines (`metrics.baselines`) from the 8 sources to the targets' landmarks.
 
 Also the wall time of the features per image, next to a 128 px OpenCV Gaussian blur (a fixed unit of CPU work).
+
+Issue 24 item 5, in the same run: per set KID-MobileNetV2 and the delete-one-video jackknife 95% half-widths of FD
+and KID (`metrics.fid.frechet_distance_interval`, `kernel_distance_interval`: what `evaluate` now reports), the wall
+time of both intervals per set next to the features' time for the same set, and one Fréchet distance by the
+covariance route (`fid.frechet_distance`) and by the sample-space route the interval uses (`frechet_distance_low_rank`).
+Measured on the held-out people of ``docs/splits/shared-dev-data.json`` (34 clips; ``talkinghead prepare
+../shared/data/videos --size 128 --max-frames 32 --split docs/splits/shared-dev-data.json --part test``): intervals
+0.43 s per set of 272 frames against 9.4 s for its features; covariance route 0.79 s, sample route 0.012 s, the
+two 6e-6 apart (relative).
 """
 
 from __future__ import annotations
@@ -51,6 +60,13 @@ def _sets(index) -> dict[str, list[np.ndarray]]:
 def case_fd_mobilenet_blur_ranking() -> dict:
     """FD-MobileNetV2 and relative sharpness of real, blurred, mesh-warp and copy-source frames vs held-out truth."""
     from talkinghead.data.index import load_index
+    from talkinghead.metrics.fid import (
+        feature_statistics,
+        frechet_distance,
+        frechet_distance_interval,
+        frechet_distance_low_rank,
+        kernel_distance_interval,
+    )
     from talkinghead.metrics.realism import (
         FD_LABEL,
         MobileNetV2Embedding,
@@ -82,6 +98,25 @@ def case_fd_mobilenet_blur_ranking() -> dict:
     result["blur_ranked_worse_than_other_real"] = all(fd[f"blur_sigma{s}"] > fd["other_real"] for s in (1, 2, 3))
     result["blur_ranked_worse_than_mesh_warp"] = {f"sigma{s}": fd[f"blur_sigma{s}"] > fd["mesh_warp"]
                                                   for s in (1, 2, 3)}
+    videos = np.repeat(np.arange(len(truth) // FRAMES_PER_SET), FRAMES_PER_SET)
+    started = time.perf_counter()
+    for name in sets:
+        fd_interval = frechet_distance_interval(features["ground_truth"], features[name], videos, videos)
+        kid_interval = kernel_distance_interval(features["ground_truth"], features[name], videos, videos)
+        result[f"kid_mobilenet_{name}"] = round(kid_interval["value"], 5)
+        if fd_interval["low"] is not None:
+            result[f"fd_mobilenet_{name}_half_width"] = round((fd_interval["high"] - fd_interval["low"]) / 2, 3)
+            result[f"kid_mobilenet_{name}_half_width"] = round((kid_interval["high"] - kid_interval["low"]) / 2, 5)
+    result["fd_kid_intervals_ms_per_set"] = round((time.perf_counter() - started) / len(sets) * 1000.0, 1)
+    result["fd_features_ms_per_set"] = round(feature_ms * len(truth), 1)
+    started = time.perf_counter()
+    covariance_route = frechet_distance(*feature_statistics(features["ground_truth"]),
+                                        *feature_statistics(features["mesh_warp"]))
+    result["fd_covariance_route_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
+    started = time.perf_counter()
+    sample_route = frechet_distance_low_rank(features["ground_truth"], features["mesh_warp"])
+    result["fd_sample_route_ms"] = round((time.perf_counter() - started) * 1000.0, 1)
+    result["fd_routes_relative_difference"] = float(f"{abs(sample_route / covariance_route - 1):.2e}")
     result["fd_features_ms_per_image"] = round(feature_ms, 2)
     result["opencv_blur_128_ms"] = round(blur_ms, 4)
     return result

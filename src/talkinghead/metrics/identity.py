@@ -1,4 +1,4 @@
-"""CSIM: cosine similarity of face-identity embeddings.
+"""CSIM (cosine similarity of face-identity embeddings) and, with dlib, the descriptor distance and verification.
 
 Two embedding backends:
 
@@ -11,6 +11,21 @@ Two embedding backends:
 
 The paper's CSIM numbers are ArcFace numbers; dlib CSIM values are on a different scale (dlib descriptors of any
 two faces have a cosine similarity well above zero) and must not be compared with the paper's table.
+
+dlib CSIM saturates: it is 0.978-0.994 for every method of an evaluation, copy-source included, because dlib's
+descriptors of any two faces point roughly the same way. dlib's own metric is the Euclidean distance of the
+descriptors, with the same-person threshold 0.6 its model was trained for (``DLIB_SAME_PERSON_THRESHOLD``; dlib's
+face recognition example: descriptors closer than 0.6 are usually one person; the model scores 99.38% on LFW).
+``identity_distance`` and ``verified`` give that distance and whether it is below the threshold; over frames, the
+share verified is the verification rate: does the output pass for the person, a question CSIM's compressed scale
+does not answer.
+
+With ArcFace neither is computed (``ArcFaceIdentity.same_person_threshold`` is None), by decision:
+- the 0.6 threshold is dlib's, and no threshold is part of an ArcFace ONNX file: verification thresholds are chosen
+  per model and per benchmark (e.g. by 10-fold cross-validation on LFW), and the model is whatever file the user
+  passes, so any threshold here would be made up;
+- ArcFace embeddings are L2-normalized, so their distance is sqrt(2 - 2 CSIM): CSIM again, on another scale.
+The report states this reason (`NO_ARCFACE_THRESHOLD`) under its table (`metrics.report.markdown_table`).
 
 A face that is not found gives ``None`` ("missing"), never a made-up value. ``CachedIdentity`` computes each
 descriptor once per image (ground-truth frames are reused for every method and every T).
@@ -35,11 +50,25 @@ ARCFACE_TEMPLATE_112 = np.array(
     dtype=np.float64,
 )
 
+DLIB_SAME_PERSON_THRESHOLD = 0.6
+"""dlib's descriptors of one person are closer than this (Euclidean), of two people farther (dlib's documented
+threshold for ``dlib_face_recognition_resnet_model_v1``)."""
+
+NO_ARCFACE_THRESHOLD = ("ID dist and Verified@0.6 are dlib's metric and threshold; with ArcFace they are not computed: "
+                        "no verification threshold comes with an ArcFace ONNX model (it is chosen per model and "
+                        "benchmark), and the distance of its unit embeddings is sqrt(2 - 2 CSIM), CSIM again")
+"""Why an ArcFace evaluation has no identity distance or verification rate (shown in its report)."""
+
 
 class FaceIdentity(Protocol):
-    """Anything that maps an RGB image to an identity embedding (or None when no face is found)."""
+    """Anything that maps an RGB image to an identity embedding (or None when no face is found).
+
+    ``same_person_threshold``: the embedding distance below which two faces are one person, where the backend has a
+    documented one (dlib: 0.6), else None (no distance or verification is reported).
+    """
 
     name: str
+    same_person_threshold: float | None
 
     def descriptor(self, image: np.ndarray) -> np.ndarray | None: ...
 
@@ -60,6 +89,31 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
     if denominator == 0.0:
         raise ValueError("cosine_similarity: a zero-length embedding has no direction")
     return float(a @ b / denominator)
+
+
+def descriptor_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """|a - b|, the Euclidean distance of two descriptors in float64 (dlib's metric)."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"descriptor_distance: descriptors of {a.size} and {b.size} dimensions")
+    return float(np.linalg.norm(a - b))
+
+
+def identity_distance(descriptor: np.ndarray | None, references: list[np.ndarray]) -> float | None:
+    """Mean `descriptor_distance` of ``descriptor`` to each reference descriptor (several references: the mean,
+    as CSIM takes the mean cosine); None when the face is missing or there is no reference."""
+    if descriptor is None or not references:
+        return None
+    return float(np.mean([descriptor_distance(descriptor, reference) for reference in references]))
+
+
+def verified(distance: float | None, threshold: float) -> float | None:
+    """1.0 when ``distance`` is below the same-person ``threshold`` (the output passes for the person), 0.0 when
+    not, None when there is no distance (no face). Averaged over frames it is the verification rate."""
+    if distance is None:
+        return None
+    return float(distance < threshold)
 
 
 def csim(identity: FaceIdentity, image: np.ndarray, reference: np.ndarray) -> float | None:
@@ -106,6 +160,7 @@ class DlibIdentity:
     """
 
     name = "dlib"
+    same_person_threshold: float | None = DLIB_SAME_PERSON_THRESHOLD
 
     def __init__(self, models_dir: str | Path | None = None, upsample: int = 1) -> None:
         import dlib
@@ -168,6 +223,7 @@ class ArcFaceIdentity:
     """
 
     name = "arcface"
+    same_person_threshold: float | None = None  # none documented for a user's ONNX file: see NO_ARCFACE_THRESHOLD
 
     def __init__(self, model_path: str | Path, models_dir: str | Path | None = None, upsample: int = 1) -> None:
         model_path = Path(model_path)
@@ -222,6 +278,7 @@ class CachedIdentity:
     def __init__(self, backend: FaceIdentity) -> None:
         self.backend = backend
         self.name = backend.name
+        self.same_person_threshold = getattr(backend, "same_person_threshold", None)
         self._cache: dict[str, np.ndarray | None] = {}
         self.hits = 0
         self.misses = 0
