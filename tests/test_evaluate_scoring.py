@@ -191,3 +191,23 @@ def test_set_metrics_carry_a_video_jackknife_interval_into_report_json_and_table
     missing = fid_set_metrics(tmp_path, keys, pairs, None, "no MobileNetV2 weights", metric="fd_mobilenet")
     assert missing[("ours", 1)] == {"fd_mobilenet": {"value": None, "unavailable": "no MobileNetV2 weights"},
                                     "kid_mobilenet": {"value": None, "unavailable": "no MobileNetV2 weights"}}
+
+
+def test_an_independent_detector_measures_its_own_akd_beside_dlibs():
+    """AKD by dlib is circular (dlib drives the warp); an installed independent detector measures
+    ``akd_independent`` against its own landmarks of the truth, computed once per truth frame."""
+    calls = []
+
+    def independent(picture):
+        calls.append(int(picture[0, 0, 0]))
+        found = Lookup()(picture)
+        return None if found is None else found * 2.0  # another detector, another scale: its AKD differs
+
+    scorer = FrameScorer(Lookup(), Lookup(), independent=("stand-in", independent))
+    values = scorer.score(image(3), image(1), "video/frame1")
+    assert values["akd"] == pytest.approx(2.0)
+    assert values["akd_independent"] == pytest.approx(4.0)
+    scorer.score(image(5), image(1), "video/frame1")
+    assert calls == [1, 3, 5]  # the truth once, each output once
+    assert scorer.score(image(0), image(1), "video/frame1")["akd_independent"] is None  # its face not found
+    assert "akd_independent" not in FrameScorer(Lookup(), Lookup()).score(image(3), image(1), "video/frame1")

@@ -303,3 +303,24 @@ def test_live_and_animate_render_the_same_frames_through_one_loop(head, monkeypa
     animator = FrameAnimator(avatar, fps=1000.0)  # the nominal rate is replaced by the measured one
     timed = [animator(picture(face_id), at=100.0 + i / 25.0).landmarks for i, face_id in enumerate(faces)]
     np.testing.assert_allclose(np.stack(timed), np.stack(animated), atol=1e-3)
+
+
+def test_measured_animation_counts_pops_against_the_driver_crop_and_never_across_a_faceless_frame(head, tmp_path):
+    """``measure_pops`` (animate --stats): consecutive frames with a driver face form pairs; the faceless frame
+    breaks the run, so 4 + 4 face frames give 3 + 3 pairs. Each driver picture is fresh noise, so its crop changes
+    far more than the avatar does: no pair pops."""
+    from talkinghead.animation import driver_crop
+    from talkinghead.landmarks.crop import crop_face
+
+    driver = tmp_path / "driver.mp4"
+    write_driver(driver, [10, 11, 12, 13, 0, 14, 15, 16, 17])
+    avatar = head.personalize([picture(1)])
+    avatar.landmarks = fake_landmarks
+    result = write_animation(avatar, driver, tmp_path / "out.mp4", measure_pops=True)
+    stability = result["stability"]
+    assert stability["pairs"] == 6 and stability["pop_rate"] == 0.0 and stability["change_ratio"] < 0.5
+    assert "stability" not in write_animation(avatar, driver, tmp_path / "plain.mp4")
+    frames = list(avatar.animate_frames(str(driver)))
+    crop = driver_crop(frames[0], SIZE)
+    assert np.array_equal(crop, crop_face(frames[0].driver, frames[0].driver_landmarks, SIZE)[0])
+    assert frames[4].held and driver_crop(frames[4], SIZE) is None

@@ -52,10 +52,12 @@ def _generator_ms() -> float | None:
 
 
 def case_metrics_per_frame_128() -> dict:
-    from talkinghead.metrics.baselines import copy_source, mesh_warp_image
+    from talkinghead.metrics.baselines import copy_source, fixed_blend, mesh_warp_blur, mesh_warp_image
     from talkinghead.metrics.identity import DlibIdentity
     from talkinghead.metrics.image import l1, psnr, ssim
     from talkinghead.metrics.landmark_distance import landmark_distance
+    from talkinghead.metrics.mouth import mouth_crop, mouth_metrics
+    from talkinghead.metrics.temporal import frame_change
 
     face, image_source = _face_128()
     rng = np.random.default_rng(1)
@@ -76,6 +78,12 @@ def case_metrics_per_frame_128() -> dict:
         "akd_ms": _per_call_ms(lambda: landmark_distance(moved[None], landmarks[None]), 20),
         "mesh_warp_ms": _per_call_ms(lambda: mesh_warp_image(face, landmarks, moved), 10),
         "copy_source_ms": _per_call_ms(lambda: copy_source(sources, source_landmarks, moved), 20),
+        # issue 24: the smoothing baselines, the mouth region and the temporal figures (per frame)
+        "mesh_warp_blur_ms": _per_call_ms(lambda: mesh_warp_blur(sources, source_landmarks, moved), 10),
+        "fixed_blend_ms": _per_call_ms(lambda: fixed_blend(sources, source_landmarks, moved), 10),
+        "mouth_metrics_ms": _per_call_ms(lambda: mouth_metrics(output, face, landmarks), 20),
+        "mouth_crop_ms": _per_call_ms(lambda: mouth_crop(output, landmarks), 20),
+        "frame_change_ms": _per_call_ms(lambda: frame_change(output, face), 50),
     }
     reference = {"reference_gaussian_blur_128_ms": _per_call_ms(lambda: cv2.GaussianBlur(face, (11, 11), 1.5), 50),
                  "reference_generator_small128_forward_ms": _generator_ms()}

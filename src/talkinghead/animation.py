@@ -29,6 +29,7 @@ from talkinghead.compose import SYNTHETIC_TAG
 from talkinghead.landmarks.detector import driver_tracker
 from talkinghead.landmarks.retarget import MODES, Retargeter
 from talkinghead.landmarks.smoothing import LandmarkSmoother
+from talkinghead.metrics.temporal import PopCounter
 from talkinghead.pipeline import pipeline
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class AnimationFrame:
     """The driver frame, uint8 RGB (None when driven by landmarks only)."""
     held: bool
     """True when no face was found in this driver frame and the last good landmarks were used."""
+    driver_landmarks: np.ndarray | None = None
+    """The driver frame's own landmarks [68, 2] in its pixels (tracked, smoothed; None when held)."""
 
 
 @dataclass
@@ -72,6 +75,8 @@ class PlannedFrame:
     """The warp family's N nearest sources with their mesh grids (None for the paper family)."""
     driver: np.ndarray | None
     held: bool
+    driver_landmarks: np.ndarray | None = None
+    """The driver frame's own landmarks [68, 2] in its pixels (None when held)."""
 
 
 class FrameAnimator:
@@ -116,6 +121,7 @@ class FrameAnimator:
         index = self.frames
         self.frames += 1
         held = points is None
+        driver_points = points
         if held:
             self.held += 1
             points = self._last
@@ -130,14 +136,14 @@ class FrameAnimator:
             target = self._retargeter(points)
         drawing = self.avatar.landmark_image(target)
         sources = self.avatar.warp_sources(target[None]) if self.avatar.needs_sources else None
-        return PlannedFrame(index, target, drawing, sources, frame, held)
+        return PlannedFrame(index, target, drawing, sources, frame, held, driver_points)
 
     def render(self, planned: PlannedFrame) -> AnimationFrame:
         """G on a planned frame -> the animated frame (what ``Avatar.render`` gives for its landmarks)."""
         image = self.avatar._generate(np.asarray(planned.landmarks, np.float32)[None], planned.landmark_image[None],
                                       planned.sources)[0]
         return AnimationFrame(planned.index, image, planned.landmark_image, planned.landmarks, planned.driver,
-                              planned.held)
+                              planned.held, planned.driver_landmarks)
 
     def __call__(self, frame: np.ndarray, at: float | None = None) -> AnimationFrame:
         return self.drive(self.locate(frame, at), frame)
@@ -165,7 +171,7 @@ class FrameAnimator:
 def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, mode: str = "relative",
                     find_best_frame: bool = False, side_by_side: bool = False, paste_back: bool = False,
                     mark: bool = True, overwrite: bool = False, landmarks: np.ndarray | None = None,
-                    progress: Callable[[int, int | None], None] | None = None) -> dict:
+                    progress: Callable[[int, int | None], None] | None = None, measure_pops: bool = False) -> dict:
     """Animate ``avatar`` with the driver video and write an H.264 video at the driver's fps with its audio.
 
     side_by_side: driver | landmark image | result. paste_back: the generated head
@@ -174,6 +180,8 @@ def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, m
     output unless ``overwrite``. landmarks: the driver's landmarks [T, 68, 2] in its frames' pixels when they
     are known (e.g. a synthetic driver), so no detection runs; the video still gives the frames, fps and audio.
     A driver in which no frame has a face raises `NoFaceInDriver` and writes nothing.
+    measure_pops: also return ``"stability"``, the pop rate of the generated frames against the driver's own face
+    crop (`driver_crop`; `metrics.temporal`), so a user can check any animation for popping.
     """
     from talkinghead.video import VideoReader, VideoWriter
 
@@ -185,6 +193,7 @@ def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, m
     reader = VideoReader(driver)
     total = len(reader) or None
     stats: dict = {}
+    pops = PopCounter() if measure_pops else None
     metadata = {"comment": SYNTHETIC_TAG, "synthetic": "true", "generator": "talkinghead"}
     audio = driver if reader.has_audio else None
     with VideoWriter(output, fps=reader.fps, audio_from=audio, metadata=metadata) as writer:
@@ -194,6 +203,12 @@ def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, m
             if known is not None:
                 frame.driver = next(known, None)
             image = frame.image
+            if pops is not None:
+                reference = driver_crop(frame, image.shape[0])
+                if reference is None:
+                    pops.reset()  # no pair spans a frame without a driver face
+                else:
+                    pops.add(image, reference)
             if paste_back:
                 image = compose.paste_into(avatar.picture, image, avatar.box)
             if side_by_side:
@@ -203,8 +218,21 @@ def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, m
             writer.write(image)
             if progress is not None:
                 progress(frame.index + 1, total)
-    return {"frames": stats.get("frames", 0), "held": stats.get("held", 0), "fps": reader.fps,
-            "output": str(output)}
+    result = {"frames": stats.get("frames", 0), "held": stats.get("held", 0), "fps": reader.fps, "output": str(output)}
+    if pops is not None:
+        result["stability"] = pops.summary()
+    return result
 
 
-__all__ = ["AnimationFrame", "FrameAnimator", "NoFaceInDriver", "PlannedFrame", "write_animation"]
+def driver_crop(frame: AnimationFrame, size: int) -> np.ndarray | None:
+    """The driver frame's face, cut by the project's one crop policy (`landmarks.crop`) from its own landmarks and
+    resized to ``size``: what the animation's change between frames is compared with. None when the frame has no
+    driver picture or no face of its own (held)."""
+    from talkinghead.landmarks.crop import crop_face
+
+    if frame.driver is None or frame.driver_landmarks is None:
+        return None
+    return crop_face(frame.driver, frame.driver_landmarks, size)[0]
+
+
+__all__ = ["AnimationFrame", "FrameAnimator", "NoFaceInDriver", "PlannedFrame", "driver_crop", "write_animation"]

@@ -181,11 +181,14 @@ SUBCOMMANDS.append(_add_train)
 
 
 def _add_evaluate(subparsers) -> None:
+    from talkinghead.evaluate.protocol import DEFAULT_WINDOW, SPLITS
+
     parser = subparsers.add_parser(
         "evaluate", help="the paper's self-reenactment protocol (and cross-identity) with baselines -> reports",
         description="Self-reenactment (paper §4): per test video, T frames personalize the model (feed-forward and "
-                    "fine-tuned) and other frames are the ground truth; copy-source and mesh-warp baselines; "
-                    "SSIM, PSNR, L1, CSIM, AKD, FID (when its weights are there). Resumable: re-run with the "
+                    "fine-tuned) and other frames are the ground truth; copy-source, mesh-warp, mesh-warp+blur and "
+                    "fixed-blend baselines; SSIM, PSNR, L1, CSIM, AKD, the mouth region, the pop rate over a window "
+                    "of consecutive frames, FID (when its weights are there). Resumable: re-run with the "
                     "same --out.")
     parser.add_argument("--checkpoint", required=True, action="append", metavar="CKPT",
                         help="inference export or training run dir; give it twice (one FF, one FT) for both models "
@@ -204,9 +207,13 @@ def _add_evaluate(subparsers) -> None:
     parser.add_argument("--per-identity", type=int, default=None, metavar="N", help="at most N test videos of one "
                         "person (default: no limit)")
     parser.add_argument("--cross-identity", action="store_true", help="also drive each person with another's motion")
-    parser.add_argument("--split", choices=("random", "large-yaw"), default="random",
+    parser.add_argument("--split", choices=SPLITS, default="random",
                         help="random: the paper's frame split (default); large-yaw: targets turned furthest to one "
-                        "side, sources > 20 degrees of yaw from them, videos whose head turns that much")
+                        "side, sources > 20 degrees of yaw from them, videos whose head turns that much; mouth-open: "
+                        "targets with the mouth open, sources with it closed")
+    parser.add_argument("--temporal-window", type=int, default=DEFAULT_WINDOW, metavar="N",
+                        help=f"consecutive frames per video for the pop rate (random split; default {DEFAULT_WINDOW}; "
+                        "0: none)")
     parser.add_argument("--allow-overlap", action="store_true",
                         help="evaluate even on identities the checkpoint was trained on")
     parser.add_argument("--identity-split", default=None, metavar="FILE", help="with --part: the identity split the "
@@ -244,7 +251,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         finetune_epochs=args.finetune_epochs, videos=args.videos, per_identity=args.per_identity,
         cross_identity=args.cross_identity, allow_overlap=args.allow_overlap, fid_weights=args.fid_weights,
         arcface_onnx=args.arcface_onnx, seed=args.seed, device=args.device, finetune_overrides=tuple(args.overrides),
-        study_frames=args.study_frames, split=args.split, identity_part=args.part,
+        study_frames=args.study_frames, split=args.split, temporal_window=args.temporal_window,
+        identity_part=args.part,
         identity_split_sha256=identity_split.sha256 if identity_split is not None else None)
     summary = evaluate(args.checkpoint, args.data, args.out, settings)
     print(format_summary(summary))
@@ -330,6 +338,9 @@ def _add_animate(subparsers) -> None:
     parser.add_argument("--no-mark", action="store_true",
                         help="no visible 'synthetic' label (the metadata tag is always written)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--stats", action="store_true",
+                        help="measure popping: the share of consecutive frames where the result changes more than 2x "
+                        "the driver's own face crop + 2 grey levels; printed and written to OUTPUT.stats.json")
     _add_set_option(parser, sections=("finetune",))
     parser.add_argument("--device", default=None)
     parser.set_defaults(func=_run_animate)
@@ -362,10 +373,34 @@ def _run_animate(args: argparse.Namespace) -> int:
         result = write_animation(avatar, args.driver, args.output, mode=args.mode,
                                  find_best_frame=args.find_best_frame, side_by_side=args.side_by_side,
                                  paste_back=args.paste_back, mark=not args.no_mark, overwrite=args.overwrite,
-                                 progress=progress)
+                                 progress=progress, measure_pops=args.stats)
     held = f"; {result['held']} frames without a face held the last landmarks" if result["held"] else ""
     print(f"wrote {result['output']}: {result['frames']} frames at {result['fps']:.3f} fps{held}")
+    if args.stats:
+        print(_stability_line(result["stability"]))
+        path = Path(f"{args.output}.stats.json")
+        _write_json_atomically(path, {k: v for k, v in result.items() if k != "output"} | {"video": args.output})
+        print(f"stats written to {path}")
     return 0
+
+
+def _stability_line(stability: dict) -> str:
+    if not stability["pairs"]:
+        return "pop rate: no pair of consecutive frames with a driver face"
+    ratio = "n/a" if stability["change_ratio"] is None else f"{stability['change_ratio']:.2f}"
+    return (f"pop rate {100 * stability['pop_rate']:.1f}% of {stability['pairs']} frame pairs (result changes > 2x the "
+            f"driver's face crop + 2 grey levels); excess change {stability['excess_change']:.2f} grey levels; "
+            f"change ratio {ratio}")
+
+
+def _write_json_atomically(path, value: dict) -> None:
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    temporary.replace(path)
 
 
 SUBCOMMANDS.append(_add_finetune)

@@ -59,7 +59,9 @@ from talkinghead.evaluate.models import (
     FEED_FORWARD,
     FINE_TUNED,
     FINE_TUNED_INIT,
+    FIXED_BLEND,
     MESH_WARP,
+    MESH_WARP_BLUR,
     METHOD_NOTES,
     EvaluatedModel,
     checkpoint_variant,
@@ -76,18 +78,20 @@ from talkinghead.evaluate.protocol import (
     check_identity_overlap,
     dataset_identity_record,
     large_yaw_split_frames,
+    mouth_open_split_frames,
     pick_test_videos,
     split_frames,
+    temporal_window,
 )
 from talkinghead.evaluate.run import evaluate, format_summary, holdout_note, plan, write_reports
 from talkinghead.evaluate.scoring import Detector, FrameScorer, default_detector, mean_metrics
 from talkinghead.evaluate.settings import Backends, EvaluationSettings
 
 __all__ = ["COPY_SOURCE", "DEFAULT_SHOTS", "DEFAULT_TARGETS", "FEED_FORWARD", "FINE_TUNED", "FINE_TUNED_INIT",
-           "LARGE_YAW_DEGREES", "MESH_WARP", "METHOD_NOTES", "RETARGET_MODES", "SPLITS", "Backends", "Detector",
-           "EvaluatedModel", "EvaluationSettings", "FrameScorer", "IdentityOverlapError", "VideoSplit",
-           "assign_drivers", "check_identity_overlap", "checkpoint_variant", "dataset_identity_record",
-           "default_detector", "evaluate", "evaluate_video", "format_summary", "holdout_note", "is_synthetic",
-           "large_yaw_split_frames", "load_frames", "load_models", "mean_metrics", "pick_test_videos", "plan",
-           "render_batch", "source_objects", "split_frames", "synthetic_cross_ground_truth", "video_yaw",
-           "write_reports"]
+           "FIXED_BLEND", "LARGE_YAW_DEGREES", "MESH_WARP", "MESH_WARP_BLUR", "METHOD_NOTES", "RETARGET_MODES",
+           "SPLITS", "Backends", "Detector", "EvaluatedModel", "EvaluationSettings", "FrameScorer",
+           "IdentityOverlapError", "VideoSplit", "assign_drivers", "check_identity_overlap", "checkpoint_variant",
+           "dataset_identity_record", "default_detector", "evaluate", "evaluate_video", "format_summary",
+           "holdout_note", "is_synthetic", "large_yaw_split_frames", "load_frames", "load_models", "mean_metrics",
+           "mouth_open_split_frames", "pick_test_videos", "plan", "render_batch", "source_objects", "split_frames",
+           "synthetic_cross_ground_truth", "temporal_window", "video_yaw", "write_reports"]

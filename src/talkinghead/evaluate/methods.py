@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from talkinghead.evaluate.frames import is_synthetic, load_frames, synthetic_cross_ground_truth
-from talkinghead.evaluate.models import COPY_SOURCE, MESH_WARP, EvaluatedModel
+from talkinghead.evaluate.models import COPY_SOURCE, FIXED_BLEND, MESH_WARP, MESH_WARP_BLUR, EvaluatedModel
 from talkinghead.evaluate.protocol import LARGE_YAW_DEGREES, VideoSplit
 from talkinghead.evaluate.saved_frames import save_study_frames
 from talkinghead.evaluate.scoring import FrameScorer, mean_metrics, paired_metrics, safe_name
+from talkinghead.metrics.mouth import mouth_crop
 
 RETARGET_MODES = ("relative", "absolute")
 SHEET_ROWS = 8
@@ -66,12 +67,14 @@ def _avatars(ctx: VideoRun, sources: list) -> dict[str, Any]:
 def _generate(ctx: VideoRun, avatars: dict, source_images: np.ndarray, source_landmarks: np.ndarray,
               target_landmarks: np.ndarray) -> dict[str, list[np.ndarray]]:
     """Every method's output for each target landmark set: baselines, then the avatars' renders."""
-    from talkinghead.metrics.baselines import copy_source, mesh_warp
+    from talkinghead.metrics.baselines import copy_source, fixed_blend, mesh_warp, mesh_warp_blur
 
     started = time.perf_counter()
     outputs: dict[str, list[np.ndarray]] = {
         COPY_SOURCE: [copy_source(source_images, source_landmarks, t) for t in target_landmarks],
         MESH_WARP: [mesh_warp(source_images, source_landmarks, t) for t in target_landmarks],
+        MESH_WARP_BLUR: [mesh_warp_blur(source_images, source_landmarks, t) for t in target_landmarks],
+        FIXED_BLEND: [fixed_blend(source_images, source_landmarks, t) for t in target_landmarks],
     }
     ctx.timing["baselines_s"] += time.perf_counter() - started
     started = time.perf_counter()
@@ -94,14 +97,19 @@ def render_batch(avatar, landmarks: np.ndarray, batch_size: int = 16) -> list[np
 
 
 def _fid_features(ctx: VideoRun, key: str, real: np.ndarray, outputs_by_shots: dict[int, dict],
-                  network: Any, metric: str) -> None:
-    """Cache a set metric's features of one video (``fid``, ``fd_mobilenet``) under ``cache/<metric>``."""
+                  network: Any, metric: str, region: Any = None) -> None:
+    """Cache a set metric's features of one video (``fid``, ``fd_mobilenet``, ``fd_mouth``) under
+    ``cache/<metric>``; ``region(image, i)`` cuts what is measured out of target frame i (default: the whole)."""
     if network is None:
         return
-    arrays = {"real": network.features(list(real))}
+
+    def cut(images) -> list[np.ndarray]:
+        return list(images) if region is None else [region(image, i) for i, image in enumerate(images)]
+
+    arrays = {"real": network.features(cut(real))}
     for shots, outputs in outputs_by_shots.items():
         for method, images in outputs.items():
-            arrays[f"{method}|{shots}"] = network.features(images)
+            arrays[f"{method}|{shots}"] = network.features(cut(images))
     path = ctx.out / "cache" / metric / f"{safe_name(key)}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{name.replace("|", "__T"): value for name, value in arrays.items()})
@@ -114,7 +122,7 @@ def evaluate_video(ctx: VideoRun, split: VideoSplit, driver: VideoSplit | None, 
     from talkinghead.metrics.report import contact_sheet, save_png
 
     key, index = split.key, ctx.index
-    needed = sorted(set(split.target_frames) | set(split.source_frames[max(ctx.shots)]))
+    needed = sorted(set(split.target_frames) | set(split.source_frames[max(ctx.shots)]) | set(split.window_frames))
     images, landmarks = load_frames(index, split.video_index, needed, ctx.size)
     position = {f: i for i, f in enumerate(needed)}
     targets = [position[f] for f in split.target_frames]
@@ -132,9 +140,16 @@ def evaluate_video(ctx: VideoRun, split: VideoSplit, driver: VideoSplit | None, 
         if yaw is not None:
             source_yaw = yaw[list(split.source_frames[shots])]
             large_yaw = [bool(np.all(np.abs(yaw[f] - source_yaw) > LARGE_YAW_DEGREES)) for f in split.target_frames]
-        scored = {method: [ctx.scorer.score(o, g, k) for o, g, k in zip(frames, gt_images, gt_keys, strict=True)]
+        scored = {method: [ctx.scorer.score(o, g, k, mouth_landmarks=m)
+                           for o, g, k, m in zip(frames, gt_images, gt_keys, gt_landmarks, strict=True)]
                   for method, frames in outputs.items()}
-        records += _records(scored, {"video": key, "shots": shots, "protocol": "self"})
+        self_records = _records(scored, {"video": key, "shots": shots, "protocol": "self"})
+        if split.window_frames:
+            window = [position[f] for f in split.window_frames]
+            temporal = _temporal(ctx, avatars, source_images, source_landmarks, images[window], landmarks[window])
+            for record in self_records:
+                record["metrics"].update(temporal[record["method"]])
+        records += self_records
         if large_yaw is not None:
             subsets = {method: [v for v, keep in zip(values, large_yaw, strict=True) if keep]
                        for method, values in scored.items()}
@@ -151,7 +166,24 @@ def evaluate_video(ctx: VideoRun, split: VideoSplit, driver: VideoSplit | None, 
                                           source_landmarks, split.source_frames[shots]))
     _fid_features(ctx, key, gt_images, outputs_by_shots, ctx.fid_network, "fid")
     _fid_features(ctx, key, gt_images, outputs_by_shots, ctx.fd_network, "fd_mobilenet")
+    _fid_features(ctx, key, gt_images, outputs_by_shots, ctx.fd_network, "fd_mouth",
+                  region=lambda image, i: mouth_crop(image, gt_landmarks[i]))
     return records
+
+
+TEMPORAL_METRICS = ("pop_rate", "excess_change", "change_ratio")
+
+
+def _temporal(ctx: VideoRun, avatars: dict, source_images: np.ndarray, source_landmarks: np.ndarray,
+              window_images: np.ndarray, window_landmarks: np.ndarray) -> dict[str, dict[str, float | None]]:
+    """{method: pop rate, excess change, change ratio} over the window's consecutive frames, each method driven
+    by the window's landmarks one frame after another, as `animate` renders (`metrics.temporal`)."""
+    from talkinghead.metrics.temporal import temporal_stability
+
+    outputs = _generate(ctx, avatars, source_images, source_landmarks, window_landmarks)
+    truth = list(window_images)
+    return {method: {name: temporal_stability(frames, truth)[name] for name in TEMPORAL_METRICS}
+            for method, frames in outputs.items()}
 
 
 def _most_similar(source_landmarks: np.ndarray, target: np.ndarray) -> int:

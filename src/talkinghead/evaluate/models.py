@@ -29,6 +29,8 @@ FINE_TUNED = "ours-FT"
 FINE_TUNED_INIT = "ours-FT-init"
 COPY_SOURCE = "copy-source"
 MESH_WARP = "mesh-warp"
+MESH_WARP_BLUR = "mesh-warp+blur"
+FIXED_BLEND = "fixed-blend"
 METHOD_NOTES = {
     FEED_FORWARD: "the FF checkpoint (meta-learned without L_MCH), feed-forward: ψ̂ = P ê from the T frames",
     FINE_TUNED: "the FT checkpoint fine-tuned on the T frames (paper §3.3)",
@@ -36,6 +38,9 @@ METHOD_NOTES = {
                      "paper's FF model",
     COPY_SOURCE: "baseline: the source frame most similar in pose, unchanged",
     MESH_WARP: "baseline: the most similar source frame warped onto the target landmarks",
+    MESH_WARP_BLUR: "baseline: the mesh warp blurred by a Gaussian of sigma 0.5 px (what smoothing alone gains)",
+    FIXED_BLEND: "baseline: the mesh warps of the 2 most similar source frames mixed 95/5 (a blend with nothing "
+                 "learned)",
 }
 
 

@@ -18,8 +18,13 @@ DEFAULT_SHOTS = (1, 8, 32)
 DEFAULT_TARGETS = 32
 LARGE_YAW_DEGREES = 20.0
 """The large-yaw split's target frames differ in yaw from every source frame by more than this."""
-SPLITS = ("random", "large-yaw")
-"""How target and source frames are chosen: `split_frames` (the paper's random split) or `large_yaw_split_frames`."""
+SPLITS = ("random", "large-yaw", "mouth-open")
+"""How target and source frames are chosen: `split_frames` (the paper's random split), `large_yaw_split_frames` or
+`mouth_open_split_frames`."""
+DEFAULT_WINDOW = 48
+"""Consecutive frames per test video on which temporal stability is measured (random split; `temporal_window`)."""
+MIN_WINDOW = 8
+"""A video that cannot spare this many consecutive frames beside its targets and sources gets no window."""
 YAW_GLITCH_DEGREES = 5.0
 """A frame whose yaw is this far from the median of its 5 neighbours (a landmark-tracking glitch) is no target of
 the large-yaw split."""
@@ -46,11 +51,14 @@ class VideoSplit:
     source_frames: dict[int, tuple[int, ...]]
     driver: str | None = None
     """Cross-identity: the key of the video whose motion drives this one (None: no cross-identity)."""
+    window_frames: tuple[int, ...] = ()
+    """Consecutive frames, disjoint from targets and sources, on which temporal stability is measured (empty: none)."""
 
     def to_json(self) -> dict:
         return {"key": self.key, "video_index": self.video_index, "identity": self.identity,
                 "target_frames": list(self.target_frames),
-                "source_frames": {str(t): list(f) for t, f in self.source_frames.items()}, "driver": self.driver}
+                "source_frames": {str(t): list(f) for t, f in self.source_frames.items()}, "driver": self.driver,
+                "window_frames": list(self.window_frames)}
 
 
 def _checked_shots(shots: Sequence[int], targets: int) -> list[int]:
@@ -64,21 +72,65 @@ def _checked_shots(shots: Sequence[int], targets: int) -> list[int]:
 
 
 def split_frames(key: str, num_frames: int, shots: Sequence[int], targets: int = DEFAULT_TARGETS,
-                 seed: int = 0) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]]:
+                 seed: int = 0, exclude: Sequence[int] = ()) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]]:
     """(target frames, {T: source frames}) of one video, deterministic from ``seed`` and ``key``.
 
     Targets are a random sample of ``targets`` frames; the sources of T are the first T of a random order of
-    the other frames, so sources never overlap targets and T = 1 ⊂ T = 8 ⊂ T = 32.
+    the other frames, so sources never overlap targets and T = 1 ⊂ T = 8 ⊂ T = 32. Frames in ``exclude`` (the
+    temporal window) are neither; with no exclusion the split is the one earlier versions made.
     """
     shots = _checked_shots(shots, targets)
     needed = shots[-1] + targets
-    if num_frames < needed:
-        raise ValueError(f"video {key!r} has {num_frames} frames; T={shots[-1]} sources + {targets} hold-out "
-                         f"frames need {needed}; use fewer --shots/--targets or longer videos")
+    excluded = set(int(f) for f in exclude)
+    if num_frames - len(excluded) < needed:
+        raise ValueError(f"video {key!r} has {num_frames - len(excluded)} frames to split; T={shots[-1]} sources + "
+                         f"{targets} hold-out frames need {needed}; use fewer --shots/--targets or longer videos")
     order = _rng(seed, "split", key).permutation(num_frames)
+    if excluded:
+        order = np.asarray([f for f in order if int(f) not in excluded])
     target_frames = tuple(sorted(int(t) for t in order[:targets]))
     rest = order[targets:]
     return target_frames, {t: tuple(sorted(int(f) for f in rest[:t])) for t in shots}
+
+
+def temporal_window(key: str, num_frames: int, needed: int, length: int = DEFAULT_WINDOW,
+                    seed: int = 0) -> tuple[int, ...]:
+    """``length`` consecutive frames of a video (fewer when the video must keep ``needed`` other frames for targets
+    and sources; none below `MIN_WINDOW`), placed at a seeded random start: where temporal stability is measured.
+    The frames are taken out of the split (`split_frames` ``exclude``), so no window frame is a source."""
+    length = min(int(length), num_frames - needed)
+    if length < MIN_WINDOW:
+        return ()
+    start = int(_rng(seed, "window", key).integers(0, num_frames - length + 1))
+    return tuple(range(start, start + length))
+
+
+def mouth_open_split_frames(key: str, openness: np.ndarray, shots: Sequence[int], targets: int = DEFAULT_TARGETS,
+                            seed: int = 0, open_above: float | None = None, closed_below: float | None = None
+                            ) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]] | str:
+    """(target frames, {T: source frames}) for the mouth-open split, or the reason this video cannot have one.
+
+    Targets: up to ``targets`` frames whose mouth is open (inner-lip gap over `metrics.mouth.MOUTH_OPEN`), a random
+    sample; sources: frames whose mouth is closed (under `metrics.mouth.MOUTH_CLOSED`) in a random order, so that
+    T = 1 ⊂ T = 8 ⊂ T = 32 and every source shows the mouth closed: the method must invent the open mouth's inside.
+    openness: `metrics.mouth.mouth_openness` per stored frame [N]."""
+    from talkinghead.metrics.mouth import MOUTH_CLOSED, MOUTH_OPEN
+
+    shots = _checked_shots(shots, targets)
+    open_above = MOUTH_OPEN if open_above is None else open_above
+    closed_below = MOUTH_CLOSED if closed_below is None else closed_below
+    openness = np.asarray(openness, dtype=np.float64)
+    opened = np.flatnonzero(openness > open_above)
+    closed = np.flatnonzero(openness < closed_below)
+    if len(closed) < shots[-1]:
+        return (f"{len(closed)} frames with the mouth closed (gap < {closed_below:g} inter-ocular), "
+                f"T = {shots[-1]} needs {shots[-1]}")
+    if len(opened) == 0:
+        return f"no frame with the mouth open (gap > {open_above:g} inter-ocular)"
+    chosen = opened[_rng(seed, "mouth-targets", key).permutation(len(opened))[:targets]]
+    order = closed[_rng(seed, "mouth-sources", key).permutation(len(closed))]
+    return (tuple(sorted(int(f) for f in chosen)),
+            {t: tuple(sorted(int(f) for f in order[:t])) for t in shots})
 
 
 def large_yaw_split_frames(key: str, yaw: np.ndarray, shots: Sequence[int], targets: int = DEFAULT_TARGETS,

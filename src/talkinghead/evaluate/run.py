@@ -12,17 +12,28 @@ from typing import Any
 
 from talkinghead.evaluate.frames import video_yaw
 from talkinghead.evaluate.methods import LARGE_YAW_DEGREES, RETARGET_MODES, VideoRun, evaluate_video
-from talkinghead.evaluate.models import METHOD_NOTES, EvaluatedModel, load_models
+from talkinghead.evaluate.models import (
+    COPY_SOURCE,
+    FIXED_BLEND,
+    MESH_WARP,
+    MESH_WARP_BLUR,
+    METHOD_NOTES,
+    EvaluatedModel,
+    load_models,
+)
 from talkinghead.evaluate.protocol import (
     VideoSplit,
     assign_drivers,
     check_identity_overlap,
     large_yaw_split_frames,
+    mouth_open_split_frames,
     pick_test_videos,
     split_frames,
+    temporal_window,
 )
 from talkinghead.evaluate.scoring import FrameScorer, default_detector, fid_set_metrics
 from talkinghead.evaluate.settings import Backends, EvaluationSettings
+from talkinghead.metrics.mouth import MOUTH_CLOSED, MOUTH_MARGIN, MOUTH_OPEN, mouth_openness
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +67,21 @@ def evaluate(checkpoints: str | Path | Sequence[str | Path], data: str | Path, o
         identity.load(cache)
     fid_network, fid_reason = _fid_network(backends.fid_network, settings.fid_weights, device)
     fd_network, fd_reason = _fd_network(backends.fd_network, device)
+    independent = _independent_detector(backends.independent_detector)
     run = VideoRun(models, index, out, settings.shots, models[0].head.config.model.image_size,
-                   FrameScorer(identity, backends.detector or default_detector()), settings.seed, fid_network,
+                   FrameScorer(identity, backends.detector or default_detector(), independent), settings.seed,
+                   fid_network,
                    fd_network=fd_network, study_frames=settings.study_frames)
     results = VideoResults(out)
     started = time.perf_counter()
     resumed = _run_videos(run, splits, results, identity, cache, settings.progress)
     timing = _timing(run, time.perf_counter() - started, len(splits) - resumed, resumed)
     common = _report_metadata(models, index, settings, identity.name, identity_check, len(splits))
+    common["akd_detectors"] = AKD_NOTE + (f" AKD independent: measured by {independent[0]} on the frames where it "
+                                          "finds the face in both truth and output." if independent else
+                                          " No independent detector is installed (the mediapipe or face-alignment "
+                                          "extra), so AKD is dlib's only.")
+    common["notes"] = [*common["notes"], common["akd_detectors"]]
     records = [r for r in results.records() if r["video"] in splits]
     reports, files = write_reports(out, records, list(splits), common, fid_network, fid_reason,
                                    settings.cross_identity, fd_network, fd_reason)
@@ -76,18 +94,29 @@ def evaluate(checkpoints: str | Path | Sequence[str | Path], data: str | Path, o
 
 def plan(index, models: Sequence[EvaluatedModel], settings: EvaluationSettings) -> tuple[dict[str, VideoSplit], dict]:
     """The test videos and their frame splits ({key: split}, in key order), after checking that no model was
-    meta-learned on their people (what was checked is returned for the report). With the large-yaw split only
-    videos whose head turns enough are eligible."""
-    yaw_splits: dict[str, tuple] = {}
+    meta-learned on their people (what was checked is returned for the report, with ``skipped``: the videos a split
+    could not use, and why). With the large-yaw split only videos whose head turns enough are eligible; with the
+    mouth-open split only videos with an open mouth and enough closed-mouth frames for the sources."""
+    chosen_frames: dict[str, tuple] = {}
+    skipped: dict[str, str] = {}
 
-    def turns_enough(video) -> bool:
-        found = large_yaw_split_frames(video.key, video_yaw(index, video.video_index), settings.shots,
-                                       settings.targets, settings.seed)
-        if found is not None:
-            yaw_splits[video.key] = found
-        return found is not None
+    def usable(video) -> bool:
+        if settings.split == "large-yaw":
+            found = large_yaw_split_frames(video.key, video_yaw(index, video.video_index), settings.shots,
+                                           settings.targets, settings.seed)
+            reason = f"the head does not turn {LARGE_YAW_DEGREES:g} degrees" if found is None else None
+        else:
+            found = mouth_open_split_frames(video.key, mouth_openness(index.landmarks(video.video_index)),
+                                            settings.shots, settings.targets, settings.seed)
+            reason = found if isinstance(found, str) else None
+        if reason is not None:
+            skipped[video.key] = reason
+            log.info("%s: not in the %s split: %s", video.key, settings.split, reason)
+            return False
+        chosen_frames[video.key] = found
+        return True
 
-    keep = turns_enough if settings.split == "large-yaw" else None
+    keep = None if settings.split == "random" else usable
     chosen = pick_test_videos(index, settings.videos, settings.shots[-1] + settings.targets, settings.seed,
                               per_identity=settings.per_identity, keep=keep)
     checks = [check_identity_overlap(index, chosen, m.metadata, settings.allow_overlap) for m in models]
@@ -95,16 +124,20 @@ def plan(index, models: Sequence[EvaluatedModel], settings: EvaluationSettings) 
         "method": "; ".join(f"{m.variant}: {c['method']}" for m, c in zip(models, checks, strict=True)),
         "overlap": sorted({name for c in checks for name in c["overlap"]}),
         "allowed": any(c["allowed"] for c in checks)}
+    identity_check = {**identity_check, "skipped": skipped}
     drivers = assign_drivers(chosen) if settings.cross_identity else {}
     splits = {}
     for video in chosen:
-        if settings.split == "large-yaw":
-            targets, sources = yaw_splits[video.key]
-        else:
+        window: tuple[int, ...] = ()
+        if settings.split == "random":
+            window = temporal_window(video.key, video.num_frames, settings.shots[-1] + settings.targets,
+                                     settings.temporal_window, settings.seed) if settings.temporal_window else ()
             targets, sources = split_frames(video.key, video.num_frames, settings.shots, settings.targets,
-                                            settings.seed)
+                                            settings.seed, exclude=window)
+        else:
+            targets, sources = chosen_frames[video.key]
         splits[video.key] = VideoSplit(video.key, video.video_index, video.identity, targets, sources,
-                                       drivers.get(video.key))
+                                       drivers.get(video.key), window)
     return splits, identity_check
 
 
@@ -128,6 +161,19 @@ def _run_videos(run: VideoRun, splits: dict[str, VideoSplit], results, identity,
         temporary.replace(cache)
     bar.close()
     return resumed
+
+
+AKD_NOTE = ("AKD is measured by dlib, whose landmarks also drive the warp and the baselines, so it is circular: it "
+            "favours outputs that keep dlib's points where dlib put them.")
+
+
+def _independent_detector(chosen):
+    """`Backends.independent_detector` resolved: True -> the first installed optional backend (or None)."""
+    if chosen is True:
+        from talkinghead.landmarks.optional_backends import independent_detector
+
+        return independent_detector()
+    return chosen or None
 
 
 def _identity_backend(identity, arcface_onnx: str | None):
@@ -199,7 +245,16 @@ SPLIT_NOTES = {
     "large-yaw": (f"large-yaw: target frames the ones turned furthest to one side, sources random among the frames "
                   f"more than {LARGE_YAW_DEGREES:g} degrees of yaw short of every target; only videos whose head "
                   "turns that much"),
+    "mouth-open": (f"mouth-open: target frames a random sample of those whose mouth is open (inner-lip gap > "
+                   f"{MOUTH_OPEN:g} inter-ocular distances), sources random among the frames whose mouth is closed "
+                   f"(gap < {MOUTH_CLOSED:g}), so every source shows the mouth closed; only videos that have both"),
 }
+MOUTH_NOTE = (f"Mouth columns: L1, SSIM and Sharpness on the target's mouth region (its outer-lip box enlarged by "
+              f"{MOUTH_MARGIN:g} of its size on every side), and FD-MobileNetV2 of those regions resized to 64 px.")
+TEMPORAL_NOTE = ("Pop rate, excess change and change ratio: on a window of consecutive frames per video (disjoint from "
+                 "targets and sources), driven frame by frame as animate does; a pair pops when the output changes "
+                 "more than 2x the real video's change + 2 grey levels; excess change = mean of max(0, output's "
+                 "change - real change) in grey levels (`metrics.temporal`).")
 
 
 def holdout_note(models: Sequence[EvaluatedModel], shots: Sequence[int]) -> str | None:
@@ -219,7 +274,13 @@ def _report_metadata(models: Sequence[EvaluatedModel], index, settings: Evaluati
     """What every report of this evaluation states: the checkpoints, the settings, the row labels, early stopping."""
     labels = [label for m in models for label in m.labels]
     holdout = next((m.holdout(settings.shots) for m in models if m.fine_tunes), {})
-    notes = [f"{label}: {METHOD_NOTES[label]}" for label in labels]
+    baselines = [COPY_SOURCE, MESH_WARP, MESH_WARP_BLUR, FIXED_BLEND]
+    notes = [f"{label}: {METHOD_NOTES[label]}" for label in baselines + labels]
+    notes += [MOUTH_NOTE] + ([TEMPORAL_NOTE] if settings.split == "random" and settings.temporal_window else [])
+    skipped = identity_check.get("skipped", {})
+    if skipped:
+        notes.append(f"{len(skipped)} video(s) left out of the {settings.split} split: "
+                     + "; ".join(f"{key}: {why}" for key, why in sorted(skipped.items())))
     if (note := holdout_note(models, settings.shots)) is not None:
         notes.append(note)
     return {"checkpoints": {m.variant: str(m.path) for m in models}, "dataset": str(index.root),
@@ -227,9 +288,10 @@ def _report_metadata(models: Sequence[EvaluatedModel], index, settings: Evaluati
             "finetune": {m.variant: {"steps": m.finetune_steps, "epochs": m.finetune_epochs} for m in models
                          if m.fine_tunes},
             "finetune_holdout": {str(t): v for t, v in holdout.items()},
-            "methods": {k: METHOD_NOTES[k] for k in labels},
+            "methods": {k: METHOD_NOTES[k] for k in baselines + labels},
             "notes": notes, "identity_backend": identity_name, "identity_check": identity_check,
-            "seed": settings.seed, "split": SPLIT_NOTES[settings.split]}
+            "seed": settings.seed, "split": SPLIT_NOTES[settings.split],
+            "skipped_videos": identity_check.get("skipped", {})}
 
 
 def write_reports(out: Path, records: list[dict], keys: Sequence[str], common: dict, fid_network, fid_reason: str,
@@ -244,7 +306,9 @@ def write_reports(out: Path, records: list[dict], keys: Sequence[str], common: d
     methods_shots = {(r["method"], r["shots"]) for r in self_records}
     fid = fid_set_metrics(out, keys, methods_shots, fid_network, fid_reason)
     fd = fid_set_metrics(out, keys, methods_shots, fd_network, fd_reason, metric="fd_mobilenet")
-    set_metrics = {k: {**fid.get(k, {}), **fd.get(k, {})} for k in fid.keys() | fd.keys()}
+    fd_mouth = fid_set_metrics(out, keys, methods_shots, fd_network, fd_reason, metric="fd_mouth")
+    set_metrics = {k: {**fid.get(k, {}), **fd.get(k, {}), **fd_mouth.get(k, {})}
+                   for k in fid.keys() | fd.keys() | fd_mouth.keys()}
     report = build_report(self_records, set_metrics=set_metrics, metadata={**common, "protocol": "self-reenactment"})
     files["self_reenactment"] = {k: str(v) for k, v in write_report(report, out).items()}
     large_yaw = None

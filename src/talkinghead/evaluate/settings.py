@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from talkinghead.evaluate.protocol import DEFAULT_SHOTS, DEFAULT_TARGETS, SPLITS
+from talkinghead.evaluate.protocol import DEFAULT_SHOTS, DEFAULT_TARGETS, DEFAULT_WINDOW, SPLITS
 from talkinghead.evaluate.scoring import Detector
 
 
@@ -55,7 +55,12 @@ class EvaluationSettings:
     split: str = "random"
     """How target and source frames are chosen (`protocol.SPLITS`): "random" (the paper's protocol) or
     "large-yaw" (targets turned furthest to one side, sources more than 20° of yaw from every target, only videos
-    whose head turns that much; `protocol.large_yaw_split_frames`)."""
+    whose head turns that much; `protocol.large_yaw_split_frames`) or "mouth-open" (targets with the mouth open,
+    sources with it closed; `protocol.mouth_open_split_frames`)."""
+    temporal_window: int = DEFAULT_WINDOW
+    """Consecutive frames per video for temporal stability (pop rate; random split only; 0: none). They are taken out
+    of the frames targets and sources are drawn from (`protocol.temporal_window`), so the split differs from an
+    evaluation without them."""
 
     def __post_init__(self) -> None:
         shots = tuple(sorted({int(t) for t in self.shots}))
@@ -67,7 +72,7 @@ class EvaluationSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"evaluation settings: {name} must be >= 1, got {value}")
-        for name in ("finetune_steps", "finetune_epochs", "study_frames"):
+        for name in ("finetune_steps", "finetune_epochs", "study_frames", "temporal_window"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"evaluation settings: {name} must be >= 0, got {value}")
@@ -88,7 +93,9 @@ class EvaluationSettings:
                 **({"identity_split": {"sha256": self.identity_split_sha256, "part": self.identity_part}}
                    if self.identity_part is not None else {}),
                 # The random split is recorded by omission, so that evaluations begun before the option resume.
-                **({"split": self.split} if self.split != "random" else {})}
+                **({"split": self.split} if self.split != "random" else {}),
+                **({"temporal_window": self.temporal_window} if self.split == "random" and self.temporal_window
+                   else {})}
 
 
 @dataclass
@@ -99,6 +106,10 @@ class Backends:
     """Identity descriptors for CSIM (`metrics.identity`); default dlib's, or ArcFace with ``arcface_onnx``."""
     detector: Detector | None = None
     """Landmark detector for AKD; default the project's dlib detector."""
+    independent_detector: tuple[str, Detector] | None | bool = True
+    """(name, detector) for AKD measured by a detector other than dlib (``akd_independent``); True (default): the
+    first installed of the optional extras (`landmarks.optional_backends.independent_detector`), none when none is
+    installed; None or False: not measured."""
     fid_network: Any = None
     """FID feature network; default the Inception from ``fid_weights`` when it loads."""
     fd_network: Any = None

@@ -34,7 +34,13 @@ import cv2
 import numpy as np
 from scipy import stats
 
-BASELINES = ("copy-source", "mesh-warp")
+BASELINES = ("copy-source", "mesh-warp", "mesh-warp+blur", "fixed-blend")
+"""Every baseline row: each model row is paired against each of them."""
+FLAG_BASELINES = ("copy-source", "mesh-warp")
+"""The baselines a model must beat not to be flagged (a real frame copied, and warped)."""
+SMOOTHING_BASELINES = ("mesh-warp+blur", "fixed-blend")
+"""Baselines that gain on the mesh warp with nothing learned (a blur, a fixed blend): where a model's gain over the
+mesh warp is also theirs, it is not a learning gain, and the report says so (`learning_gain_notes`)."""
 PRIMARY_METRICS = ("ssim", "psnr", "l1")
 FLAG = "⚠"
 
@@ -55,21 +61,38 @@ class MetricInfo:
 # Column order of the table; metrics not present in the records are left out.
 METRICS: dict[str, MetricInfo] = {
     "fid": MetricInfo("FID", False, 1),
-    # metrics.realism: the offline Fréchet distance, labelled as what it is wherever it is shown
+    "kid": MetricInfo("KID", False, 4),
+    # metrics.realism: the offline Fréchet distance and KID, labelled as what they are wherever they are shown
     "fd_mobilenet": MetricInfo("FD-MobileNetV2 (not comparable with published FID)", False, 2),
+    "kid_mobilenet": MetricInfo("KID-MobileNetV2 (not comparable with published KID)", False, 4),
     "sharpness": MetricInfo("Sharpness", True, 3, target=1.0),  # Var(∇²output) / Var(∇²truth): < 1 is blurrier
     "ssim": MetricInfo("SSIM", True, 3),
     "psnr": MetricInfo("PSNR", True, 2),
     "l1": MetricInfo("L1", False, 4),
     "csim": MetricInfo("CSIM", True, 3),
+    # metrics.identity (dlib only): descriptor distance and the share of frames under dlib's same-person 0.6
+    "identity_distance": MetricInfo("ID dist", False, 3),
+    "verified": MetricInfo("Verified@0.6", True, 3),
     # evaluate.scoring: CSIM and AKD over the frames every method's face is found in, and the faces lost
     "paired_csim": MetricInfo("CSIM same frames", True, 3),
+    "paired_identity_distance": MetricInfo("ID dist same frames", False, 3),
+    "paired_verified": MetricInfo("Verified@0.6 same frames", True, 3),
     "akd": MetricInfo("AKD", False, 2),
     "paired_akd": MetricInfo("AKD same frames", False, 2),
     "normalized_akd": MetricInfo("NAKD", False, 4),
+    "akd_independent": MetricInfo("AKD independent", False, 2),  # evaluate.scoring: a detector other than dlib
     "mkr": MetricInfo("MKR", False, 3),
     "lpips": MetricInfo("LPIPS", False, 3),
     "jitter_ratio": MetricInfo("Jitter", False, 2),
+    # metrics.temporal: consecutive frames of a window, against the real video's change
+    "pop_rate": MetricInfo("Pop rate", False, 3),
+    "excess_change": MetricInfo("Excess change", False, 2),
+    "change_ratio": MetricInfo("Change ratio", True, 2, target=1.0),
+    # metrics.mouth: the target's mouth region
+    "mouth_l1": MetricInfo("Mouth L1", False, 4),
+    "mouth_ssim": MetricInfo("Mouth SSIM", True, 3),
+    "mouth_sharpness": MetricInfo("Mouth sharpness", True, 3, target=1.0),
+    "fd_mouth": MetricInfo("Mouth FD-MobileNetV2", False, 2),
 }
 
 
@@ -120,13 +143,15 @@ def _better(a: float | None, b: float | None, higher_is_better: bool, target: fl
 
 def build_report(records: Sequence[dict], set_metrics: dict[tuple[str, int], dict[str, dict]] | None = None,
                  baselines: Sequence[str] = BASELINES, primary_metrics: Sequence[str] = PRIMARY_METRICS,
-                 confidence: float = 0.95, metadata: dict | None = None) -> dict:
+                 confidence: float = 0.95, metadata: dict | None = None,
+                 flag_baselines: Sequence[str] = FLAG_BASELINES) -> dict:
     """Aggregate per-video records into the report dictionary (what ``write_json`` writes).
 
     records: ``{"video": str, "method": str, "shots": int, "metrics": {name: float | None}}``, one per
     (video, method, T), each metric already averaged over that video's frames.
     set_metrics: metrics computed over a whole set (FID), ``{(method, T): {name: {"value": float | None, ...}}}``;
-    a None value must carry ``"unavailable": reason``.
+    a None value must carry ``"unavailable": reason``; "low"/"high" (and "se", "interval": how they were made) are
+    kept when given, else the entry has no interval.
     """
     set_metrics = set_metrics or {}
     keys = sorted({(r["method"], int(r["shots"])) for r in records} | set(set_metrics))
@@ -144,20 +169,47 @@ def build_report(records: Sequence[dict], set_metrics: dict[tuple[str, int], dic
             metric_info(name)
             if value.get("value") is None and not value.get("unavailable"):
                 raise ValueError(f"set metric '{name}' of {method} (T={shots}) has no value and no reason")
-            entry = {"mean": value.get("value"), "low": None, "high": None, "n": value.get("num_fake", 0), "missing": 0}
-            if "unavailable" in value:
-                entry["unavailable"] = value["unavailable"]
+            # an interval the set metric brings (FD/KID: delete-one-video jackknife) passes through; else none
+            entry = {"mean": value.get("value"), "low": value.get("low"), "high": value.get("high"),
+                     "n": value.get("num_fake", 0), "missing": 0}
+            entry.update({k: value[k] for k in ("se", "interval", "unavailable") if k in value})
             per_video[name] = entry
         rows.append({"method": method, "shots": shots, "is_baseline": method in baselines,
                      "videos": len({r["video"] for r in mine}), "metrics": per_video})
-    _flag(rows, baselines, primary_metrics)
+    _flag(rows, [b for b in baselines if b in flag_baselines], primary_metrics)
     _versus(rows, records, baselines, confidence)
     order = {name: i for i, name in enumerate(baselines)}
     rows.sort(key=lambda row: (row["shots"], 0 if row["is_baseline"] else 1, order.get(row["method"], 0),
                                row["method"]))
     return {"confidence": confidence, "interval": "student-t over videos", "baselines": list(baselines),
+            "flag_baselines": [b for b in baselines if b in flag_baselines],
             "primary_metrics": list(primary_metrics), "metrics": names, "metadata": metadata or {},
-            "rows": rows, "per_video": list(records)}
+            "learning_gain": learning_gain_notes(rows), "rows": rows, "per_video": list(records)}
+
+
+def learning_gain_notes(rows: Sequence[dict], reference: str = "mesh-warp",
+                        smoothing: Sequence[str] = SMOOTHING_BASELINES) -> list[str]:
+    """Per model row, the metrics where it is ahead of ``reference`` (paired mean over videos) but NOT ahead of a
+    smoothing baseline, which learns nothing: that gain is reached without learning. Rows need ``versus``
+    (`_versus`). Metrics with a target value (Sharpness →1) are left out: a difference alone cannot say which side
+    of the target either value is on."""
+    notes = []
+    for row in rows:
+        versus = row.get("versus", {})
+        if row["is_baseline"] or reference not in versus:
+            continue
+        for name, mine in versus[reference].items():
+            info = metric_info(name)
+            if info.target is not None or mine["mean"] is None or not _better(mine["mean"], 0.0, info.higher_is_better):
+                continue
+            matched = [f"{baseline} (model − it: {theirs['mean']:+.{info.digits + 1}f})" for baseline in smoothing
+                       if (theirs := versus.get(baseline, {}).get(name)) is not None and theirs["mean"] is not None
+                       and not _better(theirs["mean"], 0.0, info.higher_is_better)]
+            if matched:
+                notes.append(f"{row['method']} (T={row['shots']}): its {info.label} gain over {reference} "
+                             f"({mine['mean']:+.{info.digits + 1}f}) is also reached by {' and '.join(matched)}: "
+                             "not a learning gain")
+    return notes
 
 
 def _flag(rows: list[dict], baselines: Sequence[str], primary_metrics: Sequence[str]) -> None:
@@ -272,6 +324,29 @@ def _cell(value: dict, info: MetricInfo) -> str:
     return f"{mean:.{info.digits}f} ± {(value['high'] - value['low']) / 2:.{info.digits}f}"
 
 
+def set_metric_notes(report: dict) -> list[str]:
+    """Footer lines for the identity-distance and set-metric columns: how their intervals were made (not the
+    Student-t over videos), that MobileNetV2 is also the training content network, and why an ArcFace report has
+    no ID dist / Verified@0.6."""
+    from talkinghead.metrics.identity import NO_ARCFACE_THRESHOLD
+    from talkinghead.metrics.realism import TRAINING_NETWORK_NOTE
+
+    names, notes = report["metrics"], []
+    made = {(metric_info(n).label, v["interval"]) for row in report["rows"] for n, v in row["metrics"].items()
+            if v.get("interval")}
+    for interval in sorted({i for _, i in made}):
+        notes.append(f"{', '.join(sorted(label for label, i in made if i == interval))}: one value over all "
+                     f"target frames, ± half-width of its {interval} interval.")
+    if any(n in names for n in ("fd_mobilenet", "kid_mobilenet", "fd_mouth")):  # all on MobileNetV2's features
+        notes.append(TRAINING_NETWORK_NOTE)
+    if "identity_distance" in names:
+        notes.append("ID dist: Euclidean distance of dlib's face descriptors to the references CSIM uses (dlib's "
+                     "metric); Verified@0.6: the share of frames under dlib's same-person threshold 0.6.")
+    elif "csim" in names and report.get("metadata", {}).get("identity_backend") == "arcface":
+        notes.append(NO_ARCFACE_THRESHOLD + ".")
+    return notes
+
+
 def markdown_table(report: dict) -> str:
     """Table 1 layout: one row per "method (T)", grouped by T, one column per metric (arrow = better); below it
     the interval and flags explained, the paired differences against each baseline (`versus_table`), then
@@ -296,14 +371,19 @@ def markdown_table(report: dict) -> str:
             cells.append(text)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     confidence = round(report["confidence"] * 100)
+    flag_baselines = report.get("flag_baselines", report["baselines"])
     footer = [f"Mean ± half-width of the {confidence}% Student-t interval over videos. {FLAG} on a cell: does not "
-              f"beat both baselines ({', '.join(report['baselines'])}) on that metric; {FLAG} on a row: flagged "
+              f"beat both baselines ({', '.join(flag_baselines)}) on that metric; {FLAG} on a row: flagged "
               f"(primary metrics: {', '.join(metric_info(n).label for n in report['primary_metrics'])})."]
     if any(n in names for n in ("mkr", "paired_akd", "paired_csim")):
         footer.append("CSIM and AKD average each method's frames with a face found; \"same frames\": the frames "
                       "where every method's face is found; MKR: the share of frames with a face in the truth and "
                       "none found in the output.")
+    footer += set_metric_notes(report)
     stated = [f"- {note}" for note in report.get("metadata", {}).get("notes", [])]
+    if report.get("learning_gain"):
+        stated += ["", "Gains over the mesh warp that a blur or a fixed blend also reaches (no learning needed):"]
+        stated += [f"- {note}" for note in report["learning_gain"]]
     paired = []
     for baseline in report["baselines"]:
         if table := versus_table(report, baseline):
