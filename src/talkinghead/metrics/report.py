@@ -216,7 +216,8 @@ def _flag(rows: list[dict], baselines: Sequence[str], primary_metrics: Sequence[
     for row in rows:
         if row["is_baseline"]:
             continue
-        references = {r["method"]: r for r in rows if r["is_baseline"] and r["shots"] == row["shots"]}
+        references = {r["method"]: r for r in rows
+                      if r["method"] in baselines and r["is_baseline"] and r["shots"] == row["shots"]}
         not_beaten: dict[str, list[str]] = {}
         for name, value in row["metrics"].items():
             info = metric_info(name)
