@@ -145,7 +145,12 @@ class _Bounded(torch.autograd.Function):
 
 
 def bounded(x: torch.Tensor) -> torch.Tensor:
-    """clamp(x, 0, 1) whose gradient never pushes x further out of [0, 1] and never strands it there."""
+    """clamp(x, 0, 1) whose gradient never pushes x further out of [0, 1] and never strands it there.
+
+    Without a gradient to shape (inference, tracing, export) it is the plain clamp, the same values: the autograd
+    Function would otherwise stay in a TorchScript trace as a Python op that re-enters Python on every frame."""
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return x.clamp(0, 1)
     return _Bounded.apply(x)
 
 
