@@ -33,7 +33,7 @@ from torch import nn
 from talkinghead.animation import AnimationFrame, FrameAnimator, NoFaceInDriver
 from talkinghead.config import Config
 from talkinghead.landmarks.crop import crop_face
-from talkinghead.landmarks.detector import LandmarkFn, default_landmarks, find_face
+from talkinghead.landmarks.detector import LandmarkFn, NoFaceFound, default_landmarks, find_face
 from talkinghead.landmarks.drawing import draw_landmarks
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grids
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
@@ -50,6 +50,10 @@ IDENTITY_THRESHOLD = 0.6
 """dlib face-descriptor distance above which two faces are usually different people (dlib's own rule)."""
 MAX_CROP_UPSCALE = 2.0
 """A source face whose crop must be enlarged more than this to reach the model's size gets a warning."""
+MIN_VIDEO_FACES = 4
+"""A source video must show a face in at least this many of the frames looked at (in all of them when fewer are
+looked at): frames without one (the face out of view, a blur) are skipped, but a video that rarely shows a face
+more likely holds a wrong detection than a usable avatar."""
 
 
 @dataclass
@@ -142,14 +146,25 @@ class TalkingHead:
                 raise ValueError(f"sources {wrong[:3]} are not {size}x{size} RGB crops (the model's image size)")
             return list(images_or_video)
         prepared = []
-        for name, image in load_sources(images_or_video, max_video_frames):
-            points = find_face(self.landmarks, image, name)
+        looked: dict[Path, list[int]] = {}  # source video -> [frames looked at, frames without a face]
+        for name, image, video in _sources_with_origin(images_or_video, max_video_frames):
+            if video is not None:
+                looked.setdefault(video, [0, 0])[0] += 1
+            try:
+                points = find_face(self.landmarks, image, name)
+            except NoFaceFound:
+                if video is None:  # a picture the user chose: its face is needed
+                    raise
+                looked[video][1] += 1  # one frame of a selfie video: skipped, counted below
+                continue
             crop, crop_points, box = crop_face(image, points, size, self.config.data.crop_scale,
                                                self.config.data.crop_lift)
             if box[2] * MAX_CROP_UPSCALE < size:
                 log.warning("%s: the face is small (crop of %.0f px upscaled to %d px); the avatar will look "
                             "blurry; use a larger picture of the face", name, box[2], size)
             prepared.append(Source(name, image, crop, crop_points, box))
+        for video, (frames, faceless) in looked.items():
+            _check_video_faces(video, frames, faceless)
         return prepared
 
     def personalize(self, images_or_video, steps: int = 0, *, epochs: int | None = None,
@@ -409,13 +424,19 @@ class Avatar:
 def load_sources(images_or_video, max_video_frames: int = 32) -> list[tuple[str, np.ndarray]]:
     """(name, uint8 RGB image) for: a path to an image or a video, a uint8 array, or a list of these.
     A video gives up to ``max_video_frames`` evenly spaced frames."""
+    return [(name, image) for name, image, _ in _sources_with_origin(images_or_video, max_video_frames)]
+
+
+def _sources_with_origin(images_or_video, max_video_frames: int) -> list[tuple[str, np.ndarray, Path | None]]:
+    """`load_sources` with each picture's video (None for a picture given as such): a video's frames without a
+    face are skipped, a picture's are an error."""
     items = images_or_video if isinstance(images_or_video, (list, tuple)) else [images_or_video]
     if not items:
         raise ValueError("personalization needs at least one source picture")
-    result: list[tuple[str, np.ndarray]] = []
+    result: list[tuple[str, np.ndarray, Path | None]] = []
     for number, item in enumerate(items):
         if isinstance(item, np.ndarray):
-            result.append((f"source #{number}", _check_image(item, f"source #{number}")))
+            result.append((f"source #{number}", _check_image(item, f"source #{number}"), None))
             continue
         path = Path(item)
         if not path.exists():
@@ -423,10 +444,22 @@ def load_sources(images_or_video, max_video_frames: int = 32) -> list[tuple[str,
         if path.suffix.lower() in IMAGE_SUFFIXES:
             from talkinghead.video import read_image
 
-            result.append((str(path), read_image(path)))
+            result.append((str(path), read_image(path), None))
         else:
-            result.extend(_video_sources(path, max_video_frames))
+            result.extend((name, frame, path) for name, frame in _video_sources(path, max_video_frames))
     return result
+
+
+def _check_video_faces(video: Path, frames: int, faceless: int) -> None:
+    """One log line when frames of a source video had no face (they were skipped); a ValueError naming the video
+    and the counts when fewer than `MIN_VIDEO_FACES` frames (all, for a shorter video) showed one."""
+    found, needed = frames - faceless, min(MIN_VIDEO_FACES, frames)
+    if found < needed:
+        raise ValueError(f"source video {video}: a face was found in only {found} of the {frames} frames looked at, "
+                         f"at least {needed} are needed; use a video where the face stays in view")
+    if faceless:
+        log.warning("source video %s: no face found in %d of the %d frames looked at; they are skipped (the avatar "
+                    "uses the other %d)", video, faceless, frames, found)
 
 
 def _video_sources(path: Path, max_frames: int) -> list[tuple[str, np.ndarray]]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from talkinghead.landmarks.backends import choose_face, get_backend, landmarks_box
+from talkinghead.landmarks.backends import NoFaceError, choose_face, get_backend, landmarks_box
 from talkinghead.landmarks.tracking import FaceTracker
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,11 @@ made per driver by `driver_tracker`."""
 
 MAX_UPSCALED_SIDE = 4096
 """`find_face` does not upscale a picture beyond this side (pixels)."""
+
+
+class NoFaceFound(NoFaceError, ValueError):
+    """`find_face` found no face in a picture: the landmarks room's `NoFaceError`, and a ValueError as before, so a
+    caller can skip such a picture (a video's frame) without also swallowing other errors."""
 
 
 class DetectorLandmarks:
@@ -93,7 +98,7 @@ def driver_tracker(landmarks: LandmarkFn, source: str = "<driver>") -> FrameLand
 
 def find_face(landmarks: LandmarkFn, image: np.ndarray, name: str) -> np.ndarray:
     """Landmarks [68, 2] of the face in a still picture; a small face missed by the detector is looked for again
-    at 2x and 4x. Raises ValueError naming ``name`` when there is no face."""
+    at 2x and 4x. Raises `NoFaceFound` (a ValueError) naming ``name`` when there is no face."""
     points = landmarks(image, None)
     if points is not None:
         return points
@@ -105,4 +110,4 @@ def find_face(landmarks: LandmarkFn, image: np.ndarray, name: str) -> np.ndarray
         if points is not None:
             log.warning("%s: the face is small; it was found after upscaling the picture %dx", name, factor)
             return (points / factor).astype(np.float32)
-    raise ValueError(f"{name}: no face found; use a picture with one clearly visible, roughly frontal face")
+    raise NoFaceFound(f"{name}: no face found; use a picture with one clearly visible, roughly frontal face")
