@@ -4,6 +4,8 @@ source frame, and the command prints what happened."""
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -11,8 +13,8 @@ import numpy as np
 import pytest
 
 from _app_helpers import driver_clip, tiny_avatar, write_driver
-from talkinghead import cli
-from talkinghead.live import Captured, LatestFrame, VideoFileSource, run_live
+from talkinghead import cli, live
+from talkinghead.live import Captured, FileSink, LatencyHistogram, LatestFrame, LiveStats, VideoFileSource, run_live
 from talkinghead.video import VideoReader
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -76,11 +78,11 @@ def test_a_slow_model_drops_frames_and_the_latency_stays_bounded(driver, tmp_pat
                      on_frame=lambda captured, image, latency: rendered.append(captured.index))
     assert stats.produced == 20
     assert stats.rendered + stats.dropped == 20
-    assert stats.rendered == len(rendered) == len(stats.latencies_ms)
+    assert stats.rendered == len(rendered) == stats.latency.count
     assert 8 <= stats.dropped <= 16, stats.summary()
     assert rendered == sorted(rendered) and rendered[-1] == 19  # in order, and the source's last frame is shown
-    assert min(stats.latencies_ms) >= 150.0
-    assert max(stats.latencies_ms) < 600.0, stats.latencies_ms
+    assert stats.latency.min_ms >= 150.0
+    assert stats.latency.max_ms < 600.0, stats.summary()
     # One file frame per source frame (a dropped frame's slot repeats the frame on screen), at the source's fps.
     reader = VideoReader(output)
     assert sum(1 for _ in reader) == stats.written == 20
@@ -119,3 +121,192 @@ def test_live_without_a_display_or_an_output_is_a_clear_error(driver, tmp_path, 
     assert cli.main(["live", "--avatar", str(avatar_path), "--driver", str(driver)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("talkinghead live: error:") and "--out" in error and "display" in error, error
+
+
+# --- issue 26: bounded bookkeeping, capture-to-display latency, encoding off the render thread, warm-up, hangs ----
+
+
+def test_latency_storage_stays_bounded_and_its_quantiles_exact_to_half_a_percent():
+    """A live run can last hours: a million latencies take the memory of one, and the median and p95 are within
+    half a bin (0.5 %) of numpy's over the same values."""
+    histogram = LatencyHistogram()
+    before = histogram.counts.nbytes
+    values = np.random.default_rng(0).uniform(10.0, 90.0, 1_000_000)
+    for value in values:
+        histogram.add(value)
+    assert histogram.counts.nbytes == before < 20_000
+    assert histogram.count == len(values)
+    assert (histogram.min_ms, histogram.max_ms) == (values.min(), values.max())
+    for q in (0.5, 0.95):
+        assert histogram.quantile(q) == pytest.approx(np.quantile(values, q), rel=0.006)
+    assert np.isnan(LatencyHistogram().quantile(0.5))
+
+
+def test_live_stats_hold_no_per_frame_list(driver, tmp_path):
+    """What `LiveStats` keeps has the same size after 20 frames as before the first: nothing grows per frame."""
+    _, points = driver_clip(1)
+
+    def sizes(stats: LiveStats) -> dict[str, int]:
+        return {name: sys.getsizeof(value) + getattr(value, "counts", np.zeros(0)).nbytes
+                for name, value in vars(stats).items()} | {"latency": stats.latency.counts.nbytes}
+
+    empty = sizes(LiveStats())
+    stats = run_live(tiny_avatar(landmarks=lambda image, previous: points[0].copy()), VideoFileSource(driver),
+                     output=tmp_path / "live.mp4")
+    assert stats.latency.count == stats.rendered > 10
+    grown = {name: size for name, size in sizes(stats).items() if size > empty[name] + 64}
+    assert not grown, grown
+
+
+def test_the_file_sink_encodes_in_a_thread_of_its_own(tmp_path):
+    """`write` hands the frame over and returns: with an encoder that takes 100 ms a frame, four writes take far
+    less than one encode, every encode runs outside the caller's thread, and a dropped slot repeats the frame."""
+    sink = FileSink(tmp_path / "sink.mp4", fps=10.0)
+    encoded: list[tuple[str, int]] = []
+    encode = sink.writer.write
+
+    def slow_encode(image: np.ndarray) -> None:
+        time.sleep(0.1)
+        encoded.append((threading.current_thread().name, int(image[0, 0, 0])))
+        encode(image)
+
+    sink.writer.write = slow_encode
+    frames = {index: np.full((64, 64, 3), 10 * index, np.uint8) for index in (0, 2, 3)}
+    started = time.perf_counter()
+    for index, image in frames.items():
+        sink.write(index, image)
+    handed_over = time.perf_counter() - started
+    sink.close()
+    assert handed_over < 0.1, handed_over
+    assert [value for _, value in encoded] == [0, 0, 20, 30]  # slot 1 (dropped) repeats frame 0
+    assert {name for name, _ in encoded} == {"talkinghead-live-encode"}
+    assert sink.written == 4 and sum(1 for _ in VideoReader(tmp_path / "sink.mp4")) == 4
+
+
+def test_an_encoder_error_reaches_the_caller(tmp_path):
+    sink = FileSink(tmp_path / "sink.mp4", fps=10.0)
+
+    def broken(image: np.ndarray) -> None:
+        raise OSError("disk full")
+
+    sink.writer.write = broken
+    sink.write(0, np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(OSError, match="disk full"):
+        sink.close()
+
+
+def test_latency_is_measured_once_the_frame_is_displayed(driver, tmp_path, monkeypatch):
+    """A window that takes 80 ms to show a frame: each latency handed to ``on_frame`` (and counted) includes it,
+    i.e. it runs from capture to display, not to the end of G."""
+    _, points = driver_clip(1)
+    shown_at: list[float] = []
+
+    class SlowWindow:
+        def show(self, image: np.ndarray) -> bool:
+            time.sleep(0.08)
+            shown_at.append(time.perf_counter())
+            return True
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(live, "WindowSink", SlowWindow)
+    seen: list[tuple[float, float]] = []
+    stats = run_live(tiny_avatar(landmarks=lambda image, previous: points[0].copy()), VideoFileSource(driver),
+                     window=True, on_frame=lambda captured, image, latency: seen.append((captured.time, latency)))
+    assert len(seen) == len(shown_at) == stats.rendered > 3
+    for (captured_at, latency), displayed in zip(seen, shown_at, strict=True):
+        assert latency >= (displayed - captured_at) * 1000.0 >= 80.0
+    assert stats.latency.min_ms >= 80.0
+
+
+def test_the_avatar_is_warmed_up_before_the_first_camera_frame_is_taken(tmp_path):
+    """The first renders trace and allocate (hundreds of ms for warp-256): they happen before the camera is read,
+    so the first camera frames are not dropped behind them."""
+    _, points = driver_clip(3)
+    avatar = tiny_avatar(landmarks=lambda image, previous: points[0].copy())
+    events: list[str] = []
+    generate = avatar._generate
+    avatar._generate = lambda *args, **kwargs: events.append("render") or generate(*args, **kwargs)
+    frames, _ = driver_clip(3)
+
+    class Camera:
+        fps, name = 25.0, "camera"
+
+        def frames(self):
+            events.append("camera read")
+            yield from frames
+
+        def close(self) -> None:
+            pass
+
+    stats = run_live(avatar, Camera(), output=tmp_path / "live.mp4")
+    first_read = events.index("camera read")
+    assert first_read == live.WARM_UP_RENDERS and set(events[:first_read]) == {"render"}, events
+    assert stats.warm_up_seconds > 0 and stats.rendered >= 1
+
+
+class HangingCamera:
+    """Delivers ``frames`` at 25 fps, then hangs in its read (a camera that stops without an error) until
+    ``release`` is set."""
+
+    fps, name = 25.0, "hanging camera"
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self._frames = frames
+        self.release = threading.Event()
+        self.closed = False
+
+    def frames(self):
+        for frame in self._frames:
+            time.sleep(0.04)
+            yield frame
+        self.release.wait(60)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _run_in_thread(**kwargs) -> tuple[threading.Thread, list]:
+    """run_live in a thread, so that a run that never returns fails the test instead of hanging it."""
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append(run_live(**kwargs))
+        except Exception as error:  # noqa: BLE001 - checked by the test
+            result.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+@pytest.mark.parametrize("frames", [3, 0])
+def test_a_producer_that_hangs_ends_the_run_within_a_bound(tmp_path, frames):
+    """The source stops delivering without ending: live stops after ``stall_seconds`` of silence (or at its
+    ``seconds``), writes what was shown (a camera that never delivered is a clear error), and leaves no landmarks
+    thread looping behind it; the hung capture thread is the one thing left (not closed under its read)."""
+    clip, points = driver_clip(max(frames, 1))
+    camera = HangingCamera(clip[:frames])
+    avatar = tiny_avatar(landmarks=lambda image, previous: points[0].copy())
+    output = tmp_path / "live.mp4"
+    options = {"stall_seconds": 0.5} if frames else {"stall_seconds": None, "seconds": 0.5}
+    started = time.perf_counter()
+    thread, result = _run_in_thread(avatar=avatar, source=camera, output=output, **options)
+    try:
+        thread.join(timeout=8.0)
+        assert not thread.is_alive(), "live did not return while its producer hung"
+        assert time.perf_counter() - started < 6.0
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("talkinghead-live-source")]
+        assert not camera.closed
+        if not frames:
+            assert isinstance(result[0], live.LiveError) and "delivered no frame" in str(result[0]), result
+            assert not output.exists()
+            return
+        stats = result[0]
+        assert stats.stalled
+        assert (stats.produced, stats.rendered + stats.dropped) == (frames, frames)
+        assert sum(1 for _ in VideoReader(output)) == stats.written == frames
+    finally:
+        camera.release.set()

@@ -25,8 +25,11 @@ about one frame's work.
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import os
+import queue
 import sys
 import threading
 import time
@@ -75,16 +78,22 @@ class LatestFrame:
         self._condition = threading.Condition()
         self.produced = 0
         self.dropped = 0
+        self.last_put = time.perf_counter()
+        """When the last frame came (or the slot was made): how long the source has been silent."""
 
-    def put(self, item: Captured) -> None:
+    def put(self, item: Captured) -> bool:
+        """Offer a frame; False (and the frame is not counted) once the slot is closed: a producer that hung
+        past the end of the run may still deliver one."""
         with self._condition:
             if self._closed:
-                raise RuntimeError("put on a closed LatestFrame")
+                return False
             if self._item is not None:
                 self.dropped += 1
             self._item = item
             self.produced += 1
+            self.last_put = time.perf_counter()
             self._condition.notify_all()
+            return True
 
     def take(self, timeout: float | None = None) -> Captured | None:
         """The newest frame (waiting up to ``timeout`` seconds, forever when None); None when the slot is closed
@@ -99,6 +108,10 @@ class LatestFrame:
         with self._condition:
             self._closed = True
             self._condition.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
 
 # --- frame sources -----------------------------------------------------------------------------------------------
@@ -160,6 +173,48 @@ class CameraSource:
 # --- statistics, composition, outputs ----------------------------------------------------------------------------
 
 
+class LatencyHistogram:
+    """Latencies (ms) counted in log-spaced bins 1 % wide, from 0.1 ms to 10 minutes: a live run can last for
+    hours at 25 frames a second, so a list of every latency would grow without bound; these bins take a fixed
+    ~12 kB whatever the run's length. A quantile is the geometric middle of its bin, within 0.5 % of the exact
+    one (clipped to the exact minimum and maximum, which are kept)."""
+
+    LOW_MS = 0.1
+    HIGH_MS = 600_000.0
+    RATIO = 1.01
+
+    def __init__(self) -> None:
+        self._log_ratio = math.log(self.RATIO)
+        bins = int(np.ceil(np.log(self.HIGH_MS / self.LOW_MS) / self._log_ratio)) + 1
+        self.counts = np.zeros(bins, dtype=np.int64)
+        self.count = 0
+        self.total_ms = 0.0
+        self.min_ms = float("inf")
+        self.max_ms = float("-inf")
+
+    def add(self, ms: float) -> None:
+        ms = float(ms)
+        clipped = min(max(ms, self.LOW_MS), self.HIGH_MS)
+        self.counts[int(math.log(clipped / self.LOW_MS) / self._log_ratio)] += 1
+        self.count += 1
+        self.total_ms += ms
+        self.min_ms = min(self.min_ms, ms)
+        self.max_ms = max(self.max_ms, ms)
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile (0 <= q <= 1, nearest rank) in ms; NaN before the first latency."""
+        if not self.count:
+            return float("nan")
+        rank = min(self.count, max(1, int(np.ceil(q * self.count))))
+        index = int(np.searchsorted(np.cumsum(self.counts), rank))
+        middle = self.LOW_MS * self.RATIO ** (index + 0.5)
+        return float(min(max(middle, self.min_ms), self.max_ms))
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.count if self.count else float("nan")
+
+
 @dataclass
 class LiveStats:
     """What a live run did: frames delivered, rendered and dropped, and the latency of each rendered frame.
@@ -171,22 +226,30 @@ class LiveStats:
     held: int = 0
     written: int = 0
     seconds: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-    """Capture to ready-to-show, per rendered frame."""
+    """From the first camera frame asked for (after the warm-up) to the end."""
+    warm_up_seconds: float = 0.0
+    """Tracing and first allocations, before the camera is read (`run_live`)."""
+    stalled: bool = False
+    """True when the run ended because the source delivered nothing for ``stall_seconds``."""
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    """Capture to display per rendered frame: from the moment the frame was captured to the moment the composed
+    frame was shown in the window and handed to the file's encoder (bounded: `LatencyHistogram`)."""
 
     @property
     def drop_rate(self) -> float:
         return self.dropped / self.produced if self.produced else 0.0
 
     def summary(self) -> dict:
-        latencies = np.asarray(self.latencies_ms or [float("nan")])
+        latency = self.latency
         return {"frames_delivered": self.produced, "frames_rendered": self.rendered, "frames_dropped": self.dropped,
                 "drop_rate": round(self.drop_rate, 4), "frames_without_face": self.held,
                 "frames_written": self.written, "seconds": round(self.seconds, 3),
+                "warm_up_seconds": round(self.warm_up_seconds, 3), "stalled": self.stalled,
                 "rendered_fps": round(self.rendered / self.seconds, 2) if self.seconds else 0.0,
-                "latency_ms_median": round(float(np.median(latencies)), 2),
-                "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
-                "latency_ms_max": round(float(latencies.max()), 2)}
+                "latency": "capture to display (window shown / frame handed to the encoder)",
+                "latency_ms_median": round(latency.quantile(0.5), 2),
+                "latency_ms_p95": round(latency.quantile(0.95), 2),
+                "latency_ms_max": round(latency.max_ms, 2) if latency.count else float("nan")}
 
 
 def compose(camera: np.ndarray, generated: np.ndarray, text: str, height: int = DISPLAY_HEIGHT) -> np.ndarray:
@@ -210,32 +273,72 @@ def compose(camera: np.ndarray, generated: np.ndarray, text: str, height: int = 
 
 class FileSink:
     """The shown frames as a video at the source's fps: a frame is repeated over the slots of the source frames
-    dropped before the next rendered one, so the file plays in real time."""
+    dropped before the next rendered one, so the file plays in real time.
 
-    def __init__(self, path: str | os.PathLike[str], fps: float) -> None:
+    H.264 encoding takes several ms a frame (more than compose and display together), so it runs in a thread of
+    its own: `write` only hands the frame over, and the render loop is free for the next camera frame. At most
+    ``queue_frames`` frames wait between them (flat memory); when the encoder falls that far behind, `write`
+    waits for it, since every source frame must reach the file. An encoder error is raised by the next `write`
+    or by `close`."""
+
+    def __init__(self, path: str | os.PathLike[str], fps: float, queue_frames: int = 8) -> None:
         from talkinghead.compose import SYNTHETIC_TAG
         from talkinghead.video import VideoWriter
 
         self.writer = VideoWriter(path, fps=fps, metadata={"comment": SYNTHETIC_TAG, "synthetic": "true",
                                                             "generator": "talkinghead live"})
         self.writer.__enter__()
-        self._last: np.ndarray | None = None
+        self._queue: queue.Queue[tuple[np.ndarray, int] | None] = queue.Queue(maxsize=queue_frames)
+        self._error: BaseException | None = None
+        self._shape: tuple[int, ...] | None = None
         self._last_index = -1
+        self._closed = False
+        self._thread = threading.Thread(target=self._encode, name="talkinghead-live-encode", daemon=True)
+        self._thread.start()
+
+    def _encode(self) -> None:
+        last: np.ndarray | None = None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # keep draining, so that `write` never waits on a dead encoder
+            image, gap = item
+            try:
+                for _ in range(gap):
+                    self.writer.write(last if last is not None else image)
+                self.writer.write(image)
+            except BaseException as error:  # noqa: BLE001 - raised in the render thread by write/close
+                self._error = error
+            last = image
 
     def write(self, index: int, image: np.ndarray) -> None:
-        if self._last is not None and image.shape != self._last.shape:
-            raise ValueError(f"live frame {index} is {image.shape}, the video is {self._last.shape}")
-        for _ in range(index - self._last_index - 1):
-            self.writer.write(self._last if self._last is not None else image)
-        self.writer.write(image)
-        self._last, self._last_index = image, index
+        """Hand the frame shown for source frame ``index`` to the encoder (the frame must not change later)."""
+        if self._error is not None:
+            raise self._error
+        if self._shape is not None and image.shape != self._shape:
+            raise ValueError(f"live frame {index} is {image.shape}, the video is {self._shape}")
+        self._shape = image.shape
+        gap, self._last_index = index - self._last_index - 1, index
+        self._queue.put((image, max(gap, 0)))
 
     @property
     def written(self) -> int:
         return self.writer.num_frames
 
     def close(self, error: BaseException | None = None) -> None:
+        """Encode what waits, then finish the file (or, after ``error``, let the writer discard it). Raises the
+        encoder's own error when there was no other."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+        error = error or self._error
         self.writer.__exit__(type(error) if error else None, error, None)
+        if self._error is not None and error is self._error:
+            raise self._error
 
 
 def window_unavailable() -> str | None:
@@ -315,22 +418,60 @@ class _Pace:
                 time.sleep(min(wait, 1.0))
 
 
+STALL_SECONDS = 10.0
+"""A source that delivers no frame for this long (a camera that stopped without saying so) ends the run."""
+PRODUCER_JOIN_SECONDS = 1.0
+"""How long the end of a run waits for the capture thread: it sees the stop after its current frame (a camera's
+read, a file's next frame); one that hangs longer is left behind (a daemon thread) and logged."""
+WARM_UP_RENDERS = 3
+"""TorchScript traces on its first call and specializes on its second (warp-256 on this machine: ~390, ~85, then
+~37 ms); the third call runs at the steady rate."""
+
+
+def warm_up(animate: Callable[[np.ndarray, float], AnimationFrame], avatar, renders: int = WARM_UP_RENDERS) -> float:
+    """Run the per-frame path ``renders`` times on the avatar at rest, and the composition once, before any camera
+    frame is taken: the first calls trace and allocate (hundreds of ms), which would otherwise drop the first
+    camera frames and show a stale face. A `FrameAnimator` runs its own plan and render (same sizes, same
+    runtime) on a shallow copy, so its frame count, tracking and smoothing are untouched; another animator is not
+    called (it may hold state), the avatar's `render` is. Returns the seconds it took."""
+    started = time.perf_counter()
+    drive = getattr(copy.copy(animate), "drive", None)
+    image = None
+    for _ in range(renders):
+        image = drive(None).image if callable(drive) else avatar.render(avatar.source_landmarks[0])[0]
+    if image is not None:
+        compose(np.zeros((DISPLAY_HEIGHT, DISPLAY_HEIGHT, 3), np.uint8), image, "warming up")
+    return time.perf_counter() - started
+
+
 def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[str] | None = None,
              mode: str = "relative", smooth: bool = True, seconds: float | None = None,
              animator: Callable[[np.ndarray, float], AnimationFrame] | None = None,
-             on_frame: Callable[[Captured, np.ndarray, float], None] | None = None) -> LiveStats:
+             on_frame: Callable[[Captured, np.ndarray, float], None] | None = None,
+             warm: bool = True, stall_seconds: float | None = STALL_SECONDS) -> LiveStats:
     """Drive ``avatar`` from ``source`` (`CameraSource`, `VideoFileSource`, or anything with ``fps``, ``name``,
-    ``frames()`` and ``close()``) until the source ends, the window is closed (q/Esc), ``seconds`` pass or
-    Ctrl-C. ``animator(frame, captured_at) -> AnimationFrame`` replaces the `FrameAnimator` of ``avatar`` (the
-    per-frame loop of `talkinghead animate`, smoothing at the capture times);
-    ``on_frame(captured, shown image, latency_ms)`` sees every rendered frame. Returns `LiveStats`."""
+    ``frames()`` and ``close()``) until the source ends, the window is closed (q/Esc), ``seconds`` pass, the source
+    delivers nothing for ``stall_seconds`` or Ctrl-C. ``animator(frame, captured_at) -> AnimationFrame`` replaces
+    the `FrameAnimator` of ``avatar`` (the per-frame loop of `talkinghead animate`, smoothing at the capture
+    times); ``on_frame(captured, shown image, latency_ms)`` sees every rendered frame once it is displayed, with
+    its capture-to-display latency. ``warm``: `warm_up` the avatar before the camera is read. Returns
+    `LiveStats`."""
     if not window and output is None:
         raise LiveError("nothing would show the result: open a window, or write it with --out live.mp4")
+    stats = LiveStats()
+    shown_window: WindowSink | None = None
+    sink: FileSink | None = None
     try:
         animate = animator or FrameAnimator(avatar, mode, smooth=smooth, fps=source.fps, source=source.name)
         shown_window = WindowSink() if window else None
         sink = FileSink(output, source.fps) if output is not None else None
-    except BaseException:
+        if warm:
+            stats.warm_up_seconds = warm_up(animate, avatar)
+    except BaseException as error:
+        if sink is not None:
+            sink.close(error)
+        if shown_window is not None:
+            shown_window.close()
         source.close()
         raise
     slot, stop = LatestFrame(), threading.Event()
@@ -339,17 +480,16 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
     def produce() -> None:
         try:
             for index, frame in enumerate(source.frames()):
-                if stop.is_set():
+                if stop.is_set() or not slot.put(Captured(index, time.perf_counter(), frame)):
                     break
-                slot.put(Captured(index, time.perf_counter(), frame))
         except BaseException as error:  # noqa: BLE001 - handed to the main thread, which raises it
             failure.append(error)
         finally:
             slot.close()
 
-    stats = LiveStats()
-    producer = threading.Thread(target=produce, name="talkinghead-live-source", daemon=True)
+    producer = threading.Thread(target=produce, name="talkinghead-live-capture", daemon=True)
     started = time.perf_counter()
+    deadline = started + seconds if seconds is not None else float("inf")
     error: BaseException | None = None
     producer.start()
     split = animator is None  # a FrameAnimator: its landmarks stage runs in a thread of its own
@@ -359,63 +499,86 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
         """The newest frame each time the renderer is about to be ready for one, planned (landmarks tracked and
         smoothed at the capture time, retargeted, drawn, the warp sources' grids) when the loop is split. Runs in
         the pipeline's source thread: planning frame i + 1 overlaps rendering frame i, and starts late enough that
-        frame i + 1 is fresh when it renders."""
+        frame i + 1 is fresh when it renders. Ends when the slot is closed (the source ended), the run stops, the
+        deadline passes, or the source has been silent for ``stall_seconds`` (a hung producer cannot keep it)."""
         while True:
             pace.wait_for_turn()
-            item = slot.take(timeout=0.5)
+            if stop.is_set():
+                return
+            item = slot.take(timeout=0.1)
             if item is None:
-                if not producer.is_alive():
+                now = time.perf_counter()
+                if slot.closed or now >= deadline:
+                    return
+                if stall_seconds is not None and now - slot.last_put > stall_seconds:
+                    stats.stalled = True
+                    log.warning("live: %s delivered no frame for %.1f s; stopping", source.name, stall_seconds)
                     return
                 pace.keep_turn()  # nothing taken
                 continue
-            started = time.perf_counter()
+            began = time.perf_counter()
             planned = animate.plan(animate.locate(item.frame, item.time), item.frame) if split else None
-            pace.located(time.perf_counter() - started)
+            pace.located(time.perf_counter() - began)
             yield item, planned
 
     frames = pipeline(newest(), [], depth=1, name="talkinghead-live")
+    last_latency_ms = float("nan")
+    interrupted = False
+    empty: LiveError | None = None
     try:
         for item, planned in frames:
             pace.renderer_took()
             animated = animate.render(planned) if split else animate(item.frame, item.time)
-            generated, held = animated.image, animated.held
-            latency_ms = (time.perf_counter() - item.time) * 1000.0
             stats.rendered += 1
-            stats.held += int(held)
-            stats.latencies_ms.append(latency_ms)
+            stats.held += int(animated.held)
             elapsed = time.perf_counter() - started
-            text = (f"latency {latency_ms:.0f} ms  {stats.rendered / max(elapsed, 1e-6):.1f} fps  "
+            # The latency drawn is the previous frame's: this frame's is known only once it is displayed.
+            text = (f"latency {last_latency_ms:.0f} ms  {stats.rendered / max(elapsed, 1e-6):.1f} fps  "
                     f"dropped {slot.dropped}/{slot.produced}")
-            image = compose(item.frame, generated, text)
-            if on_frame is not None:
-                on_frame(item, image, latency_ms)
+            image = compose(item.frame, animated.image, text)
             if sink is not None:
                 sink.write(item.index, image)
-            if shown_window is not None and not shown_window.show(image):
-                break
-            if seconds is not None and elapsed >= seconds:
+            keep_going = shown_window is None or shown_window.show(image)
+            last_latency_ms = (time.perf_counter() - item.time) * 1000.0
+            stats.latency.add(last_latency_ms)
+            if on_frame is not None:
+                on_frame(item, image, last_latency_ms)
+            if not keep_going or time.perf_counter() >= deadline:
                 break
             pace.renderer_done()
     except KeyboardInterrupt:
+        interrupted = True
         log.info("live: stopped by Ctrl-C")
     except BaseException as raised:
         error = raised
         raise
     finally:
         stop.set()
-        producer.join(timeout=5.0)  # it sees `stop` after at most one frame (a file's next frame, a camera's read)
-        pace.keep_turn()  # a landmarks thread waiting for its turn sees the closed slot
-        frames.close()  # the landmarks thread ends once the producer has closed the slot
-        source.close()
+        slot.close()  # the landmarks thread's take returns at once
+        pace.keep_turn()  # a landmarks thread waiting for its turn sees the stop
+        frames.close()  # joins the landmarks thread, which ends at its next check of the stop
+        producer.join(timeout=PRODUCER_JOIN_SECONDS)
+        if producer.is_alive():
+            log.warning("live: %s did not stop within %.1f s (a read that hangs); left behind, not closed",
+                        source.name, PRODUCER_JOIN_SECONDS)
+        else:
+            source.close()
         stats.seconds = time.perf_counter() - started
         stats.produced, stats.dropped = slot.produced, slot.dropped
-        if sink is not None:
-            sink.close(error)
-            stats.written = sink.written if error is None else 0
-        if shown_window is not None:
-            shown_window.close()
+        if error is None and not failure and not interrupted and not stats.rendered:
+            empty = LiveError(f"{source.name} delivered no frame" + (" and stopped" if stats.stalled else "")
+                              + "; nothing was shown or written (is the camera in use, or covered?)")
+        try:
+            if sink is not None:
+                sink.close(error or empty)
+                stats.written = sink.written if (error or empty) is None else 0
+        finally:
+            if shown_window is not None:
+                shown_window.close()
     if failure:
         raise failure[0]
+    if empty is not None:
+        raise empty
     return stats
 
 
@@ -430,5 +593,5 @@ def write_summary(stats: LiveStats, output: str | os.PathLike[str] | None) -> st
     return line
 
 
-__all__ = ["Captured", "CameraSource", "FileSink", "LatestFrame", "LiveError", "LiveStats",
-           "VideoFileSource", "WindowSink", "compose", "run_live", "window_unavailable", "write_summary"]
+__all__ = ["Captured", "CameraSource", "FileSink", "LatencyHistogram", "LatestFrame", "LiveError", "LiveStats",
+           "VideoFileSource", "WindowSink", "compose", "run_live", "warm_up", "window_unavailable", "write_summary"]
