@@ -220,7 +220,7 @@ def test_output_video_has_driver_frames_fps_audio_and_tag(head, tmp_path):
     avatar = head.personalize([picture(1)])
     avatar.landmarks = fake_landmarks
     output = tmp_path / "out.mp4"
-    result = write_animation(avatar, driver, output, side_by_side=True, paste_back=True)
+    result = write_animation(avatar, driver, output, side_by_side=True)  # the whole picture: the default
     assert result["frames"] == len(ids) and result["held"] == 1
     with av.open(str(output)) as container:
         stream = container.streams.video[0]

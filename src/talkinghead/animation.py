@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CROP_SIZE = 256
+"""The side of the face crop `write_animation` writes with ``crop=True`` (``animate --crop --size N``)."""
+
 
 class NoFaceInDriver(ValueError):
     """No frame of a driver had a face, so there was no motion to follow. The message names the driver."""
@@ -49,7 +52,7 @@ class AnimationFrame:
 
     index: int
     image: np.ndarray
-    """Generated frame, uint8 RGB [S, S, 3]."""
+    """Generated frame, uint8 RGB [R, R, 3] (R: the animator's size, default the model's S)."""
     landmark_image: np.ndarray
     """The retargeted landmark image fed to G, uint8 RGB [S, S, 3]."""
     landmarks: np.ndarray
@@ -86,11 +89,12 @@ class FrameAnimator:
     landmarks aligned to the source's position and scale). reference: the driver landmarks that stand for the
     source's expression (default: the first face seen). fps: the driver's nominal rate for smoothing; live mode
     passes each frame's capture time instead (``animator(frame, at=seconds)``). ``frames`` and ``held`` count
-    the frames driven and those that held the last landmarks.
+    the frames driven and those that held the last landmarks. size: the rendered frames' side (default: the
+    model's; the warp family renders there from the avatar's full-resolution crops, `Avatar.detail_images`).
     """
 
     def __init__(self, avatar: Avatar, mode: str = "relative", *, smooth: bool = True, fps: float = 25.0,
-                 source: str = "<driver>", reference: np.ndarray | None = None) -> None:
+                 source: str = "<driver>", reference: np.ndarray | None = None, size: int | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
         self.avatar = avatar
@@ -99,6 +103,7 @@ class FrameAnimator:
         self.track = driver_tracker(avatar.landmarks, source)
         self.smoother = LandmarkSmoother(fps) if smooth else None
         self.reference = reference
+        self.size = size
         self.frames = 0
         self.held = 0
         self._retargeter: Retargeter | None = None
@@ -135,13 +140,13 @@ class FrameAnimator:
                 self._retargeter = Retargeter(source, reference, self.mode)
             target = self._retargeter(points)
         drawing = self.avatar.landmark_image(target)
-        sources = self.avatar.warp_sources(target[None]) if self.avatar.needs_sources else None
+        sources = self.avatar.warp_sources(target[None], self.size) if self.avatar.needs_sources else None
         return PlannedFrame(index, target, drawing, sources, frame, held, driver_points)
 
     def render(self, planned: PlannedFrame) -> AnimationFrame:
         """G on a planned frame -> the animated frame (what ``Avatar.render`` gives for its landmarks)."""
         image = self.avatar._generate(np.asarray(planned.landmarks, np.float32)[None], planned.landmark_image[None],
-                                      planned.sources)[0]
+                                      planned.sources, self.size)[0]
         return AnimationFrame(planned.index, image, planned.landmark_image, planned.landmarks, planned.driver,
                               planned.held, planned.driver_landmarks)
 
@@ -169,15 +174,19 @@ class FrameAnimator:
 
 
 def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, mode: str = "relative",
-                    find_best_frame: bool = False, side_by_side: bool = False, paste_back: bool = False,
-                    mark: bool = True, overwrite: bool = False, landmarks: np.ndarray | None = None,
+                    find_best_frame: bool = False, side_by_side: bool = False, crop: bool = False,
+                    size: int = DEFAULT_CROP_SIZE, max_side: int = compose.MAX_PICTURE_SIDE, mark: bool = True,
+                    overwrite: bool = False, landmarks: np.ndarray | None = None,
                     progress: Callable[[int, int | None], None] | None = None, measure_pops: bool = False) -> dict:
     """Animate ``avatar`` with the driver video and write an H.264 video at the driver's fps with its audio.
 
-    side_by_side: driver | landmark image | result. paste_back: the generated head
-    composited back into the avatar's full first source picture with a soft mask. mark: a visible "synthetic"
-    label (the metadata tag is always written). Returns {"frames", "held", "fps", "output"}; refuses an existing
-    output unless ``overwrite``. landmarks: the driver's landmarks [T, 68, 2] in its frames' pixels when they
+    By default the whole first source picture (its long side capped at ``max_side``), the head rendered at the
+    crop's own size in it and pasted back, the rest of the picture following the head (`compose.WholePicture`);
+    an avatar without its picture (an old file, or dataset crops) writes the crop, with a warning. crop: the face
+    crop alone, ``size`` x ``size`` (rendered at that size, `Avatar.detail_images`). side_by_side: driver |
+    landmark image | result. mark: a visible "synthetic"
+    label (the metadata tag is always written). Returns {"frames", "held", "fps", "output", "size"}; refuses an
+    existing output unless ``overwrite``. landmarks: the driver's landmarks [T, 68, 2] in its frames' pixels when they
     are known (e.g. a synthetic driver), so no detection runs; the video still gives the frames, fps and audio.
     A driver in which no frame has a face raises `NoFaceInDriver` and writes nothing.
     measure_pops: also return ``"stability"``, the pop rate of the generated frames against the driver's own face
@@ -188,8 +197,14 @@ def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, m
     output = Path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite (overwrite=True) to replace it")
-    if paste_back and (avatar.picture is None or avatar.box is None):
-        raise ValueError("paste-back needs the avatar's source picture, which this avatar file does not hold")
+    whole = None
+    if not crop and (avatar.picture is None or avatar.box is None):
+        log.warning("this avatar holds no source picture to paste the head back into; writing the %d px face crop",
+                    size)
+    elif not crop:
+        whole = compose.WholePicture(avatar.picture, avatar.box, avatar.source_landmarks[0],
+                                     avatar.config.model.image_size, max_side)
+        size = whole.head_size
     reader = VideoReader(driver)
     total = len(reader) or None
     stats: dict = {}
@@ -199,7 +214,8 @@ def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, m
     with VideoWriter(output, fps=reader.fps, audio_from=audio, metadata=metadata) as writer:
         known = iter(reader) if landmarks is not None else None
         source = driver if landmarks is None else np.asarray(landmarks, dtype=np.float32)
-        for frame in avatar.animate_frames(source, mode=mode, find_best_frame=find_best_frame, stats=stats):
+        for frame in avatar.animate_frames(source, mode=mode, find_best_frame=find_best_frame, stats=stats,
+                                           size=size):
             if known is not None:
                 frame.driver = next(known, None)
             image = frame.image
@@ -209,8 +225,8 @@ def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, m
                     pops.reset()  # no pair spans a frame without a driver face
                 else:
                     pops.add(image, reference)
-            if paste_back:
-                image = compose.paste_into(avatar.picture, image, avatar.box)
+            if whole is not None:
+                image = whole(image, frame.landmarks)
             if side_by_side:
                 image = compose.side_by_side([frame.driver, frame.landmark_image, image], image.shape[0])
             if mark:
@@ -218,7 +234,8 @@ def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, m
             writer.write(image)
             if progress is not None:
                 progress(frame.index + 1, total)
-    result = {"frames": stats.get("frames", 0), "held": stats.get("held", 0), "fps": reader.fps, "output": str(output)}
+    result = {"frames": stats.get("frames", 0), "held": stats.get("held", 0), "fps": reader.fps, "output": str(output),
+              "size": list(whole.picture.shape[1::-1]) if whole is not None else [size, size]}
     if pops is not None:
         result["stability"] = pops.summary()
     return result
@@ -235,4 +252,5 @@ def driver_crop(frame: AnimationFrame, size: int) -> np.ndarray | None:
     return crop_face(frame.driver, frame.driver_landmarks, size)[0]
 
 
-__all__ = ["AnimationFrame", "FrameAnimator", "NoFaceInDriver", "PlannedFrame", "driver_crop", "write_animation"]
+__all__ = ["DEFAULT_CROP_SIZE", "AnimationFrame", "FrameAnimator", "NoFaceInDriver", "PlannedFrame", "driver_crop",
+           "write_animation"]

@@ -318,6 +318,9 @@ def _run_finetune(args: argparse.Namespace) -> int:
 
 
 def _add_animate(subparsers) -> None:
+    from talkinghead.animation import DEFAULT_CROP_SIZE
+    from talkinghead.compose import MAX_PICTURE_SIDE
+
     parser = subparsers.add_parser("animate", help="drive an avatar (or a portrait) with a video's face motion")
     who = parser.add_mutually_exclusive_group()
     who.add_argument("--avatar", help="avatar file from `talkinghead finetune`")
@@ -333,8 +336,15 @@ def _add_animate(subparsers) -> None:
     parser.add_argument("--find-best-frame", action="store_true",
                         help="use the driver frame most similar to the source as the motion reference")
     parser.add_argument("--side-by-side", action="store_true", help="driver | landmark image | result")
-    parser.add_argument("--paste-back", action="store_true",
-                        help="composite the generated head into the full source picture")
+    parser.add_argument("--crop", action="store_true",
+                        help="write the face crop (--size) instead of the whole picture with the head pasted back")
+    parser.add_argument("--size", type=int, default=DEFAULT_CROP_SIZE, metavar="N",
+                        help=f"with --crop: its side in pixels (default {DEFAULT_CROP_SIZE}; the warp family renders "
+                        "there from the full-resolution source)")
+    parser.add_argument("--max-side", type=int, default=MAX_PICTURE_SIDE, metavar="PX",
+                        help=f"the whole picture's long side at most (default {MAX_PICTURE_SIDE}; a larger picture "
+                        "is scaled down)")
+    parser.add_argument("--paste-back", action="store_true", help=argparse.SUPPRESS)  # the default since issue 26
     parser.add_argument("--no-mark", action="store_true",
                         help="no visible 'synthetic' label (the metadata tag is always written)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -372,7 +382,8 @@ def _run_animate(args: argparse.Namespace) -> int:
 
         result = write_animation(avatar, args.driver, args.output, mode=args.mode,
                                  find_best_frame=args.find_best_frame, side_by_side=args.side_by_side,
-                                 paste_back=args.paste_back, mark=not args.no_mark, overwrite=args.overwrite,
+                                 crop=args.crop, size=args.size, max_side=args.max_side, mark=not args.no_mark,
+                                 overwrite=args.overwrite,
                                  progress=progress, measure_pops=args.stats)
     held = f"; {result['held']} frames without a face held the last landmarks" if result["held"] else ""
     print(f"wrote {result['output']}: {result['frames']} frames at {result['fps']:.3f} fps{held}")

@@ -26,13 +26,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 
 from talkinghead.animation import AnimationFrame, FrameAnimator, NoFaceInDriver
 from talkinghead.config import Config
-from talkinghead.landmarks.crop import crop_face
+from talkinghead.landmarks.crop import CropBox, crop_face, crop_image
 from talkinghead.landmarks.detector import LandmarkFn, NoFaceFound, default_landmarks, find_face
 from talkinghead.landmarks.drawing import draw_landmarks
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grids
@@ -54,6 +55,8 @@ MIN_VIDEO_FACES = 4
 """A source video must show a face in at least this many of the frames looked at (in all of them when fewer are
 looked at): frames without one (the face out of view, a blur) are skipped, but a video that rarely shows a face
 more likely holds a wrong detection than a usable avatar."""
+MAX_DETAIL_SIDE = 1024
+"""Largest side of the full-resolution source crops an avatar keeps for rendering above the model's size."""
 
 
 @dataclass
@@ -69,6 +72,9 @@ class Source:
     """[68, 2] float32 in crop pixels."""
     box: tuple[float, float, float]
     """(left, top, side) of the square crop in the full picture's pixels."""
+    detail: np.ndarray | None = None
+    """The same crop at the picture's own resolution (its side: the box's, between S and `MAX_DETAIL_SIDE`),
+    uint8 RGB; what the warp family samples when it renders above the model's size. None: ``crop`` serves."""
 
 
 class TalkingHead:
@@ -162,7 +168,7 @@ class TalkingHead:
             if box[2] * MAX_CROP_UPSCALE < size:
                 log.warning("%s: the face is small (crop of %.0f px upscaled to %d px); the avatar will look "
                             "blurry; use a larger picture of the face", name, box[2], size)
-            prepared.append(Source(name, image, crop, crop_points, box))
+            prepared.append(Source(name, image, crop, crop_points, box, detail_crop(image, box, size)))
         for video, (frames, faceless) in looked.items():
             _check_video_faces(video, frames, faceless)
         return prepared
@@ -203,9 +209,14 @@ class TalkingHead:
                     "stopped_early": result.stopped_early, "best_epoch": result.best_epoch,
                     "holdout": result.holdout_indices, "history": result.history}
         first = sources[0]
+        details = [s.detail for s in sources]
+        detail_crops = None
+        if all(d is not None for d in details):  # one side for all: the largest any source offers
+            side = max(d.shape[0] for d in details)
+            detail_crops = np.stack([_resize_square(d, side) for d in details])
         return Avatar(generator, psi, np.stack([s.landmarks for s in sources]), self.config,
                       landmarks=self.landmarks, info=info, picture=first.image, box=first.box,
-                      source_crops=np.stack([s.crop for s in sources]))
+                      source_crops=np.stack([s.crop for s in sources]), detail_crops=detail_crops)
 
     def _tensors(self, sources: Sequence[Source]) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.config.model.image_size
@@ -221,7 +232,7 @@ class Avatar:
     def __init__(self, generator: nn.Module, psi: torch.Tensor, source_landmarks: np.ndarray, config: Config,
                  landmarks: LandmarkFn | None = None, info: dict | None = None,
                  picture: np.ndarray | None = None, box: tuple[float, float, float] | None = None,
-                 source_crops: np.ndarray | None = None):
+                 source_crops: np.ndarray | None = None, detail_crops: np.ndarray | None = None):
         # channels_last: ~2x faster convolutions on CPU (and tensor cores on GPU); values are unchanged.
         self.generator = generator.eval().to(memory_format=torch.channels_last)
         self.device = _parameter_device(generator)
@@ -236,6 +247,14 @@ class Avatar:
         self.source_crops = None if source_crops is None else _check_crops(source_crops, self.source_landmarks,
                                                                            config.model.image_size)
         """The T source crops, uint8 RGB [T, S, S, 3] (None for an avatar loaded from a paper-family file)."""
+        self.detail_crops = None if detail_crops is None else np.ascontiguousarray(detail_crops)
+        """The same crops at the pictures' own resolution, uint8 RGB [T, D, D, 3] (D >= S), sampled when rendering
+        above the model's size; None (an avatar file from before issue 26): the S crops are upsampled instead."""
+        if self.detail_crops is not None and (self.detail_crops.dtype != np.uint8 or self.detail_crops.ndim != 4
+                                              or len(self.detail_crops) != len(self.source_landmarks)):
+            raise ValueError(f"detail_crops must be uint8 [T, D, D, 3] with T = {len(self.source_landmarks)}, "
+                             f"got {self.detail_crops.dtype} {self.detail_crops.shape}")
+        self._detail: tuple[int, torch.Tensor] | None = None  # (R, the sources at R [T, 3, R, R]), the last R used
         self.needs_sources = bool(getattr(self.generator, "needs_sources", False))
         if self.needs_sources:
             self._prepare_sources()
@@ -264,34 +283,56 @@ class Avatar:
         """The landmark image y of landmarks [68, 2] in the avatar's crop pixels, uint8 [S, S, 3]."""
         return draw_landmarks(landmarks, self.config.model.image_size, self.config)
 
-    def render(self, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One frame from landmarks [68, 2] in the avatar's crop pixels -> (image, landmark image), uint8."""
+    def render(self, landmarks: np.ndarray, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """One frame from landmarks [68, 2] in the avatar's crop pixels -> (image [R, R, 3], landmark image
+        [S, S, 3]), uint8; R = ``size`` (default: the model's S)."""
         drawing = self.landmark_image(landmarks)
-        return self._generate(np.asarray(landmarks, np.float32)[None], drawing[None])[0], drawing
+        return self._generate(np.asarray(landmarks, np.float32)[None], drawing[None], size=size)[0], drawing
 
-    def render_batch(self, landmarks: np.ndarray) -> np.ndarray:
-        """Frames for landmarks [B, 68, 2] in one generator call -> uint8 [B, S, S, 3] (what `render` gives for
+    def render_batch(self, landmarks: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Frames for landmarks [B, 68, 2] in one generator call -> uint8 [B, R, R, 3] (what `render` gives for
         each: G is per-sample, with the same ψ for every frame)."""
         landmarks = np.asarray(landmarks, np.float32)
         if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
             raise ValueError(f"render_batch: expected landmarks [B, 68, 2], got {landmarks.shape}")
-        return self._generate(landmarks, np.stack([self.landmark_image(points) for points in landmarks]))
+        return self._generate(landmarks, np.stack([self.landmark_image(points) for points in landmarks]), size=size)
 
     def _generate(self, landmarks: np.ndarray, landmark_images: np.ndarray,
-                  sources: WarpSources | None = None) -> np.ndarray:
+                  sources: WarpSources | None = None, size: int | None = None) -> np.ndarray:
         """G(y, ψ[, sources]) for landmarks [B, 68, 2] and their uint8 landmark images [B, S, S, 3] -> uint8
-        [B, S, S, 3]. ψ is computed once; the sources (when the generator needs them) are chosen per frame
-        (``sources``: already chosen with `warp_sources`, e.g. by another pipeline stage)."""
+        [B, R, R, 3], R = ``size`` (default S). ψ is computed once; the sources (when the generator needs them) are
+        chosen per frame (``sources``: already chosen with `warp_sources` at this size, e.g. by another pipeline
+        stage). The warp family renders at R from the full-resolution crops; the paper's G synthesizes at S, and
+        its frames are resized (nothing sharper exists)."""
         with torch.inference_mode():
             y = to_tensor(landmark_images, self.device).contiguous(memory_format=torch.channels_last)
             psi = self.psi.expand(len(landmark_images), -1)
             if self.needs_sources:
-                return to_uint8(self.runtime(y, psi, sources if sources is not None else self.warp_sources(landmarks)))
-            return to_uint8(self.generator(y, psi))
+                sources = sources if sources is not None else self.warp_sources(landmarks, size)
+                return to_uint8(self.runtime(y, psi, sources))
+            images = to_uint8(self.generator(y, psi))
+        if size is None or size == images.shape[1]:
+            return images
+        return np.stack([_resize_square(image, size) for image in images])
 
-    def warp_sources(self, landmarks: np.ndarray) -> WarpSources:
+    def detail_images(self, size: int) -> torch.Tensor | None:
+        """The T sources at R = ``size``, [T, 3, R, R] in [-1, 1], made once per size (resized from the
+        full-resolution crops, or from the S crops for an old avatar file); None at the model's own size, where the
+        S crops serve and the output is exactly the model's."""
+        if size == self.config.model.image_size:
+            return None
+        if size < 16:
+            raise ValueError(f"output size must be at least 16 px, got {size}")
+        if self._detail is None or self._detail[0] != size:
+            crops = self.detail_crops if self.detail_crops is not None else self.source_crops
+            self._detail = (size, to_tensor(np.stack([_resize_square(c, size) for c in crops]), self.device))
+        return self._detail[1]
+
+    def warp_sources(self, landmarks: np.ndarray, size: int | None = None) -> WarpSources:
         """The N = ``model.inference_sources`` sources nearest to each target (all T when T <= N), nearest first,
-        with the mesh grid from the target to each: landmarks [B, 68, 2] -> `WarpSources` of B x min(N, T)."""
+        with the mesh grid from the target to each: landmarks [B, 68, 2] -> `WarpSources` of B x min(N, T); with
+        ``size`` R (not the model's), also those sources at R (`detail_images`) for rendering at R."""
+        detail = self.detail_images(size) if size is not None else None
         size = self.config.model.image_size
         picks, grids, distances = [], [], []
         for target in np.asarray(landmarks, np.float32).reshape(-1, 68, 2):
@@ -303,24 +344,28 @@ class Avatar:
         index = torch.from_numpy(np.stack(picks)).to(self.device)  # [B, N]
         return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]
                            torch.from_numpy(np.stack(grids)).to(self.device),  # [B, N, S, S, 2]
-                           torch.from_numpy(np.stack(distances)).float().to(self.device))  # [B, N]
+                           torch.from_numpy(np.stack(distances)).float().to(self.device),  # [B, N]
+                           None if detail is None else detail[index])  # [B, N, 3, R, R]
 
     def animate(self, driver, mode: str = "relative", find_best_frame: bool = False,
-                stats: dict | None = None) -> Iterator[np.ndarray]:
-        """Frames (uint8 RGB [S, S, 3]) driven by a video path, an iterable of uint8 frames, or landmarks
-        [T, 68, 2]; see `animate_frames`."""
-        for frame in self.animate_frames(driver, mode=mode, find_best_frame=find_best_frame, stats=stats):
+                stats: dict | None = None, size: int | None = None) -> Iterator[np.ndarray]:
+        """Frames (uint8 RGB [R, R, 3], R = ``size``, default the model's) driven by a video path, an iterable of
+        uint8 frames, or landmarks [T, 68, 2]; see `animate_frames`."""
+        for frame in self.animate_frames(driver, mode=mode, find_best_frame=find_best_frame, stats=stats,
+                                         size=size):
             yield frame.image
 
     def animate_frames(self, driver, mode: str = "relative", find_best_frame: bool = False,
-                       stats: dict | None = None, smooth: bool = True) -> Iterator[AnimationFrame]:
+                       stats: dict | None = None, smooth: bool = True,
+                       size: int | None = None) -> Iterator[AnimationFrame]:
         """Stream the animation: memory stays flat with the driver's length.
 
         mode: "relative" (default; the driver's motion on the avatar's own face shape) or "absolute" (the
         paper: the driver's landmarks, aligned to the source's position and scale). find_best_frame: use the
         driver frame most similar to the source as the reference (needs a first landmarks pass, so the driver
         must be a path, a sequence or a landmarks array). Driver frames without a face reuse the last good
-        landmarks; ``stats`` (a dict, if given) receives ``frames`` and ``held`` counts.
+        landmarks; ``stats`` (a dict, if given) receives ``frames`` and ``held`` counts. size: the frames' side
+        in pixels (default: the model's; the warp family renders there from the full-resolution source crops).
         """
         reference = None
         if find_best_frame:
@@ -334,6 +379,7 @@ class Avatar:
             reference = all_points[best]
             log.info("reference driver frame for retargeting: %d (most similar to the source)", best)
         animator = self._animator(driver, mode, smooth, reference)
+        animator.size = size
         if isinstance(driver, np.ndarray) and driver.ndim == 3 and driver.shape[1:] == (68, 2):
             frames = (animator.drive(points.astype(np.float32)) for points in driver)
         else:
@@ -385,6 +431,8 @@ class Avatar:
         tensors["source_landmarks"] = torch.from_numpy(self.source_landmarks.copy())
         if self.needs_sources:  # the warp family renders from them
             tensors["source_crops"] = torch.from_numpy(np.ascontiguousarray(self.source_crops))  # uint8 [T, S, S, 3]
+            if self.detail_crops is not None:  # for rendering above S (issue 26)
+                tensors["detail_crops"] = torch.from_numpy(self.detail_crops)  # uint8 [T, D, D, 3]
         if self.picture is not None and self.box is not None:
             tensors["picture"] = torch.from_numpy(np.ascontiguousarray(self.picture))
             tensors["box"] = torch.tensor(self.box, dtype=torch.float64)
@@ -408,6 +456,10 @@ class Avatar:
         load_model_state(generator, tensors, prefix="generator.", source=path)
         generator.to(device or "cpu")
         crops = tensors["source_crops"].numpy() if "source_crops" in tensors else None
+        detail = tensors["detail_crops"].numpy() if "detail_crops" in tensors else None  # absent before issue 26
+        if generator.needs_sources and crops is not None and detail is None:
+            log.info("%s: an avatar file without full-resolution crops; above %d px it upsamples its %d px crops "
+                     "(make the avatar again for sharper output)", path, crops.shape[1], crops.shape[1])
         if generator.needs_sources and crops is None:
             raise ValueError(f"{path}: a {checkpoint.config.model.generator!r}-family avatar file without "
                              "'source_crops'; make the avatar again with `talkinghead finetune`")
@@ -415,7 +467,7 @@ class Avatar:
         box = tuple(tensors["box"].tolist()) if "box" in tensors else None
         info = (checkpoint.metadata or {}).get("avatar", {})
         return cls(generator, tensors["psi"], tensors["source_landmarks"].numpy(), checkpoint.config,
-                   landmarks=landmarks, info=info, picture=picture, box=box, source_crops=crops)
+                   landmarks=landmarks, info=info, picture=picture, box=box, source_crops=crops, detail_crops=detail)
 
 
 # --- sources -------------------------------------------------------------------------------------------------
@@ -563,6 +615,21 @@ def _check_crops(crops: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndar
         raise ValueError(f"source_crops must be uint8 {expected} (one {size}x{size} crop per source landmark set), "
                          f"got {crops.dtype} {crops.shape}")
     return crops
+
+
+def detail_crop(image: np.ndarray, box: tuple[float, float, float], size: int) -> np.ndarray:
+    """The crop ``box`` (left, top, side) of ``image`` at the picture's own resolution: its side is the box's,
+    at least ``size`` (the model's) and at most `MAX_DETAIL_SIDE`. uint8 [D, D, 3]."""
+    side = int(min(max(round(box[2]), size), MAX_DETAIL_SIDE))
+    return crop_image(image, CropBox(*box), side)[0]
+
+
+def _resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """A square uint8 image resized to ``size`` (area interpolation when shrinking, cubic when enlarging)."""
+    if image.shape[0] == size:
+        return image
+    interpolation = cv2.INTER_AREA if size < image.shape[0] else cv2.INTER_CUBIC
+    return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
 def _check_image(image: np.ndarray, name: str) -> np.ndarray:

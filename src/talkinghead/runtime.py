@@ -61,6 +61,8 @@ class TensorGenerator(nn.Module):
 
 def _inputs(landmark_images: torch.Tensor, psi: torch.Tensor, sources: WarpSources | None) -> tuple:
     extra = () if sources is None else (sources.images, sources.landmark_images, sources.grids, sources.distances)
+    if sources is not None and sources.detail_images is not None:
+        extra += (sources.detail_images,)  # rendering at another size than the model's (WarpSources.detail_images)
     return (landmark_images, psi, *extra)
 
 
@@ -143,7 +145,8 @@ def _onnx_runtime(module: nn.Module, inputs: tuple, threads: int | None) -> Runt
         raise RuntimeError("the onnx runtime needs ONNX Runtime and onnx: pip install 'talkinghead[onnx]'")
     import onnxruntime
 
-    names = ["landmark_images", "psi", "source_images", "source_landmark_images", "grids", "distances"]
+    names = ["landmark_images", "psi", "source_images", "source_landmark_images", "grids", "distances",
+             "detail_images"]
     names = names[:len(inputs)]
     buffer = io.BytesIO()
     contiguous = tuple(t.contiguous() for t in inputs)

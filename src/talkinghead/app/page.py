@@ -190,7 +190,8 @@ def build_ui(studio: Studio):
                                 label="Motion: relative = the driver's motion on the portrait's own face shape; "
                                       "absolute = the driver's landmarks (the paper)")
                 side = gr.Checkbox(label="Side by side (driver | landmarks | result)", elem_id="side-by-side")
-                paste = gr.Checkbox(label="Paste the head back into the full picture", elem_id="paste-back")
+                paste = gr.Checkbox(True, label="The whole picture, the head pasted back (off: the face crop)",
+                                    elem_id="paste-back")
             with gr.Column():
                 gr.Markdown("### 3. Result")
                 run = gr.Button("Animate", variant="primary", elem_id="animate")

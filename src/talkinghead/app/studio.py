@@ -151,9 +151,11 @@ class Studio:
         return Avatar.load(self.workspace.avatar_file(name), device=self.device)
 
     def animate(self, avatar, driver: str | os.PathLike[str], *, mode: str = "relative",
-                side_by_side: bool = False, paste_back: bool = False, progress: Progress | None = None,
+                side_by_side: bool = False, paste_back: bool = True, progress: Progress | None = None,
                 started: float | None = None) -> Animation:
-        """Animate ``avatar`` with the uploaded driver into a new run folder (H.264 with the synthetic mark)."""
+        """Animate ``avatar`` with the uploaded driver into a new run folder (H.264 with the synthetic mark): the
+        whole picture with the head pasted back, as `animate` writes by default, or (``paste_back=False``) the
+        face crop."""
         from talkinghead.animation import write_animation
 
         path = self.workspace.check_upload(driver, "video")
@@ -168,7 +170,7 @@ class Studio:
         try:
             with self._model_lock:
                 result = write_animation(avatar, path, output, mode=mode, side_by_side=side_by_side,
-                                         paste_back=paste_back, progress=on_frame)
+                                         crop=not paste_back, progress=on_frame)
         except BaseException:
             self.workspace.discard(folder)
             raise

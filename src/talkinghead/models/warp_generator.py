@@ -59,12 +59,15 @@ class WarpSources:
 
     images [B, K, 3, H, W] in [-1, 1]; landmark_images [B, K, 3, H, W]; grids [B, K, H, W, 2] (mesh grid from the
     target to each source, grid_sample coordinates, align_corners=False); distances [B, K] (normalized landmark
-    distance to the target; smaller = nearer)."""
+    distance to the target; smaller = nearer); optionally detail_images [B, K, 3, R, R] to render at R."""
 
     images: torch.Tensor
     landmark_images: torch.Tensor
     grids: torch.Tensor
     distances: torch.Tensor
+    detail_images: torch.Tensor | None = None
+    """The same source crops at the output resolution R, [B, K, 3, R, R] (None: the output is H x W). The learned
+    parts still run at H x W; only the final warp samples these (`WarpGenerator.render`)."""
 
     @classmethod
     def from_batch(cls, batch: dict[str, torch.Tensor]) -> WarpSources:
@@ -93,11 +96,14 @@ class WarpSources:
             index = order.reshape(*order.shape, *([1] * (tensor.dim() - 2))).expand(-1, -1, *tensor.shape[2:])
             return tensor.gather(1, index)
 
-        return WarpSources(pick(self.images), pick(self.landmark_images), pick(self.grids), pick(self.distances))
+        detail = None if self.detail_images is None else pick(self.detail_images)
+        return WarpSources(pick(self.images), pick(self.landmark_images), pick(self.grids), pick(self.distances),
+                           detail)
 
     def to(self, device: torch.device | str) -> WarpSources:
+        detail = None if self.detail_images is None else self.detail_images.to(device)
         return WarpSources(self.images.to(device), self.landmark_images.to(device), self.grids.to(device),
-                           self.distances.to(device))
+                           self.distances.to(device), detail)
 
     def check(self, batch: int, height: int, width: int) -> None:
         """Shapes agree with a target batch of ``batch`` frames of ``height`` x ``width``; else a ValueError."""
@@ -108,6 +114,10 @@ class WarpSources:
             if tuple(getattr(self, name).shape) != shape or k < 1:
                 raise ValueError(f"WarpSources.{name} has shape {tuple(getattr(self, name).shape)}, expected {shape} "
                                  f"for {batch} target frames of {height}x{width} and K = {k} sources")
+        detail = self.detail_images
+        if detail is not None and (detail.dim() != 5 or tuple(detail.shape[:3]) != (batch, k, 3)):
+            raise ValueError(f"WarpSources.detail_images has shape {tuple(detail.shape)}, expected "
+                             f"({batch}, {k}, 3, R, R): the {k} sources of each of {batch} frames at the output size")
 
 
 def identity_grid(height: int, width: int, device: torch.device | None = None,
@@ -155,7 +165,8 @@ def bounded(x: torch.Tensor) -> torch.Tensor:
 
 
 def _upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    # Contiguous first: on CPU, bilinear upsampling of few channels is ~4x slower in channels-last memory.
+    return F.interpolate(x.contiguous(), size=size, mode="bilinear", align_corners=False)
 
 
 def _gaussian_kernel(sigma: int) -> torch.Tensor:
@@ -305,7 +316,13 @@ class WarpGenerator(nn.Module):
     def render(self, landmark_images: torch.Tensor, psi: torch.Tensor,
                sources: WarpSources) -> dict[str, torch.Tensor]:
         """The output and its parts: ``output``, ``mixed_warp``, ``synthesis`` [B, 3, H, W]; ``mask``, ``gate``
-        [B, 1, H, W]; ``weights`` [B, K, 1, H, W]; ``residual_flow`` [B, K, H, W, 2]."""
+        [B, 1, H, W]; ``weights`` [B, K, 1, H, W]; ``residual_flow`` [B, K, H, W, 2].
+
+        With ``sources.detail_images`` [B, K, 3, R, R] the output and its parts are at R x R instead (the residual
+        flow stays at H x W; resolution-independent rendering, issue 26): the learned parts run at H x W as
+        trained, then the sampling grid (mesh grid + residual flow), the confidences, gate, synthesis and mask are
+        upsampled to R and the detail images are warped there, so the output is as sharp as the sources at R.
+        Detail images equal to ``images`` give the H x W output exactly."""
         batch, _, height, width = landmark_images.shape
         sources.check(batch, height, width)
         if psi.shape[-1] != self.num_adain_params:
@@ -326,22 +343,47 @@ class WarpGenerator(nn.Module):
         flow_input = torch.cat([targets, sources.landmark_images.flatten(0, 1), warped, mesh_flow], 1)
         features = self.flow_network(self._pool(flow_input))  # [B*K, C, H/2p, W/2p], p = model.warp_pool
 
-        residual_flow = _upsample(self.flow_head(features), size).permute(0, 2, 3, 1)  # ΔF_k [B*K, H, W, 2]
-        rewarped = sample(images, grids + residual_flow).unflatten(0, (batch, k))  # [B, K, 3, H, W]
-        logits = _upsample(self.confidence_head(features), size).unflatten(0, (batch, k))  # [B, K, 1, H, W]
-        g = _upsample(self.gate_head(features.unflatten(0, (batch, k)).mean(1)), size)  # [B, 1, H, W]
-        gate = bounded(1 - g)
-        if self.cfg.warp_keep_contours:
-            gate = torch.maximum(gate, self.contour_keep(landmark_images))  # the nearest source on the lines
+        flow = self.flow_head(features)  # ΔF_k at the features' resolution [B*K, 2, h, w]
+        confidence = self.confidence_head(features)  # c_k [B*K, 1, h, w]
+        g = self.gate_head(features.unflatten(0, (batch, k)).mean(1))  # [B, 1, h, w]
+        keep = self.contour_keep(landmark_images) if self.cfg.warp_keep_contours else None
         nearest = torch.zeros_like(sources.distances).scatter_(1, sources.distances.argmin(1, keepdim=True), 1.0)
-        weights = gate[:, None] * nearest[:, :, None, None, None] + (1 - gate[:, None]) * logits.softmax(1)
-        mixed = (weights * rewarped).sum(1)  # [B, 3, H, W]
+        residual_flow = _upsample(flow, size).permute(0, 2, 3, 1)  # ΔF_k [B*K, H, W, 2]
+        sampling = grids + residual_flow  # F_k + ΔF_k
+        mixed, parts = self._mix(images, sampling, confidence, g, keep, nearest, size)  # [B, 3, H, W]
+        parts["residual_flow"] = residual_flow.unflatten(0, (batch, k))
 
         synthesis, m = self.synthesis(self._pool(torch.cat([mixed, landmark_images], 1)), psi)
-        if self.cfg.warp_pool > 1:
+        if sources.detail_images is not None:  # the final warp at the detail images' size R
+            size = (sources.detail_images.shape[-2], sources.detail_images.shape[-1])
+            if size != (height, width):
+                sampling = _upsample(sampling.permute(0, 3, 1, 2), size).permute(0, 2, 3, 1)  # [B*K, R, R, 2]
+                keep = None if keep is None else _upsample(keep, size)
+            if k == 1 and not torch.is_grad_enabled():  # one source: its weight is 1 (gate, weights stay at H x W)
+                mixed = sample(sources.detail_images[:, 0], sampling)  # [B, 3, R, R]
+            else:
+                mixed, detail_parts = self._mix(sources.detail_images.flatten(0, 1), sampling, confidence, g, keep,
+                                                nearest, size)  # [B, 3, R, R]
+                parts.update(detail_parts)
+        if synthesis.shape[-2:] != size:
             synthesis, m = _upsample(synthesis, size), _upsample(m, size)
         mask = bounded(1 - m)
         output = mask * mixed + (1 - mask) * synthesis
-        output = output + SYNTHESIS_GRADIENT * (synthesis - synthesis.detach())  # + 0; S always learns (docstring)
-        return {"output": output, "mixed_warp": mixed, "synthesis": synthesis, "mask": mask, "gate": gate,
-                "weights": weights, "residual_flow": residual_flow.unflatten(0, (batch, k))}
+        if torch.is_grad_enabled():  # + 0 (two passes over the frame: skipped without a gradient to pass)
+            output = output + SYNTHESIS_GRADIENT * (synthesis - synthesis.detach())  # S always learns (docstring)
+        return {"output": output, "mixed_warp": mixed, "synthesis": synthesis, "mask": mask, **parts}
+
+    def _mix(self, images: torch.Tensor, sampling: torch.Tensor, confidence: torch.Tensor, g: torch.Tensor,
+             keep: torch.Tensor | None, nearest: torch.Tensor,
+             size: tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The re-warped sources mixed per pixel at ``size`` (the heads' logits upsampled to it): images
+        [B*K, 3, ., .] sampled at ``sampling`` [B*K, *size, 2] -> mixed [B, 3, *size] and its gate and weights."""
+        batch, k = nearest.shape
+        rewarped = sample(images, sampling).unflatten(0, (batch, k))  # x_k ∘ (F_k + ΔF_k) [B, K, 3, H, W]
+        logits = _upsample(confidence, size).unflatten(0, (batch, k))  # [B, K, 1, H, W]
+        gate = bounded(1 - _upsample(g, size))  # [B, 1, H, W]
+        if keep is not None:
+            gate = torch.maximum(gate, keep)  # the nearest source on the lines
+        weights = gate[:, None] * nearest[:, :, None, None, None] + (1 - gate[:, None]) * logits.softmax(1)
+        mixed = (weights * rewarped).sum(1)  # [B, 3, H, W]
+        return mixed, {"gate": gate, "weights": weights}
