@@ -28,6 +28,9 @@ Sharding: ``shard=(i, n)`` processes the inputs whose ``sha256(key) mod n == i``
 files exist). Shards may write into the same DATASET folder at the same time (each uses its own temporary
 folder); every shard rebuilds ``index.json`` from the complete video folders when it ends, so the last
 shard to finish writes the full index (or run ``prepare --index-only`` afterwards).
+
+The settings (`PrepareSettings`) are `talkinghead.data.settings`'s, shared with the synthetic-dataset writer
+(`write_synthetic_dataset`, `crop_clip`: `talkinghead.data.synthetic_dataset`); both stay importable from here.
 """
 
 from __future__ import annotations
@@ -47,13 +50,14 @@ from typing import Any
 import numpy as np
 
 from talkinghead.data import index as dsindex
+from talkinghead.data.settings import STATE_DIR, PrepareSettings, check_settings, key_id
 from talkinghead.data.split import IdentitySplit, check_part
+from talkinghead.data.synthetic_dataset import crop_clip, synthetic_seeds, write_synthetic_dataset
 from talkinghead.landmarks.pose import estimate_yaw
 from talkinghead.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-STATE_DIR = ".state"
 FRAME_BUFFER_BYTES = 512 * 2**20
 STAGES = ("decode", "landmarks", "crop", "write")
 
@@ -72,46 +76,6 @@ class SourceItem:
     """``video`` or ``image``."""
     path: str
     """Absolute path of the file."""
-
-
-@dataclass(frozen=True)
-class PrepareSettings:
-    """What decides a dataset's content (recorded in ``.state/settings.json`` and the index)."""
-
-    image_size: int = 256
-    crop_scale: float = 2.0
-    crop_lift: float = 0.15
-    crop_smoothing_seconds: float = 0.3
-    landmark_backend: str = "dlib"
-    every: int = 1
-    max_frames: int | None = None
-    min_frames: int = 2
-    identity_split_sha256: str | None = None
-    """sha256 of the identity split file that named the people (`talkinghead.data.split`), if one did."""
-    split_part: str = "all"
-    """Which people of that split: ``train``, ``validation``, ``test`` (the held-out ones) or ``all``."""
-
-    def validate(self) -> None:
-        if self.image_size < 8:
-            raise ValueError(f"image size must be >= 8 pixels, got {self.image_size}")
-        if self.every < 1:
-            raise ValueError(f"--every must be >= 1, got {self.every}")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise ValueError(f"--max-frames must be >= 1, got {self.max_frames}")
-        if self.min_frames < 1:
-            raise ValueError(f"--min-frames must be >= 1, got {self.min_frames}")
-        check_part(self.split_part)
-        if self.split_part != "all" and self.identity_split_sha256 is None:
-            raise ValueError(f"--part {self.split_part} needs --split FILE (the identity split that says who is "
-                             "in which part)")
-
-    def index_settings(self) -> dict[str, Any]:
-        values = {"image_size": self.image_size, "landmark_backend": self.landmark_backend,
-                  "crop": {"policy": "talkinghead.landmarks.crop", "scale": self.crop_scale, "lift": self.crop_lift,
-                           "smoothing_seconds": self.crop_smoothing_seconds, "pad": "constant"}}
-        if self.identity_split_sha256 is not None:
-            values["identity_split"] = {"sha256": self.identity_split_sha256, "part": self.split_part}
-        return values
 
 
 @dataclass
@@ -206,10 +170,6 @@ def in_shard(key: str, shard: tuple[int, int]) -> bool:
     return int(hashlib.sha256(key.encode()).hexdigest()[:15], 16) % count == index
 
 
-def _key_id(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:20]
-
-
 # -- one video ----------------------------------------------------------------------------------------------------
 
 class _StageTimer:
@@ -277,7 +237,7 @@ def process_item(item: SourceItem, output: Path, settings: PrepareSettings, temp
     if (final / dsindex.META_FILE).exists():
         result["status"] = "exists"
         return result
-    temp = temp_root / _key_id(item.key)
+    temp = temp_root / key_id(item.key)
     shutil.rmtree(temp, ignore_errors=True)
     try:
         frames, landmarks, meta = _prepare_video(item, settings, timer, backend)
@@ -440,20 +400,6 @@ def _work(item: SourceItem) -> dict[str, Any]:
     return process_item(item, _WORKER["output"], _WORKER["settings"], _WORKER["temp_root"], _WORKER["backend"])
 
 
-def _check_settings(output: Path, settings: PrepareSettings) -> None:
-    path = output / STATE_DIR / "settings.json"
-    wanted = asdict(settings)
-    if path.exists():
-        stored = dsindex.read_json(path)
-        if any(stored.get(k) != wanted.get(k) for k in set(stored) | set(wanted)):
-            changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
-            differences = ", ".join(f"{k} was {stored.get(k)!r}, now {wanted.get(k)!r}" for k in changed)
-            raise ValueError(f"{output} was prepared with other settings ({differences}); use the same options "
-                             "or a new output folder")
-    else:
-        dsindex.write_json_atomic(path, wanted)
-
-
 def prepare_dataset(videos: str | os.PathLike[str], output: str | os.PathLike[str],
                     settings: PrepareSettings | None = None, workers: int = 1, shard: tuple[int, int] = (0, 1),
                     retry_skipped: bool = False, progress: bool = False,
@@ -474,7 +420,7 @@ def prepare_dataset(videos: str | os.PathLike[str], output: str | os.PathLike[st
         raise ValueError(f"--workers must be >= 1, got {workers}")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    _check_settings(output, settings)
+    check_settings(output, settings)
     state = output / STATE_DIR
     skipped_dir = state / "skipped"
     temp_root = state / "tmp" / f"shard-{shard[0]}-of-{shard[1]}"
@@ -490,7 +436,7 @@ def prepare_dataset(videos: str | os.PathLike[str], output: str | os.PathLike[st
     report.in_shard = len(mine)
     todo = []
     for item in mine:
-        marker = skipped_dir / f"{_key_id(item.key)}.json"
+        marker = skipped_dir / f"{key_id(item.key)}.json"
         if (output / dsindex.VIDEOS_DIR / item.key / dsindex.META_FILE).exists():
             report.already_done += 1
         elif marker.exists() and not retry_skipped:
@@ -516,7 +462,7 @@ def prepare_dataset(videos: str | os.PathLike[str], output: str | os.PathLike[st
             report.skipped += 1
             report.skipped_reasons[result["key"]] = result["reason"]
             item = by_key[result["key"]]
-            dsindex.write_json_atomic(skipped_dir / f"{_key_id(item.key)}.json",
+            dsindex.write_json_atomic(skipped_dir / f"{key_id(item.key)}.json",
                                       {"key": item.key, "source": item.path, "kind": item.kind,
                                        "reason": result["reason"]})
             log.warning("skipped %s: %s", item.key, result["reason"])
@@ -584,86 +530,21 @@ def _write_skipped(output: Path, skipped_dir: Path) -> None:
     os.replace(tmp, output / "skipped.jsonl")
 
 
-# -- synthetic datasets ---------------------------------------------------------------------------------------------
-
-def crop_clip(frames: np.ndarray, points: np.ndarray, size: int, fps: float, scale: float, lift: float,
-              smoothing_seconds: float = 0.3) -> tuple[np.ndarray, np.ndarray, list]:
-    """The one crop policy on a clip with known landmarks (smoothed boxes): frames [T, S, S, 3] at ``size``,
-    landmarks [T, 68, 2] in crop pixels, and the (rounded) boxes."""
-    from talkinghead.landmarks.crop import crop_boxes, crop_image
-
-    boxes = [box.rounded() for box in crop_boxes(points, fps=fps, scale=scale, lift=lift,
-                                                 smoothing_seconds=smoothing_seconds)]
-    cropped = np.empty((len(frames), size, size, 3), np.uint8)
-    cropped_points = np.empty_like(points)
-    for t, box in enumerate(boxes):
-        cropped[t], transform = crop_image(frames[t], box, size)
-        cropped_points[t] = transform.to_crop(points[t])
-    return cropped, cropped_points, boxes
-
-
-def synthetic_seeds(seed: int, identity: int, clip: int) -> tuple[int, int]:
-    """(identity seed, motion seed) of clip ``clip`` of synthetic identity ``identity`` in a dataset of ``seed``."""
-    digest = hashlib.sha256(f"talkinghead-synthetic:{seed}:{identity}:{clip}".encode()).digest()
-    identity_seed = int.from_bytes(hashlib.sha256(f"talkinghead-synthetic:{seed}:{identity}".encode()).digest()[:4],
-                                   "little")
-    return identity_seed, int.from_bytes(digest[:4], "little")
-
-
-def write_synthetic_dataset(out: str | os.PathLike[str], num_identities: int, videos_per_identity: int,
-                            frames_per_video: int, size: int, seed: int = 0, crop: bool = True,
-                            fps: float = 25.0, name_prefix: str = "syn") -> dict[str, Any]:
-    """Write a dataset of synthetic talking heads (`talkinghead.data.synthetic`) in the same on-disk format
-    as `prepare_dataset`, with the renderer's exact landmarks (no detection). Returns the index.
-
-    Identity ``i`` is ``{name_prefix}{i:04d}`` (give held-out sets their own prefix so their names never
-    collide with training identities); its clip ``j`` has key ``{name_prefix}{i:04d}/clip{j:02d}``; the seeds
-    come from `synthetic_seeds` and are saved in each ``meta.json`` (``identity_seed``, ``motion_seed``), so
-    evaluation can render identity A with B's motion as ground truth. With ``crop`` (default) frames are
-    rendered at ``size`` and then framed by the one crop policy (`talkinghead.landmarks.crop`, smoothed boxes,
-    black padding), exactly as real videos are, so the demo trains on the framing inference uses. Resumable
-    like `prepare_dataset` (complete clips are kept; settings must match).
-    """
-    from talkinghead.data.synthetic import SyntheticVideo
-
-    for name, value in (("num_identities", num_identities), ("videos_per_identity", videos_per_identity),
-                        ("frames_per_video", frames_per_video)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    settings = PrepareSettings(image_size=size, landmark_backend="synthetic", min_frames=1)
-    settings.validate()
-    output = Path(out)
-    output.mkdir(parents=True, exist_ok=True)
-    _check_settings(output, settings)
-    temp_root = output / STATE_DIR / "tmp" / "synthetic"
-    shutil.rmtree(temp_root, ignore_errors=True)
-    temp_root.mkdir(parents=True)
-    written = 0
-    for i in range(num_identities):
-        identity = f"{name_prefix}{i:04d}"
-        for j in range(videos_per_identity):
-            key = f"{identity}/clip{j:02d}"
-            final = output / dsindex.VIDEOS_DIR / key
-            if (final / dsindex.META_FILE).exists():
-                continue
-            identity_seed, motion_seed = synthetic_seeds(seed, i, j)
-            frames, points, _ = SyntheticVideo(identity_seed, motion_seed, frames_per_video).render(size)
-            boxes_meta: list[list[int]] = []
-            if crop:
-                frames, points, boxes = crop_clip(frames, points, size, fps, settings.crop_scale,
-                                                  settings.crop_lift, settings.crop_smoothing_seconds)
-                boxes_meta = [[int(b.left), int(b.top), int(b.size)] for b in boxes]
-            meta = {"key": key, "identity": identity, "source": f"synthetic:{identity_seed}:{motion_seed}",
-                    "source_kind": "synthetic", "fps": fps, "source_fps": fps, "source_size": [size, size],
-                    "source_frames": list(range(frames_per_video)), "dropped_source_frames": [],
-                    "detected": list(range(frames_per_video)), "crop_boxes": boxes_meta, "image_size": size,
-                    "crop": settings.index_settings()["crop"] if crop else {"policy": "none"},
-                    "landmark_backend": "synthetic", "identity_seed": identity_seed, "motion_seed": motion_seed}
-            temp = temp_root / _key_id(key)
-            dsindex.write_video_folder(temp, [dsindex.encode_frame(f) for f in frames], points, meta)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(temp, final)
-            written += 1
-    shutil.rmtree(temp_root, ignore_errors=True)
-    log.info("%s: wrote %d synthetic clips", output, written)
-    return dsindex.build_index(output, settings.index_settings())
+__all__ = [
+    "FRAME_BUFFER_BYTES",
+    "STAGES",
+    "STATE_DIR",
+    "PrepareReport",
+    "PrepareSettings",
+    "SkipVideo",
+    "SourceItem",
+    "crop_clip",
+    "discover_sources",
+    "in_shard",
+    "parse_shard",
+    "prepare_dataset",
+    "process_item",
+    "rebuild_index",
+    "synthetic_seeds",
+    "write_synthetic_dataset",
+]
