@@ -12,7 +12,9 @@
   of the clip) against per-frame detection, on shared clips (../shared/data/videos, read-only).
 * ``realtime``: the issue's targets beside the measured figures: warp-256 and warp-128 end to end in ``animate``
   (decode -> landmarks -> G -> encode, `write_animation`, pipelined; the sequential loop beside it), and ``live``
-  with a 25 fps file camera (fps, median latency, dropped %), with this machine's measured conv throughput.
+  (fps, median capture-to-display latency, dropped %) with a 25 fps synthetic file camera and, in the same run,
+  every 25 fps real talking-head clip of ../shared/data/videos played as a camera (issue 26; skipped when the
+  folder is absent), for warp-256 and the shipped model, with this machine's measured conv throughput and load.
 
 Torch runs ``TALKINGHEAD_BENCH_THREADS`` intra-op threads (default 1: the pipeline's other stages use the second
 core); the figures say how many and the machine's load.
@@ -29,12 +31,11 @@ import numpy as np
 import torch
 
 from benchmarks.cases import best_and_median_ms
+from benchmarks.cases.live_latency import SHARED_VIDEOS
 from benchmarks.cases.live_latency import _setup as synthetic_driver
 
 TARGETS = {"warp-256 animate fps": 25, "live fps": 25, "live median latency ms": 60, "live dropped %": 5,
            "warp-128 animate fps": 50}
-SHARED_VIDEOS = Path(os.environ.get("TALKINGHEAD_SHARED_DATA", Path(__file__).resolve().parents[2].parent
-                                    / "shared" / "data")) / "videos"
 
 
 def _threads() -> int:
@@ -175,17 +176,62 @@ def _animate_fps(avatar, driver: Path, output: Path, pipelined: bool) -> dict:
     return {"frames": frames, "fps": round(frames / seconds, 2)}
 
 
-def case_realtime() -> dict:
-    """Issue 17's targets beside measured figures: warp-256/128 animate fps (decode to encode), live on a 25 fps
-    file camera (fps, median latency, dropped %), and the machine's conv throughput."""
-    from benchmarks.cases.warp import conv_gflops
+def _shipped_avatar():
+    """The shipped real-face model (warp-128) personalized feed-forward on the packaged Mona Lisa: what
+    ``talkinghead live --source portrait.jpg`` runs."""
+    from talkinghead.inference import TalkingHead
+    from talkinghead.showcase import packaged_mona_lisa
+
+    return TalkingHead.load_shipped().personalize([packaged_mona_lisa()])
+
+
+def _renders_at_any_size() -> bool:
+    """Whether `FrameAnimator` takes ``size`` (the warp family rendered at the output size, issue 26 item 1)."""
+    import inspect
+
+    from talkinghead.animation import FrameAnimator
+
+    return "size" in inspect.signature(FrameAnimator).parameters
+
+
+def _live_synthetic(avatar, driver: Path, folder: Path, size: int | None = None) -> dict:
     from talkinghead.live import VideoFileSource, run_live
+
+    load = round(os.getloadavg()[0], 2)
+    stats = run_live(avatar, VideoFileSource(driver), output=folder / "live.mp4", size=size).summary()
+    return {"fps": stats["rendered_fps"], "latency_ms_median": stats["latency_ms_median"],
+            "latency_ms_p95": stats["latency_ms_p95"], "dropped_percent": round(100 * stats["drop_rate"], 1),
+            "frames_delivered": stats["frames_delivered"], "warm_up_s": stats["warm_up_seconds"],
+            "load_average_1min_before": load}
+
+
+def _live_real(avatar, clips: list[Path], folder: Path, size: int | None = None) -> dict:
+    from benchmarks.cases.live_latency import live_on_clips
+
+    if not clips:
+        return {"skipped": f"no 25 fps clips at {SHARED_VIDEOS}"}
+    load = round(os.getloadavg()[0], 2)
+    return {**live_on_clips(avatar, clips, folder, size=size), "load_average_1min_before": load,
+            "load_average_1min_after": round(os.getloadavg()[0], 2)}
+
+
+def case_realtime() -> dict:
+    """Issue 17's targets beside measured figures: warp-256/128 animate fps (decode to encode), and live (fps,
+    median capture-to-display latency, dropped %) on a 25 fps synthetic file camera and, in the same run, on the
+    shared real 25 fps talking-head clips (issue 26), for warp-256 and for the shipped model at 256 px; the
+    machine's conv throughput and load."""
+    from benchmarks.cases.live_latency import real_clips
+    from benchmarks.cases.warp import conv_gflops
 
     previous = torch.get_num_threads()
     torch.set_num_threads(_threads())
+    clips = real_clips(SHARED_VIDEOS)
     result: dict = {"targets": TARGETS, "threads": _threads(), "load_average_1min_at_start": round(
         os.getloadavg()[0], 2), "driver": "synthetic talking head dlib tracks, 256x256, 25 fps, 8 s (200 frames)",
-        "avatar": "untrained (speed does not depend on training), T = 8 sources, N = 2 per frame"}
+        "real_clips": f"{len(clips)} real talking-head clips at 25 fps from {SHARED_VIDEOS} (each a fresh live run, "
+                      "figures pooled over their frames)",
+        "avatar": "untrained (speed does not depend on training), T = 8 sources, N = 2 per frame",
+        "latency": "capture to display: from the frame's capture to the composed frame handed to the encoder"}
     try:
         result["conv3x3_32ch_64px_gflops_per_s"] = round(conv_gflops(), 1)
         with tempfile.TemporaryDirectory() as folder:
@@ -194,19 +240,26 @@ def case_realtime() -> dict:
                 avatar = _avatar(name)
                 avatar.render(avatar.source_landmarks[0])  # warm-up
                 figures = {"animate_pipelined": _animate_fps(avatar, driver, Path(folder) / "a.mp4", True),
-                           "animate_sequential": _animate_fps(avatar, driver, Path(folder) / "s.mp4", False)}
-                stats = run_live(avatar, VideoFileSource(driver), output=Path(folder) / "live.mp4").summary()
-                figures["live_25fps_file_camera"] = {
-                    "fps": stats["rendered_fps"], "latency_ms_median": stats["latency_ms_median"],
-                    "latency_ms_p95": stats["latency_ms_p95"], "dropped_percent": round(100 * stats["drop_rate"], 1),
-                    "frames_delivered": stats["frames_delivered"]}
+                           "animate_sequential": _animate_fps(avatar, driver, Path(folder) / "s.mp4", False),
+                           "live_25fps_file_camera": _live_synthetic(avatar, driver, Path(folder))}
+                if name == "warp-256":
+                    figures["live_real_clips_25fps"] = _live_real(avatar, clips, Path(folder))
                 result[name] = figures
+            size = 256 if _renders_at_any_size() else None
+            shipped = _shipped_avatar()
+            result["shipped warp-128 live"] = {
+                "size_px": size or shipped.config.model.image_size,
+                "live_25fps_file_camera": _live_synthetic(shipped, driver, Path(folder), size),
+                "live_real_clips_25fps": _live_real(shipped, clips, Path(folder), size)}
         live = result["warp-256"]["live_25fps_file_camera"]
+        real = result["warp-256"]["live_real_clips_25fps"]
         result["measured_vs_target"] = {
             "warp-256 animate fps": [result["warp-256"]["animate_pipelined"]["fps"], TARGETS["warp-256 animate fps"]],
             "live fps": [live["fps"], TARGETS["live fps"]],
             "live median latency ms": [live["latency_ms_median"], TARGETS["live median latency ms"]],
             "live dropped %": [live["dropped_percent"], TARGETS["live dropped %"]],
+            "live real clips median latency ms": [real.get("latency_ms_median"), TARGETS["live median latency ms"]],
+            "live real clips dropped %": [real.get("dropped_percent"), TARGETS["live dropped %"]],
             "warp-128 animate fps": [result["warp-128"]["animate_pipelined"]["fps"], TARGETS["warp-128 animate fps"]]}
     finally:
         torch.set_num_threads(previous)

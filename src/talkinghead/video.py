@@ -142,7 +142,7 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | os.PathLike[str], fps: float, audio_from: str | os.PathLike[str] | None = None,
-                 metadata: dict[str, str] | None = None, crf: int = 18) -> None:
+                 metadata: dict[str, str] | None = None, crf: int = 18, preset: str = "medium") -> None:
         if not fps or fps <= 0 or not math.isfinite(fps):
             raise ValueError(f"VideoWriter({path}): fps must be a positive number, got {fps!r}")
         self.path = Path(path)
@@ -152,6 +152,7 @@ class VideoWriter:
             _check_file(self.audio_from, "audio source")
         self.metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
         self.crf = crf
+        self.preset = preset  # x264's speed/size trade: live encodes beside the renderer, on the same cores
         self.num_frames = 0
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -221,7 +222,7 @@ class VideoWriter:
         stream.width, stream.height = width + self._pad[0], height + self._pad[1]
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, 1) / rate
-        stream.options = {"crf": str(self.crf), "preset": "medium"}
+        stream.options = {"crf": str(self.crf), "preset": self.preset}
         self._stream = stream
         if self.audio_from is not None:
             self._open_audio()
