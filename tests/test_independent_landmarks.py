@@ -5,11 +5,11 @@ optional package is needed: stand-in backends and a hand-built mesh exercise the
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 import pytest
 
+from _rotation import rotation
 from talkinghead.landmarks.backends import BackendUnavailable, FaceBox
 from talkinghead.landmarks.optional_backends import (
     INDEPENDENT_BACKENDS,
@@ -85,13 +85,6 @@ def test_default_search_names_only_backends_other_than_dlib():
     assert found is None or found[0] in ("mediapipe", "face-alignment")
 
 
-def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Rz(roll) · Rx(pitch) · Ry(yaw) in degrees: landmarks/pose.py's head convention."""
-    y, p, r = (math.radians(v) for v in (yaw, pitch, roll))
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return rz @ rx @ ry
 
 
 def _mesh(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -102,7 +95,7 @@ def _mesh(yaw: float, pitch: float, roll: float) -> np.ndarray:
             (45, 8, -28), (16, 10, -12), (26, 72, -8), (65, 45, -70), (68, 5, -80)], strict=True):
         head[left], head[right] = (-half_width, height, depth), (half_width, height, depth)
     head[MESH_MIDLINE[0]], head[MESH_MIDLINE[1]] = (0, -60, -10), (0, 120, -10)  # upright: no lean in depth
-    return head @ _rotation(yaw, pitch, roll).T + np.array([120.0, 90.0, 0.0])
+    return head @ rotation(yaw, pitch, roll).T + np.array([120.0, 90.0, 0.0])
 
 
 @pytest.mark.parametrize(("yaw", "pitch", "roll"), [(0, 0, 0), (30, 0, 0), (-25, 12, -8), (50, -15, 15)])

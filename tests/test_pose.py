@@ -6,13 +6,13 @@ mirrored faces, and the evaluation's fallback for datasets prepared without yaw.
 from __future__ import annotations
 
 import json
-import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _rotation import rotation
 from talkinghead.data.synthetic import Identity
 from talkinghead.data.synthetic.geometry import frame_landmarks
 from talkinghead.data.synthetic.motion import FramePose
@@ -106,13 +106,6 @@ _ANTHROPOMETRIC_FACE = {
 }
 
 
-def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Rz(roll) · Rx(pitch) · Ry(yaw), degrees, in pose.py's head convention (yaw = atan2(-R[2,0], R[2,2]))."""
-    y, p, r = (math.radians(v) for v in (yaw, pitch, roll))
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return rz @ rx @ ry
 
 
 def _anthropometric_faces(count: int, seed: int = 0, depth_scale: float = 1.0, size: int = 256
@@ -130,7 +123,7 @@ def _anthropometric_faces(count: int, seed: int = 0, depth_scale: float = 1.0, s
     faces, yaws = [], []
     for _ in range(count):
         yaw = rng.uniform(-45, 45)
-        rotated = model @ _rotation(yaw, rng.uniform(-15, 15), rng.uniform(-15, 15)).T
+        rotated = model @ rotation(yaw, rng.uniform(-15, 15), rng.uniform(-15, 15)).T
         projected = focal * rotated[:, :2] / (distance - rotated[:, 2:]) + size / 2
         projected += rng.normal(0.0, 0.03 * 0.35 * size, projected.shape)
         face = np.repeat(projected.mean(axis=0, keepdims=True), 68, axis=0)
