@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from talkinghead import compose
+from talkinghead.avatar_interface import Animatable
 from talkinghead.compose import SYNTHETIC_TAG
 from talkinghead.landmarks.detector import driver_tracker
 from talkinghead.landmarks.retarget import MODES, Retargeter
@@ -33,7 +34,6 @@ from talkinghead.metrics.temporal import PopCounter
 from talkinghead.pipeline import pipeline
 
 if TYPE_CHECKING:
-    from talkinghead.inference import Avatar
     from talkinghead.models.warp_generator import WarpSources
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class FrameAnimator:
     model's; the warp family renders there from the avatar's full-resolution crops, `Avatar.detail_images`).
     """
 
-    def __init__(self, avatar: Avatar, mode: str = "relative", *, smooth: bool = True, fps: float = 25.0,
+    def __init__(self, avatar: Animatable, mode: str = "relative", *, smooth: bool = True, fps: float = 25.0,
                  source: str = "<driver>", reference: np.ndarray | None = None, size: int | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
@@ -173,7 +173,7 @@ class FrameAnimator:
                         self.frames)
 
 
-def write_animation(avatar: Avatar, driver: str | Path, output: str | Path, *, mode: str = "relative",
+def write_animation(avatar: Animatable, driver: str | Path, output: str | Path, *, mode: str = "relative",
                     find_best_frame: bool = False, side_by_side: bool = False, crop: bool = False,
                     size: int = DEFAULT_CROP_SIZE, max_side: int = compose.MAX_PICTURE_SIDE, mark: bool = True,
                     overwrite: bool = False, landmarks: np.ndarray | None = None,

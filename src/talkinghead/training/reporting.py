@@ -6,14 +6,11 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
+from talkinghead.training.learner import Learner
 from talkinghead.training.steps import Batch, autocast, render
-
-if TYPE_CHECKING:
-    from talkinghead.training.loop import MetaLearner
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +63,7 @@ class Reporter:
 
 
 @torch.no_grad()
-def sample_grid(learner: MetaLearner, batch: Batch, max_episodes: int = 4) -> torch.Tensor:
+def sample_grid(learner: Learner, batch: Batch, max_episodes: int = 4) -> torch.Tensor:
     """One row per episode: K source frames | target landmark image | EMA-generated | target. -> [3, H', W']."""
     batch = {name: t[:max_episodes] for name, t in learner.to_device(batch).items()}
     embedder, generator = learner.ema.averaged["embedder"], learner.ema.averaged["generator"]

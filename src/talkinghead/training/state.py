@@ -21,7 +21,7 @@ import logging
 import random
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,9 +29,7 @@ import torch
 from talkinghead.checkpoint import load_checkpoint, prefixed, save_checkpoint
 from talkinghead.config import Config
 from talkinghead.training.distributed import World, barrier
-
-if TYPE_CHECKING:
-    from talkinghead.training.loop import MetaLearner
+from talkinghead.training.learner import Learner
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +147,7 @@ def gather_rng(world: World) -> list[tuple[dict[str, torch.Tensor], dict]]:
     return gathered
 
 
-def save_training_state(learner: MetaLearner, run_dir: Path, metadata: dict[str, Any]) -> Path | None:
+def save_training_state(learner: Learner, run_dir: Path, metadata: dict[str, Any]) -> Path | None:
     """Rank 0 writes RUN/checkpoints/training-<step>.safetensors (atomic) and the export; all ranks call it."""
     rngs = gather_rng(learner.world)
     path = None
@@ -170,7 +168,7 @@ def save_training_state(learner: MetaLearner, run_dir: Path, metadata: dict[str,
     return path
 
 
-def load_training_state(learner: MetaLearner, path: Path, dataset_hash: str | None) -> None:
+def load_training_state(learner: Learner, path: Path, dataset_hash: str | None) -> None:
     checkpoint = load_checkpoint(path, expected_kind="training", expected_model=learner.config.model)
     meta = checkpoint.metadata
     if dataset_hash and meta.get("dataset_hash") and meta["dataset_hash"] != dataset_hash:
