@@ -106,26 +106,27 @@ def test_animate_the_committed_mona_lisa_with_no_checkpoint(synthetic_driver, tm
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     assert SYNTHETIC_TAG in tags and "synthetic=true" in tags
     assert len(frames) == DRIVER_FRAMES
-    assert frames[0].shape == (128, 128, 3)
+    assert frames[0].shape == (640, 360, 3)  # the whole painting (the packaged one is 360 x 640), the default
     assert float(frames[-1].std()) > 10  # a picture, not a flat frame
 
 
-def test_the_showcase_animates_the_packaged_mona_lisa_side_by_side(tmp_path):
-    """What `talkinghead demo` does first and the README's picture is made from: driver | landmarks | result."""
+def test_the_showcase_animates_the_whole_packaged_mona_lisa(tmp_path):
+    """What `talkinghead demo` does first and the README's pictures are made from: the whole painting, talking."""
     from talkinghead.showcase import contact_sheet, failure_cases
     from talkinghead.video import VideoReader
 
     result = animate_portrait(tmp_path, frames=8)
     frames = list(VideoReader(result["output"]))
     assert result["frames"] == len(frames) == 8 and result["model"] == "warp-128"
-    assert frames[0].shape == (128, 3 * 128, 3)
-    sheet = contact_sheet(result["output"], columns=4)
-    assert sheet.shape == (2 * 128, 4 * 128, 3)
-    # The top row is the driver panel of frames 0, 2, 5, 7 (evenly spaced), the bottom row their results.
-    assert np.array_equal(sheet[:128, :128], frames[0][:, :128])
-    assert np.array_equal(sheet[128:, 3 * 128:], frames[7][:, 256:])
-    strip, captions = failure_cases(result["output"], 8)
-    assert strip.shape == (128, 6 * 128, 3) and captions[0].startswith("neutral")
+    assert frames[0].shape == (640, 360, 3) and result["size"] == [360, 640]
+    sheet = contact_sheet(result["output"], result["driver"], columns=4)
+    assert sheet.shape == (360 + 640, 4 * 360, 3)
+    # The bottom row is the pictures of frames 0, 2, 5, 7 (evenly spaced), the top row the driver at those times.
+    assert np.array_equal(sheet[360:, :360], frames[0]) and np.array_equal(sheet[360:, 3 * 360:], frames[7])
+    driver = list(VideoReader(result["driver"]))
+    assert np.abs(sheet[:360, :360].mean() - driver[0].mean()) < 3
+    strip, captions = failure_cases(result["output"], 8, result["driver"])
+    assert strip.shape == (640, 3 * (640 + 360), 3) and captions[0].startswith("neutral")
 
 
 def test_live_from_a_portrait_uses_the_shipped_model(synthetic_driver, tmp_path, caplog, capsys):

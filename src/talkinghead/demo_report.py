@@ -126,11 +126,11 @@ def write_demo_report(out: Path, state: dict[str, Any]) -> Path:
     if mona.get("output") and Path(mona["output"]).exists():
         from talkinghead.showcase import contact_sheet
 
-        _save_png(out / "mona_lisa_sheet.png", contact_sheet(Path(mona["output"])))
+        _save_png(out / "mona_lisa_sheet.png", contact_sheet(Path(mona["output"]), mona.get("driver")))
         lines += ["## First: the shipped real-face model on the Mona Lisa", "",
                   f"`mona_lisa.mp4`: the packaged public-domain Mona Lisa animated by the shipped model "
                   f"({mona.get('model')}, meta-learned on real faces; see docs/model-card.md), {mona.get('mode')}, "
-                  f"from one picture, driven by a synthetic talking head: driver | landmark image | result, "
+                  f"from one picture, driven by a synthetic talking head: the whole painting, the head talking, "
                   f"{mona.get('frames')} frames ({state.get('seconds', {}).get('mona_lisa', '?')} s).", "",
                   "![the Mona Lisa, driven](mona_lisa_sheet.png)", "",
                   "Reading: top row the synthetic driver, bottom row the painting following its head turns, mouth "

@@ -1,8 +1,9 @@
 """The product on public-domain portraits: the packaged Mona Lisa driven by a synthetic talking head with the
 shipped real-face model (`talkinghead.shipped`), and the pictures made from that video.
 
-`talkinghead demo` runs `animate_portrait` first (``DIR/mona_lisa.mp4``, driver | landmark image | result). The
-README's first picture and the model card's failure-case pictures come from `main`::
+`talkinghead demo` runs `animate_portrait` first (``DIR/mona_lisa.mp4``: the whole painting with the head talking,
+as `talkinghead animate` writes it). The README's first pictures and the model card's failure-case pictures come
+from `main`::
 
     python -m talkinghead.showcase docs/images [--portrait PUBLIC_DOMAIN_PORTRAIT ...]
 
@@ -18,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 DRIVER = (0, 7)
 """(identity seed, motion seed) of the synthetic talking head that drives the portraits (the app's sample driver)."""
 SHEET_COLUMNS = 8
+SHEET_WIDTH = 1600
+"""The README's sheets are scaled down to this width (8 whole paintings side by side are ~3000 px)."""
 
 
 def packaged_mona_lisa() -> Path:
@@ -47,8 +51,9 @@ def write_synthetic_driver(path: str | Path, frames: int, size: int, data=None) 
 def animate_portrait(out: str | Path, portrait: str | Path | None = None, frames: int = 96, head=None,
                      name: str = "mona_lisa") -> dict[str, Any]:
     """Animate ``portrait`` (default: the packaged Mona Lisa) with ``head`` (default: the shipped model),
-    feed-forward from the one picture (T = 1), driven by `DRIVER` in relative mode, side by side with the driver:
-    ``out/NAME.mp4`` (its driver is ``out/NAME-driver.mp4``). Returns what was written."""
+    feed-forward from the one picture (T = 1), driven by `DRIVER` in relative mode: ``out/NAME.mp4``, the whole
+    picture with the head talking (what `talkinghead animate` writes by default); its driver is
+    ``out/NAME-driver.mp4``. Returns what was written."""
     from talkinghead.animation import write_animation
     from talkinghead.inference import TalkingHead
 
@@ -61,53 +66,70 @@ def animate_portrait(out: str | Path, portrait: str | Path | None = None, frames
     driver = out / f"{name}-driver.mp4"
     points = write_synthetic_driver(driver, frames, size, head.config.data)
     output = out / f"{name}.mp4"
-    stats = write_animation(avatar, driver, output, mode="relative", side_by_side=True, overwrite=True,
-                            landmarks=points)
+    stats = write_animation(avatar, driver, output, mode="relative", overwrite=True, landmarks=points)
     return {"portrait": portrait.name, "output": str(output), "driver": str(driver), "frames": stats["frames"],
-            "fps": stats["fps"], "model": head.config.preset, "shots": 1, "mode": "feed-forward, relative"}
+            "fps": stats["fps"], "size": stats["size"], "model": head.config.preset, "shots": 1,
+            "mode": "feed-forward, relative"}
 
 
-def contact_sheet(video: str | Path, columns: int = SHEET_COLUMNS, rows: tuple[int, ...] = (0, 2)) -> np.ndarray:
-    """``columns`` evenly spaced frames of a side-by-side animation (driver | landmark image | result), one row
-    per panel in ``rows`` (default: driver above, result below) -> uint8 RGB [len(rows) * S, columns * S, 3]."""
+def _frames_at(video: str | Path, picks: np.ndarray) -> dict[int, np.ndarray]:
+    """The frames numbered ``picks`` of a video, streamed (only those are kept)."""
     from talkinghead.video import VideoReader
 
-    frames = list(VideoReader(video))
-    if not frames:
+    wanted = {int(i) for i in picks}
+    return {i: frame for i, frame in enumerate(VideoReader(video)) if i in wanted}
+
+
+def contact_sheet(video: str | Path, driver: str | Path | None = None, columns: int = SHEET_COLUMNS) -> np.ndarray:
+    """``columns`` evenly spaced frames of an animation in a row, with the ``driver``'s frames at the same times
+    above them (each scaled to a square of the animation's width) -> uint8 RGB [(W +) H, columns * W, 3]."""
+    from talkinghead.video import VideoReader
+
+    total = len(VideoReader(video)) or sum(1 for _ in VideoReader(video))
+    if not total:
         raise ValueError(f"{video} has no frames")
-    side = frames[0].shape[0]
-    if frames[0].shape[1] != 3 * side:
-        raise ValueError(f"{video}: expected driver | landmark image | result panels of {side} px, got frames "
-                         f"{frames[0].shape[1]} px wide")
-    picks = np.linspace(0, len(frames) - 1, columns).round().astype(int)
-    return np.concatenate([np.concatenate([frames[i][:, panel * side:(panel + 1) * side] for i in picks], axis=1)
-                           for panel in rows], axis=0)
+    picks = np.linspace(0, total - 1, columns).round().astype(int)
+    frames = _frames_at(video, picks)
+    row = np.concatenate([frames[i] for i in picks], axis=1)
+    if driver is None:
+        return row
+    width = frames[picks[0]].shape[1]
+    drivers = _frames_at(driver, picks)
+    top = np.concatenate([cv2.resize(drivers[i], (width, width), interpolation=cv2.INTER_AREA) for i in picks], 1)
+    return np.concatenate([top, row], axis=0)
 
 
-def failure_cases(video: str | Path, frames: int) -> tuple[np.ndarray, list[str]]:
+def failure_cases(video: str | Path, frames: int, driver: str | Path) -> tuple[np.ndarray, list[str]]:
     """The known hard cases in an animation by `animate_portrait` of ``frames`` driver frames: the neutral first
     frame, the driver's widest-open mouth (teeth and the inside of the mouth must be invented) and its largest head
-    turn (parts of the face turn into view) -> (uint8 RGB [S, 3 * 2 * S, 3]: driver and result for each case,
-    the cases' captions)."""
+    turn (parts of the face turn into view) -> (uint8 RGB [H, 3 * (H + W), 3]: for each case the driver's frame
+    (scaled to the picture's height) and the picture, the cases' captions)."""
     from talkinghead.data.synthetic import SyntheticVideo
-    from talkinghead.video import VideoReader
 
     _, points, yaw = SyntheticVideo(DRIVER[0], DRIVER[1], frames).render(64)
     mouth = np.linalg.norm(points[:, 66] - points[:, 62], axis=1)  # inner lips, 68-point scheme
     picks = {"neutral (frame 0)": 0, f"widest mouth (frame {int(np.argmax(mouth))})": int(np.argmax(mouth)),
              f"largest head turn, yaw {float(yaw[np.argmax(np.abs(yaw))]):+.0f}° (frame "
              f"{int(np.argmax(np.abs(yaw)))})": int(np.argmax(np.abs(yaw)))}
-    video_frames = list(VideoReader(video))
-    side = video_frames[0].shape[0]
-    panels = [np.concatenate([video_frames[i][:, :side], video_frames[i][:, 2 * side:]], axis=1)
-              for i in picks.values()]
+    indices = np.array(list(picks.values()))
+    results, drivers = _frames_at(video, indices), _frames_at(driver, indices)
+    height = results[0].shape[0]
+    panels = [np.concatenate([cv2.resize(drivers[i], (height, height), interpolation=cv2.INTER_AREA), results[i]],
+                             axis=1) for i in indices]
     return np.concatenate(panels, axis=1), list(picks)
+
+
+def fit_width(image: np.ndarray, width: int) -> np.ndarray:
+    """``image`` scaled to ``width`` columns, keeping its aspect ratio (area interpolation when shrinking)."""
+    if image.shape[1] == width:
+        return image
+    height = max(1, round(image.shape[0] * width / image.shape[1]))
+    interpolation = cv2.INTER_AREA if width < image.shape[1] else cv2.INTER_CUBIC
+    return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
 def write_picture(path: str | Path, image: np.ndarray, quality: int = 90) -> Path:
     """An RGB picture as JPEG (or PNG by suffix)."""
-    import cv2
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -136,9 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     for portrait in [None, *args.portrait]:
         name = "mona_lisa" if portrait is None else Path(portrait).stem.split("__")[0]
         result = animate_portrait(work, portrait, args.frames, head=head, name=name)
-        made.append(write_picture(out / f"{name}-sheet.jpg", contact_sheet(result["output"])))
-        strip, captions = failure_cases(result["output"], args.frames)
-        cases.append(strip)
+        sheet = contact_sheet(result["output"], result["driver"])
+        made.append(write_picture(out / f"{name}-sheet.jpg", fit_width(sheet, min(SHEET_WIDTH, sheet.shape[1]))))
+        strip, captions = failure_cases(result["output"], args.frames, result["driver"])
+        cases.append(fit_width(strip, SHEET_WIDTH))
     made.append(write_picture(out / "failure-cases.jpg", np.concatenate(cases, axis=0)))
     for path in made:
         print(path)
