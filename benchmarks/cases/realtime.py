@@ -164,7 +164,8 @@ def _animate_fps(avatar, driver: Path, output: Path, pipelined: bool) -> dict:
 
     started = time.perf_counter()
     if pipelined:
-        frames = write_animation(avatar, driver, output, overwrite=True)["frames"]
+        size = avatar.config.model.image_size  # the crop at the model's size, as issue 17 measured (not the picture)
+        frames = write_animation(avatar, driver, output, overwrite=True, crop=True, size=size)["frames"]
     else:
         reader = VideoReader(driver)
         animator = FrameAnimator(avatar, fps=reader.fps)
