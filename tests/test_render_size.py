@@ -263,3 +263,22 @@ def test_the_seam_pops_no_more_than_the_face(mona):
         seam_pops.add(frame[seam], reference)
     assert seam_pops.summary()["pop_rate"] <= face_pops.summary()["pop_rate"]
     assert seam_pops.summary()["change_ratio"] < 3 * face_pops.summary()["change_ratio"]
+
+
+def test_the_animate_command_passes_crop_size_and_max_side(monkeypatch, tmp_path):
+    import talkinghead.animation as animation
+    from talkinghead import cli
+
+    seen: dict = {}
+
+    def write(*args, **options):
+        seen.update(options)
+        return {"frames": 1, "held": 0, "fps": 25.0, "output": str(tmp_path / "o.mp4"), "size": [1, 1]}
+
+    monkeypatch.setattr(animation, "write_animation", write)
+    monkeypatch.setattr(Avatar, "load", classmethod(lambda cls, *args, **options: object()))
+    common = ["animate", "--avatar", "a.avatar", "--driver", "d.mp4", "-o", str(tmp_path / "o.mp4")]
+    assert cli.main(common) == 0
+    assert seen["crop"] is False and seen["max_side"] == compose.MAX_PICTURE_SIDE == 1080  # the whole picture
+    assert cli.main([*common, "--crop", "--size", "512", "--max-side", "720"]) == 0
+    assert seen["crop"] is True and seen["size"] == 512 and seen["max_side"] == 720
