@@ -26,11 +26,11 @@ def test_demo_writes_every_output(demo_run):
     out, state = demo_run
     assert set(state["done"]) == {"mona_lisa", "data", "train", "evaluate", "animate", "report"}
     report = (out / "report.md").read_text()
-    # First, the product: the packaged Mona Lisa by the shipped real-face model, driver | landmarks | result.
+    # First, the product: the packaged Mona Lisa by the shipped real-face model, the whole painting talking.
     assert (out / "mona_lisa.mp4").stat().st_mtime < (out / "data" / "train" / "index.json").stat().st_mtime
     mona = list(VideoReader(out / "mona_lisa.mp4"))
     assert len(mona) == state["done"]["mona_lisa"]["frames"] == 24  # the test scale's animation_frames
-    assert mona[0].shape == (128, 3 * 128, 3)
+    assert mona[0].shape == (640, 360, 3)  # the packaged 360 x 640 painting, as `animate` writes it
     assert state["done"]["mona_lisa"]["model"] == "warp-128"
     assert "the shipped real-face model on the Mona Lisa" in report and (out / "mona_lisa_sheet.png").exists()
     for section in ("The paper's orderings", "Self-reenactment", "Training curves", "Animation"):
