@@ -140,6 +140,16 @@ def test_latency_storage_stays_bounded_and_its_quantiles_exact_to_half_a_percent
     for q in (0.5, 0.95):
         assert histogram.quantile(q) == pytest.approx(np.quantile(values, q), rel=0.006)
     assert np.isnan(LatencyHistogram().quantile(0.5))
+    # Runs pooled (the benchmark's clips): the same figures as one histogram of all their latencies.
+    first, second = LatencyHistogram(), LatencyHistogram()
+    for value in values[:1000]:
+        first.add(value)
+    for value in values[1000:3000] * 2:
+        second.add(value)
+    pooled = np.concatenate([values[:1000], values[1000:3000] * 2])
+    first.merge(second)
+    assert (first.count, first.max_ms) == (3000, pooled.max())
+    assert first.quantile(0.5) == pytest.approx(np.quantile(pooled, 0.5), rel=0.006)
 
 
 def test_live_stats_hold_no_per_frame_list(driver, tmp_path):
@@ -310,3 +320,51 @@ def test_a_producer_that_hangs_ends_the_run_within_a_bound(tmp_path, frames):
         assert sum(1 for _ in VideoReader(output)) == stats.written == frames
     finally:
         camera.release.set()
+
+
+def test_a_lost_face_repeats_the_last_picture_and_is_looked_for_less_often(tmp_path):
+    """Frames 3-14 have no face. Each shows the last picture (the held landmarks give the same image, so G is not
+    run again), and after 3 misses in a row the face is looked for on every third frame only: 6 looks instead of
+    12, the face found again at frame 15 (a look falls on it). A lockstep camera: nothing is dropped."""
+    clip, points = driver_clip(18)
+    faceless = set(range(3, 15))
+    looked: list[int] = []
+
+    def landmarks(image, previous):
+        index = int(image[0, 0, 0]) // 10
+        looked.append(index)
+        return None if index in faceless else points[index].copy()
+
+    frames = clip.copy()
+    frames[:, 0, 0, :] = (np.arange(18) * 10)[:, None]  # the frame's index, where the landmarks stand-in reads it
+    avatar = tiny_avatar(landmarks=landmarks)
+    generated: list[int] = []  # one entry per G call
+    generate = avatar._generate
+    rendered = threading.Event()
+
+    class Lockstep:
+        fps, name = 25.0, "lockstep"
+
+        def frames(self):
+            for frame in frames:
+                yield frame
+                assert rendered.wait(30)
+                rendered.clear()
+
+        def close(self) -> None:
+            pass
+
+    shown: list[np.ndarray] = []
+
+    def on_frame(captured, image, latency_ms):
+        shown.append(image[30:, -256:])  # the avatar panel, below the text band
+        rendered.set()
+
+    avatar._generate = lambda *args, **kwargs: generated.append(1) or generate(*args, **kwargs)
+    stats = run_live(avatar, Lockstep(), output=tmp_path / "live.mp4", smooth=False, on_frame=on_frame,
+                     warm=False)
+    assert (stats.rendered, stats.dropped, stats.held) == (18, 0, 12)
+    assert looked == [0, 1, 2, 3, 4, 5, 6, 9, 12, 15, 16, 17]
+    assert len(generated) == 18 - len(faceless)  # G ran for the frames with a face only
+    for index in faceless:  # (that a held frame's image is G's for the held landmarks: test_inference's live test)
+        np.testing.assert_array_equal(shown[index], shown[2])

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -438,6 +438,11 @@ STALL_SECONDS = 10.0
 PRODUCER_JOIN_SECONDS = 1.0
 """How long the end of a run waits for the capture thread: it sees the stop after its current frame (a camera's
 read, a file's next frame); one that hangs longer is left behind (a daemon thread) and logged."""
+LOST_FACE_GRACE = 3
+"""A face missed for up to this many frames in a row (a blink of the detector, a hand) is looked for on each."""
+LOST_FACE_EVERY = 3
+"""After that, while the face stays lost, it is looked for on every third frame only (found again at most 2 frames,
+80 ms at 25 fps, late)."""
 WARM_UP_RENDERS = 3
 """TorchScript traces on its first call and specializes on its second (warp-256 on this machine: ~390, ~85, then
 ~37 ms); the third call runs at the steady rate."""
@@ -511,12 +516,19 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
     split = animator is None  # a FrameAnimator: its landmarks stage runs in a thread of its own
     pace = _Pace()
 
-    def newest() -> Iterator[tuple[Captured, PlannedFrame | None]]:
+    def newest() -> Iterator[tuple[Captured, PlannedFrame | None, bool]]:
         """The newest frame each time the renderer is about to be ready for one, planned (landmarks tracked and
         smoothed at the capture time, retargeted, drawn, the warp sources' grids) when the loop is split. Runs in
         the pipeline's source thread: planning frame i + 1 overlaps rendering frame i, and starts late enough that
         frame i + 1 is fresh when it renders. Ends when the slot is closed (the source ended), the run stops, the
-        deadline passes, or the source has been silent for ``stall_seconds`` (a hung producer cannot keep it)."""
+        deadline passes, or the source has been silent for ``stall_seconds`` (a hung producer cannot keep it).
+
+        A frame without a face holds the last landmarks, so its picture is the last one: it is not planned again,
+        and the renderer repeats its image (``repeat``) instead of running G on the same inputs. Once the face has
+        been lost for `LOST_FACE_GRACE` frames, it is looked for on every `LOST_FACE_EVERY`-th frame only: each
+        miss is a full-frame detection (18 ms at 224 px, ~46 ms at 720p), which on every frame would drop frames
+        just when the user turns away."""
+        lost, planned_any = 0, False
         while True:
             pace.wait_for_turn()
             if stop.is_set():
@@ -533,18 +545,32 @@ def run_live(avatar, source, *, window: bool = False, output: str | os.PathLike[
                 pace.keep_turn()  # nothing taken
                 continue
             began = time.perf_counter()
-            planned = animate.plan(animate.locate(item.frame, item.time), item.frame) if split else None
+            planned, repeat = None, False
+            if split:
+                look = lost < LOST_FACE_GRACE or lost % LOST_FACE_EVERY == 0
+                points = animate.locate(item.frame, item.time) if look else None
+                lost = 0 if points is not None else lost + 1
+                repeat = points is None and planned_any  # the same held landmarks: the same picture as before
+                planned = None if repeat else animate.plan(points, item.frame)
+                planned_any = True
             pace.located(time.perf_counter() - began)
-            yield item, planned
+            yield item, planned, repeat
 
     frames = pipeline(newest(), [], depth=1, name="talkinghead-live")
     last_latency_ms = float("nan")
+    last_animated: AnimationFrame | None = None
     interrupted = False
     empty: LiveError | None = None
     try:
-        for item, planned in frames:
+        for item, planned, repeat in frames:
             pace.renderer_took()
-            animated = animate.render(planned) if split else animate(item.frame, item.time)
+            if repeat and last_animated is not None:
+                animated = replace(last_animated, driver=item.frame, held=True, driver_landmarks=None)
+            elif split:
+                animated = animate.render(planned)
+            else:
+                animated = animate(item.frame, item.time)
+            last_animated = animated
             stats.rendered += 1
             stats.held += int(animated.held)
             elapsed = time.perf_counter() - started
