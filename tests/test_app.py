@@ -162,12 +162,14 @@ def test_fine_tune_animate_save_and_reuse_an_avatar_with_progress(workspace, fil
                             progress=lambda *call: calls.append(call))
     assert result.path.parent.parent == workspace.runs and result.frames == 10 and result.fps == pytest.approx(10)
     assert calls[-1] == ("rendering", 10, 10) and len(calls) == 10
-    assert VideoReader(result.path).size == (64 * 3, 64)  # driver | landmarks | result
+    assert VideoReader(result.path).size == (256 * 3, 256)  # driver | landmarks | the whole 256 px picture (default)
     # Save under a sanitized name, pick it by name, animate it again; an export is not an avatar.
     path = workspace.save_avatar(avatar, "../../Mona Lisa!")
     assert path == workspace.avatars / "Mona-Lisa.avatar" and workspace.saved_avatars() == ["Mona-Lisa"]
     again = studio.animate(studio.load_avatar("Mona-Lisa"), _upload(workspace, files["driver"]))
     assert again.frames == 10 and again.path.parent != result.path.parent
+    crop = studio.animate(avatar, _upload(workspace, files["driver"]), paste_back=False)  # the box unticked
+    assert VideoReader(crop.path).size == (256, 256)  # the face crop at animate's default --size
     assert workspace.import_avatar(_upload(workspace, path)) == "Mona-Lisa"
     with pytest.raises(ValueError, match="'export' checkpoint, expected 'avatar'"):
         workspace.import_avatar(_upload(workspace, files["export"], "model.avatar"))
@@ -283,7 +285,8 @@ def test_the_page_animates_an_upload_and_refuses_an_oversized_one(files, browser
                     height: video.videoHeight, error: video.error && video.error.code};
         }""", video)
         assert playable["error"] is None and playable["duration"] == pytest.approx(1.0, abs=0.15), playable
-        assert playable["time"] > 0 and (playable["width"], playable["height"]) == (192, 64), playable
+        # driver | landmarks | the whole 256 px picture (the paste-back box is ticked by default)
+        assert playable["time"] > 0 and (playable["width"], playable["height"]) == (768, 256), playable
         assert "10 frames at 10 fps" in page.inner_text("#status")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
