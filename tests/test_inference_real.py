@@ -164,8 +164,8 @@ def test_mona_lisa_end_to_end_through_the_commands(trained_run, shared_data, tmp
     assert cli.main(["animate", "--avatar", str(avatar), "--driver", str(driver), "-o", str(output),
                      "--side-by-side"]) == 0
     assert "10 frames at 25.000 fps" in capsys.readouterr().out
-    _check_output(output, driver, panels=3)
+    _check_output(output, driver, panels=3, size=256)  # driver | landmarks | the whole 256 px picture (default)
     direct = tmp_path / "direct.mp4"
     assert cli.main(["animate", "--checkpoint", str(trained_run), "--source", str(mona), "--driver", str(driver),
                      "-o", str(direct)]) == 0
-    _check_output(direct, driver, panels=1)
+    _check_output(direct, driver, panels=1, size=256)
