@@ -254,7 +254,7 @@ class Avatar:
                                               or len(self.detail_crops) != len(self.source_landmarks)):
             raise ValueError(f"detail_crops must be uint8 [T, D, D, 3] with T = {len(self.source_landmarks)}, "
                              f"got {self.detail_crops.dtype} {self.detail_crops.shape}")
-        self._detail: tuple[int, torch.Tensor] | None = None  # (R, the sources at R [T, 3, R, R]), the last R used
+        self._detail: tuple[int, torch.Tensor] | None = None  # (R, `detail_images` at R), the last R used
         self.needs_sources = bool(getattr(self.generator, "needs_sources", False))
         if self.needs_sources:
             self._prepare_sources()
@@ -316,16 +316,18 @@ class Avatar:
         return np.stack([_resize_square(image, size) for image in images])
 
     def detail_images(self, size: int) -> torch.Tensor | None:
-        """The T sources at R = ``size``, [T, 3, R, R] in [-1, 1], made once per size (resized from the
-        full-resolution crops, or from the S crops for an old avatar file); None at the model's own size, where the
-        S crops serve and the output is exactly the model's."""
+        """The T sources at R = ``size``, uint8 [T, 3, R, R], made once per size (resized from the full-resolution
+        crops, or from the S crops for an old avatar file); None at the model's own size, where the S crops serve
+        and the output is exactly the model's. Kept as bytes (a quarter of the floats: 32 video frames at 512 px are
+        25 MB); only the N sources a frame uses are converted."""
         if size == self.config.model.image_size:
             return None
         if size < 16:
             raise ValueError(f"output size must be at least 16 px, got {size}")
         if self._detail is None or self._detail[0] != size:
             crops = self.detail_crops if self.detail_crops is not None else self.source_crops
-            self._detail = (size, to_tensor(np.stack([_resize_square(c, size) for c in crops]), self.device))
+            resized = np.stack([_resize_square(c, size) for c in crops]).transpose(0, 3, 1, 2)
+            self._detail = (size, torch.from_numpy(np.ascontiguousarray(resized)).to(self.device))
         return self._detail[1]
 
     def warp_sources(self, landmarks: np.ndarray, size: int | None = None) -> WarpSources:
@@ -345,7 +347,7 @@ class Avatar:
         return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]
                            torch.from_numpy(np.stack(grids)).to(self.device),  # [B, N, S, S, 2]
                            torch.from_numpy(np.stack(distances)).float().to(self.device),  # [B, N]
-                           None if detail is None else detail[index])  # [B, N, 3, R, R]
+                           None if detail is None else detail[index].float().div_(127.5).sub_(1.0))  # [B, N, 3, R, R]
 
     def animate(self, driver, mode: str = "relative", find_best_frame: bool = False,
                 stats: dict | None = None, size: int | None = None) -> Iterator[np.ndarray]:
