@@ -263,13 +263,14 @@ class LiveStats:
 
 def compose(camera: np.ndarray, generated: np.ndarray, text: str, height: int = DISPLAY_HEIGHT) -> np.ndarray:
     """camera | avatar (with the synthetic mark) at ``height`` (at least the avatar's size), the text on a dark
-    band at the top."""
+    band at the top; the camera panel loses its last column when its width is odd."""
     import cv2
 
     from talkinghead.compose import draw_synthetic_mark, fit_height
 
     height = max(height, generated.shape[0])
     left = fit_height(camera, height)
+    left = left[:, : left.shape[1] - left.shape[1] % 2]  # an even width: H.264 would pad every frame otherwise
     right = draw_synthetic_mark(cv2.resize(generated, (height, height), interpolation=cv2.INTER_LINEAR))
     image = np.concatenate([left, right], axis=1)
     scale = height / 256.0
