@@ -13,6 +13,10 @@ from talkinghead.landmarks.mesh import sampling_grid
 
 MAX_PICTURE_SIDE = 1080
 """`WholePicture`'s default cap on the output's long side, in pixels (a larger picture is scaled down)."""
+FOLLOW_NEAR, FOLLOW_FAR = 0.5, 2.0
+"""Around the face the picture moves fully with the head up to FOLLOW_NEAR face sizes (the landmarks' extent)
+from the face's hull, and not at all from FOLLOW_FAR on (smoothly between): hair, ears and neck follow, the body,
+hands and background further away stay where they are."""
 MESH_STEP = 4
 """The whole picture's mesh warp is computed on a grid this many times coarser, then upsampled: it is piecewise
 affine, so bilinear upsampling changes it by a small fraction of a pixel, at a 16th of the cost."""
@@ -22,10 +26,11 @@ class WholePicture:
     """The animated head pasted back into the whole source picture, the rest of the picture following the head.
 
     Per frame, the picture (scaled so its long side is at most ``max_side``) is mesh-warped from the source's
-    landmarks to the frame's (`landmarks.mesh`: the 68 points plus anchors on the picture's border), so hair,
-    ears, neck and shoulders move with the head and the border stays still; then the rendered head crop is blended
-    in over the face. Inside the face the two agree (both follow the same landmarks; the head adds the learned
-    corrections: mouth, eyes), so the seam lies where they agree and does not show. The blend mask is fixed
+    landmarks to the frame's (`landmarks.mesh`: the 68 points plus anchors on the picture's border), its motion
+    fading with the distance from the face (`FOLLOW_NEAR`, `FOLLOW_FAR`), so hair, ears and neck move with the head
+    while the body and the border stay still; then the rendered head crop is blended in over the face. Inside the
+    face the two agree (both follow the same landmarks; the head adds the learned corrections: mouth, eyes), so the
+    seam lies where they agree and does not show. The blend mask is fixed
     (the source face's hull, feathered inward), so the seam cannot flicker.
 
     ``picture`` uint8 [H, W, 3]; ``box`` (left, top, side) of the avatar's crop in the picture's pixels;
@@ -63,6 +68,7 @@ class WholePicture:
         self._coarse = (math.ceil(height / MESH_STEP), math.ceil(width / MESH_STEP))
         coarse_ys, coarse_xs = np.mgrid[0:self._coarse[0], 0:self._coarse[1]].astype(np.float32)
         self._coarse_pixels = (coarse_xs, coarse_ys)
+        self._follow = self._follow_weight()
 
     def to_picture(self, landmarks: np.ndarray) -> np.ndarray:
         """Landmarks [68, 2] in crop pixels (of ``crop_size``) -> output picture pixels."""
@@ -81,6 +87,20 @@ class WholePicture:
         shrink = max(1, round(1.5 * sigma))
         mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * shrink + 1, 2 * shrink + 1)))
         return cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma)[..., None]
+
+    def _follow_weight(self) -> np.ndarray:
+        """float32 [h, w] on the coarse grid: how much of the head's motion each place follows (1 near the face,
+        0 from `FOLLOW_FAR` face sizes away, a smoothstep between)."""
+        height, width = self.picture.shape[:2]
+        coarse_height, coarse_width = self._coarse
+        scale = np.array([coarse_width / width, coarse_height / height])
+        hull = cv2.convexHull(np.round(((self.rest + 0.5) * scale - 0.5) * 16).astype(np.int32))
+        outside = np.full(self._coarse, 255, np.uint8)
+        cv2.fillConvexPoly(outside, hull, 0, lineType=cv2.LINE_8, shift=4)
+        distance = cv2.distanceTransform(outside, cv2.DIST_L2, 5) / scale.mean()  # in output pixels
+        extent = float(np.ptp(self.rest, axis=0).max())
+        t = np.clip((distance - FOLLOW_NEAR * extent) / ((FOLLOW_FAR - FOLLOW_NEAR) * extent), 0, 1)
+        return (1 - t * t * (3 - 2 * t)).astype(np.float32)
 
     def regions(self, low: float = 0.05, high: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Boolean masks over the output picture [H, W]: the face (the head alone, mask > ``high``) and the seam
@@ -106,8 +126,8 @@ class WholePicture:
         grid = sampling_grid(coarse(self.rest), coarse(self.to_picture(landmarks)), self._coarse)  # [h, w, 2]
         coarse_xs, coarse_ys = self._coarse_pixels
         # Displacement in output pixels, upsampled; zero where the mesh does not move (far from the face).
-        shift_x = (((grid[..., 0] + 1) * coarse_width - 1) / 2 - coarse_xs) * step_x
-        shift_y = (((grid[..., 1] + 1) * coarse_height - 1) / 2 - coarse_ys) * step_y
+        shift_x = (((grid[..., 0] + 1) * coarse_width - 1) / 2 - coarse_xs) * step_x * self._follow
+        shift_y = (((grid[..., 1] + 1) * coarse_height - 1) / 2 - coarse_ys) * step_y * self._follow
         xs, ys = self._pixels
         map_x = cv2.resize(shift_x, (width, height), interpolation=cv2.INTER_LINEAR) + xs
         map_y = cv2.resize(shift_y, (width, height), interpolation=cv2.INTER_LINEAR) + ys
