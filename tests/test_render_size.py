@@ -164,6 +164,21 @@ def test_the_whole_picture_follows_the_head_and_is_untouched_at_rest(clip):
     assert not (face & seam).any()
 
 
+def test_the_body_far_from_the_face_stays_still(clip):
+    """Beyond `compose.FOLLOW_FAR` face sizes from the face the picture does not move with the head (the body, the
+    hands), while the hair beside the face does."""
+    frames, landmarks = clip
+    source = picture_sources(frames, landmarks, [0], canvas=(900, 240))[0]
+    source.image[240:] = np.random.default_rng(1).integers(0, 255, (660, 240, 3), dtype=np.uint8)  # a textured body
+    whole = compose.WholePicture(source.image, source.box, source.landmarks, SIZE)
+    moved = whole.follow(source.landmarks + np.float32([0.0, 4.0]))
+    extent = float(np.ptp(whole.rest, axis=0).max())
+    far = int(whole.rest[:, 1].max() + compose.FOLLOW_FAR * extent) + 4
+    assert far < 900 and np.array_equal(moved[far:], source.image[far:])
+    near = slice(int(whole.rest[:, 1].max()) + 2, int(whole.rest[:, 1].max() + extent // 2))
+    assert np.abs(moved[near].astype(int) - source.image[near].astype(int)).mean() > 5
+
+
 def test_whole_picture_caps_the_long_side():
     picture = np.random.default_rng(0).integers(0, 255, (400, 200, 3), dtype=np.uint8)
     points = np.stack([np.linspace(20, 44, 68), np.linspace(20, 44, 68) ** 1.01], 1)
