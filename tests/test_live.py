@@ -368,3 +368,13 @@ def test_a_lost_face_repeats_the_last_picture_and_is_looked_for_less_often(tmp_p
     assert len(generated) == 18 - len(faceless)  # G ran for the frames with a face only
     for index in faceless:  # (that a held frame's image is G's for the held landmarks: test_inference's live test)
         np.testing.assert_array_equal(shown[index], shown[2])
+
+
+def test_live_command_renders_the_avatar_at_size(driver, tmp_path):
+    """``--size N`` reaches the per-frame loop: at 320 the shown frame is camera | avatar 320 px high."""
+    avatar_path = tmp_path / "tiny.avatar"
+    tiny_avatar().save(avatar_path)
+    output = tmp_path / "live.mp4"
+    assert cli.main(["live", "--avatar", str(avatar_path), "--driver", str(driver), "--out", str(output),
+                     "--no-window", "--size", "320"]) == 0
+    assert next(iter(VideoReader(output))).shape == (320, 640, 3)

@@ -489,6 +489,8 @@ def _run_app(args: argparse.Namespace) -> int:
 
 
 def _add_live(subparsers) -> None:
+    from talkinghead.animation import DEFAULT_CROP_SIZE
+
     parser = subparsers.add_parser(
         "live", help="drive an avatar live from a camera (or a video file standing in for one)",
         description="Landmarks from each camera frame drive the avatar: shown in a window with the latency per "
@@ -508,6 +510,9 @@ def _add_live(subparsers) -> None:
     parser.add_argument("--mode", choices=["relative", "absolute"], default="relative",
                         help="relative (default): the motion on the avatar's own face shape; absolute: the paper")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--size", type=int, default=DEFAULT_CROP_SIZE, metavar="N",
+                        help=f"the avatar's side in pixels (default {DEFAULT_CROP_SIZE}; the warp family renders there "
+                        "from the full-resolution source)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.add_argument("--device", default=None)
     parser.set_defaults(func=_run_live)
@@ -533,7 +538,8 @@ def _run_live(args: argparse.Namespace) -> int:
 
         avatar = TalkingHead.load(args.checkpoint, device=_device(args.device)).personalize(args.source)
     source = VideoFileSource(args.driver) if args.driver else CameraSource(args.camera or 0)
-    stats = run_live(avatar, source, window=not no_window, output=args.out, mode=args.mode, seconds=args.seconds)
+    stats = run_live(avatar, source, window=not no_window, output=args.out, mode=args.mode, seconds=args.seconds,
+                     size=args.size)
     print(write_summary(stats, args.out))
     return 0
 
