@@ -8,11 +8,16 @@ released frame by frame at its fps in real time) into a `LatestFrame` slot that 
 always takes the newest frame: when the model (landmarks + retargeting + G) is slower than the camera, the frames
 it never took are dropped and counted, never queued, so the delay stays one frame's work instead of growing.
 
-Each rendered frame shows the camera | the avatar, with the capture-to-display latency, the rendering rate and
-the dropped count drawn on it, in a window (when there is a display) and/or written to a video file. Each
+Before the camera is read, the avatar is warmed up (`warm_up`: the first renders trace and allocate, hundreds of
+ms that would otherwise drop the first frames). Each rendered frame shows the camera | the avatar, with the
+rendering rate, the dropped count and the latency drawn on it, in a window (when there is a display) and/or
+written to a video file, encoded in a thread of its own (`FileSink`). The latency is capture to display: from
+the frame's capture to the moment the composed frame was shown and handed to the encoder (so the one drawn is
+the previous frame's), kept in a fixed-size histogram (`LatencyHistogram`) however long the run. Each
 frame goes through the same per-frame loop as `talkinghead animate` (`talkinghead.animation.FrameAnimator`):
 landmarks tracked, smoothed with the One-Euro filter at the measured rate between rendered frames (which varies
-when frames are dropped), retargeted onto the avatar (relative by default), rendered by G.
+when frames are dropped), retargeted onto the avatar (relative by default), rendered by G; a frame without a face
+holds the last landmarks, so it shows the last picture again without running G.
 
 The file holds one frame per source frame: a dropped frame's slot repeats the frame that was on screen, so the
 file plays in real time at the source's fps and has as many frames as the source delivered.
@@ -20,7 +25,9 @@ file plays in real time at the source's fps and has as many frames as the source
 The newest frame is located (tracked, smoothed) and planned (retargeted, drawn, the warp sources' mesh grids) in a
 thread of its own while the previous frame renders (`talkinghead.pipeline`), taken as late as lets it be ready
 when the renderer is free (`_Pace`): the rate is set by the slower stage, not their sum, and the latency stays
-about one frame's work.
+about one frame's work. The run ends when the source ends, the window is closed, ``seconds`` pass, or the source
+has delivered nothing for ``stall_seconds`` (a camera that hangs in its read: its thread is left behind, the
+run's own threads end). The sources, the composition and the outputs are in `talkinghead.live_io`.
 """
 
 from __future__ import annotations
@@ -29,8 +36,6 @@ import copy
 import logging
 import math
 import os
-import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,17 +45,19 @@ from pathlib import Path
 import numpy as np
 
 from talkinghead.animation import AnimationFrame, FrameAnimator, PlannedFrame
+from talkinghead.live_io import (
+    DISPLAY_HEIGHT,
+    CameraSource,
+    FileSink,
+    LiveError,
+    VideoFileSource,
+    WindowSink,
+    compose,
+    window_unavailable,
+)
 from talkinghead.pipeline import pipeline
 
 log = logging.getLogger(__name__)
-
-DISPLAY_HEIGHT = 256
-"""Height of the shown frame (camera | avatar): small models (64 px) are scaled up to stay readable."""
-WINDOW_TITLE = "talkinghead live (q or Esc quits)"
-
-
-class LiveError(RuntimeError):
-    """The camera, the window or the output cannot be used; the message says what to do instead."""
 
 
 # --- the one-frame slot ------------------------------------------------------------------------------------------
@@ -112,62 +119,6 @@ class LatestFrame:
     @property
     def closed(self) -> bool:
         return self._closed
-
-
-# --- frame sources -----------------------------------------------------------------------------------------------
-
-
-class VideoFileSource:
-    """A video file standing in for a camera: frame i is released at start + i / fps (real time), whatever the
-    consumer does, so a slow consumer misses frames exactly as it would with a camera."""
-
-    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], float] = time.perf_counter,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        from talkinghead.video import VideoReader
-
-        self.reader = VideoReader(path)
-        self.fps = self.reader.fps
-        self.name = str(path)
-        self._clock = clock
-        self._sleep = sleep
-
-    def frames(self) -> Iterator[np.ndarray]:
-        start = self._clock()
-        for index, frame in enumerate(self.reader):
-            wait = start + index / self.fps - self._clock()
-            if wait > 0:
-                self._sleep(wait)
-            yield frame
-
-    def close(self) -> None:
-        pass
-
-
-class CameraSource:
-    """A camera through OpenCV (``cv2.VideoCapture(index)``); frames arrive at the camera's pace."""
-
-    def __init__(self, index: int = 0) -> None:
-        import cv2
-
-        self.capture = cv2.VideoCapture(index)
-        if not self.capture.isOpened():
-            self.capture.release()
-            raise LiveError(f"camera {index} cannot be opened (no such camera, or it is in use); try another "
-                            "--camera number, or drive from a file with --driver video.mp4")
-        reported = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.fps = reported if 1.0 <= reported <= 240.0 else 30.0
-        self.name = f"camera {index}"
-
-    def frames(self) -> Iterator[np.ndarray]:
-        while True:
-            ok, bgr = self.capture.read()
-            if not ok:
-                log.warning("%s stopped delivering frames", self.name)
-                return
-            yield np.ascontiguousarray(bgr[:, :, ::-1])
-
-    def close(self) -> None:
-        self.capture.release()
 
 
 # --- statistics, composition, outputs ----------------------------------------------------------------------------
@@ -259,141 +210,6 @@ class LiveStats:
                 "latency_ms_median": round(latency.quantile(0.5), 2),
                 "latency_ms_p95": round(latency.quantile(0.95), 2),
                 "latency_ms_max": round(latency.max_ms, 2) if latency.count else float("nan")}
-
-
-def compose(camera: np.ndarray, generated: np.ndarray, text: str, height: int = DISPLAY_HEIGHT) -> np.ndarray:
-    """camera | avatar (with the synthetic mark) at ``height`` (at least the avatar's size), the text on a dark
-    band at the top; the camera panel loses its last column when its width is odd."""
-    import cv2
-
-    from talkinghead.compose import draw_synthetic_mark, fit_height
-
-    height = max(height, generated.shape[0])
-    left = fit_height(camera, height)
-    left = left[:, : left.shape[1] - left.shape[1] % 2]  # an even width: H.264 would pad every frame otherwise
-    right = draw_synthetic_mark(cv2.resize(generated, (height, height), interpolation=cv2.INTER_LINEAR))
-    image = np.concatenate([left, right], axis=1)
-    scale = height / 256.0
-    band = max(14, round(22 * scale))
-    image[:band] = (image[:band] * 0.3).astype(np.uint8)
-    cv2.putText(image, text, (round(6 * scale), band - max(4, round(7 * scale))), cv2.FONT_HERSHEY_SIMPLEX,
-                0.45 * scale, (255, 255, 255), max(1, round(scale)), cv2.LINE_AA)
-    return image
-
-
-FILE_PRESET = "veryfast"
-"""x264's preset for the live file: the encoder shares the cores with dlib and G, and at 512x256 "veryfast" takes
-~2.6 ms of CPU a frame against "medium"'s ~5.9 (animate's), for a file ~12 % larger."""
-
-
-class FileSink:
-    """The shown frames as a video at the source's fps: a frame is repeated over the slots of the source frames
-    dropped before the next rendered one, so the file plays in real time.
-
-    H.264 encoding takes several ms a frame (more than compose and display together), so it runs in a thread of
-    its own: `write` only hands the frame over, and the render loop is free for the next camera frame. At most
-    ``queue_frames`` frames wait between them (flat memory); when the encoder falls that far behind, `write`
-    waits for it, since every source frame must reach the file. An encoder error is raised by the next `write`
-    or by `close`."""
-
-    def __init__(self, path: str | os.PathLike[str], fps: float, queue_frames: int = 8) -> None:
-        from talkinghead.compose import SYNTHETIC_TAG
-        from talkinghead.video import VideoWriter
-
-        self.writer = VideoWriter(path, fps=fps, preset=FILE_PRESET,
-                                  metadata={"comment": SYNTHETIC_TAG, "synthetic": "true",
-                                            "generator": "talkinghead live"})
-        self.writer.__enter__()
-        self._queue: queue.Queue[tuple[np.ndarray, int] | None] = queue.Queue(maxsize=queue_frames)
-        self._error: BaseException | None = None
-        self._shape: tuple[int, ...] | None = None
-        self._last_index = -1
-        self._closed = False
-        self._thread = threading.Thread(target=self._encode, name="talkinghead-live-encode", daemon=True)
-        self._thread.start()
-
-    def _encode(self) -> None:
-        last: np.ndarray | None = None
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self._error is not None:
-                continue  # keep draining, so that `write` never waits on a dead encoder
-            image, gap = item
-            try:
-                for _ in range(gap):
-                    self.writer.write(last if last is not None else image)
-                self.writer.write(image)
-            except BaseException as error:  # noqa: BLE001 - raised in the render thread by write/close
-                self._error = error
-            last = image
-
-    def write(self, index: int, image: np.ndarray) -> None:
-        """Hand the frame shown for source frame ``index`` to the encoder (the frame must not change later)."""
-        if self._error is not None:
-            raise self._error
-        if self._shape is not None and image.shape != self._shape:
-            raise ValueError(f"live frame {index} is {image.shape}, the video is {self._shape}")
-        self._shape = image.shape
-        gap, self._last_index = index - self._last_index - 1, index
-        self._queue.put((image, max(gap, 0)))
-
-    @property
-    def written(self) -> int:
-        return self.writer.num_frames
-
-    def close(self, error: BaseException | None = None) -> None:
-        """Encode what waits, then finish the file (or, after ``error``, let the writer discard it). Raises the
-        encoder's own error when there was no other."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(None)
-        self._thread.join()
-        error = error or self._error
-        self.writer.__exit__(type(error) if error else None, error, None)
-        if self._error is not None and error is self._error:
-            raise self._error
-
-
-def window_unavailable() -> str | None:
-    """Why no live window can be shown here (no display, or an OpenCV without windows), or None when it can."""
-    import cv2
-
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return "there is no display (DISPLAY is not set)"
-    try:
-        cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE)
-    except cv2.error:
-        return "this OpenCV build has no windows (opencv-python-headless; install opencv-python for them)"
-    cv2.destroyWindow(WINDOW_TITLE)
-    return None
-
-
-class WindowSink:
-    """An OpenCV window; ``show`` returns False when the user pressed q or Esc, or closed the window."""
-
-    def __init__(self) -> None:
-        import cv2
-
-        reason = window_unavailable()
-        if reason is not None:
-            raise LiveError(f"no live window: {reason}; write the result with --out live.mp4")
-        cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE)
-
-    def show(self, image: np.ndarray) -> bool:
-        import cv2
-
-        cv2.imshow(WINDOW_TITLE, np.ascontiguousarray(image[:, :, ::-1]))
-        key = cv2.waitKey(1) & 0xFF
-        visible = cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) >= 1
-        return key not in (ord("q"), 27) and visible
-
-    def close(self) -> None:
-        import cv2
-
-        cv2.destroyWindow(WINDOW_TITLE)
 
 
 # --- the loop ------------------------------------------------------------------------------------------------
