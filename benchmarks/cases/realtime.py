@@ -34,6 +34,8 @@ from benchmarks.cases import best_and_median_ms
 from benchmarks.cases.live_latency import SHARED_VIDEOS
 from benchmarks.cases.live_latency import _setup as synthetic_driver
 
+LIVE_SIZE = 256
+"""The issue's live resolution (`talkinghead live --size`'s default)."""
 TARGETS = {"warp-256 animate fps": 25, "live fps": 25, "live median latency ms": 60, "live dropped %": 5,
            "warp-128 animate fps": 50}
 
@@ -186,15 +188,6 @@ def _shipped_avatar():
     return TalkingHead.load_shipped().personalize([packaged_mona_lisa()])
 
 
-def _renders_at_any_size() -> bool:
-    """Whether `FrameAnimator` takes ``size`` (the warp family rendered at the output size, issue 26 item 1)."""
-    import inspect
-
-    from talkinghead.animation import FrameAnimator
-
-    return "size" in inspect.signature(FrameAnimator).parameters
-
-
 def _live_synthetic(avatar, driver: Path, folder: Path, size: int | None = None) -> dict:
     from talkinghead.live import VideoFileSource, run_live
 
@@ -246,12 +239,11 @@ def case_realtime() -> dict:
                 if name == "warp-256":
                     figures["live_real_clips_25fps"] = _live_real(avatar, clips, Path(folder))
                 result[name] = figures
-            size = 256 if _renders_at_any_size() else None
-            shipped = _shipped_avatar()
+            shipped = _shipped_avatar()  # rendered at 256 px (`live --size`'s default) from its full-res crops
             result["shipped warp-128 live"] = {
-                "size_px": size or shipped.config.model.image_size,
-                "live_25fps_file_camera": _live_synthetic(shipped, driver, Path(folder), size),
-                "live_real_clips_25fps": _live_real(shipped, clips, Path(folder), size)}
+                "size_px": LIVE_SIZE,
+                "live_25fps_file_camera": _live_synthetic(shipped, driver, Path(folder), LIVE_SIZE),
+                "live_real_clips_25fps": _live_real(shipped, clips, Path(folder), LIVE_SIZE)}
         live = result["warp-256"]["live_25fps_file_camera"]
         real = result["warp-256"]["live_real_clips_25fps"]
         result["measured_vs_target"] = {
