@@ -373,7 +373,7 @@ class WarpGenerator(nn.Module):
         if synthesis.shape[-2:] != size:  # in one 4-channel call: on CPU, 3 channels take ~3x as long as 4
             synthesis, m = _upsample(torch.cat([synthesis, m], 1), size).split([3, 1], dim=1)
         mask = bounded(1 - m)
-        output = mask * mixed + (1 - mask) * synthesis
+        output = torch.lerp(synthesis, mixed, mask)  # mask · W + (1 − mask) · S in one pass; exactly W at mask = 1
         if torch.is_grad_enabled():  # + 0 (two passes over the frame: skipped without a gradient to pass)
             output = output + SYNTHESIS_GRADIENT * (synthesis - synthesis.detach())  # S always learns (docstring)
         return {"output": output, "mixed_warp": mixed, "synthesis": synthesis, "mask": mask, **parts}
