@@ -16,6 +16,7 @@ def to_tensor(images: np.ndarray, device: torch.device | str | None = None) -> t
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float [N, 3, H, W] in [-1, 1] -> uint8 [N, H, W, 3] (clamped, rounded)."""
-    scaled = ((images.detach().float().clamp(-1, 1) + 1.0) * 127.5).round()
+    """float [N, 3, H, W] in [-1, 1] -> uint8 [N, H, W, 3] (clamped, rounded). In place on the clamped copy: one
+    new frame instead of four (a 512 px frame costs ~1 ms a pass)."""
+    scaled = images.detach().float().clamp(-1, 1).add_(1.0).mul_(127.5).round_()
     return np.ascontiguousarray(scaled.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
