@@ -297,3 +297,23 @@ def test_the_animate_command_passes_crop_size_and_max_side(monkeypatch, tmp_path
     assert seen["crop"] is False and seen["max_side"] == compose.MAX_PICTURE_SIDE == 1080  # the whole picture
     assert cli.main([*common, "--crop", "--size", "512", "--max-side", "720"]) == 0
     assert seen["crop"] is True and seen["size"] == 512 and seen["max_side"] == 720
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "onnx"])
+def test_the_runtimes_render_at_another_size_as_eager_pytorch(clip, kind):
+    """The traced and exported generator take the detail images as one more input and agree with eager PyTorch."""
+    from talkinghead.runtime import TOLERANCE, available, build_runtime
+
+    if not available(kind):
+        pytest.skip(f"{kind} is not installed")
+    frames, _ = clip
+    generator = acting_generator()
+    y, psi, sources = generator_inputs(*clip)
+    big = np.stack([cv2.resize(frames[k], (96, 96), interpolation=cv2.INTER_CUBIC) for k in (0, 9)])
+    sources = with_detail(sources, to_tensor(big)[None])
+    with torch.no_grad():
+        expected = generator(y, psi, sources)
+    run = build_runtime(generator, kind, (y, psi, sources))
+    output = run(y, psi, sources)
+    assert output.shape == (1, 3, 96, 96)
+    assert (output - expected).abs().max() < TOLERANCE
