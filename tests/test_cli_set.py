@@ -49,8 +49,10 @@ def test_set_is_declared_once_and_reaches_the_config(capsys):
                  "--set", "train.variant=ff", "--set", "train.lr_generator=1e-3", "--set", "train.betas=0.5,0.9"]) == 0
     train = json.loads(capsys.readouterr().out)["train"]
     assert (train["variant"], train["lr_generator"], train["betas"]) == ("FF", 1e-3, [0.5, 0.9])
-    source = Path(sys.modules["talkinghead.cli"].__file__).read_text()
-    assert source.count('"--set"') == 1
+    modules = ("talkinghead.cli", "talkinghead.cli_options", "talkinghead.cli_evaluation")
+    sources = {name: Path(sys.modules[name].__file__).read_text() for name in modules}
+    assert {name: source.count('"--set"') for name, source in sources.items()} == {
+        "talkinghead.cli": 0, "talkinghead.cli_options": 1, "talkinghead.cli_evaluation": 0}
 
 
 def test_bad_set_through_the_installed_command():

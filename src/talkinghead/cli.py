@@ -2,7 +2,8 @@
 
 Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments and sets ``func`` to a
 ``_run_<name>(args) -> int`` that calls the library. Heavy imports happen inside ``_run_*`` so that
-``talkinghead --help`` stays fast.
+``talkinghead --help`` stays fast. The options several commands share are in `cli_options`; ``evaluate`` and
+``study`` are in `cli_evaluation`.
 """
 
 from __future__ import annotations
@@ -12,51 +13,9 @@ import logging
 import sys
 
 from talkinghead import __version__
+from talkinghead.cli_evaluation import add_evaluate, add_study
+from talkinghead.cli_options import add_common_config_arguments, add_set_option, check_overrides, device, resolve_config
 from talkinghead.config import ConfigError
-
-
-def _add_common_config_arguments(parser: argparse.ArgumentParser, default_preset: str) -> None:
-    parser.add_argument("--preset", default=default_preset,
-                        help="named preset: paper-256, small-128, cpu-128, tiny-64 (append -ff for the feed-forward "
-                        "variant)")
-    _add_set_option(parser)
-
-
-def _add_set_option(parser: argparse.ArgumentParser, sections: tuple[str, ...] | None = None) -> None:
-    """The one ``--set SECTION.FIELD=VALUE`` option (repeatable, into ``args.overrides``). ``sections``: the config
-    sections this command may change (None: all). `main` checks every item (field, type) before the command runs."""
-    if sections is None:
-        metavar, scope = "SECTION.FIELD=VALUE", "any config field, e.g. --set train.batch_size=4"
-    else:
-        metavar = "|".join(f"{section}.FIELD" for section in sections) + "=VALUE"
-        scope = (f"only {', '.join(section + '.*' for section in sections)} fields, e.g. --set "
-                 f"{sections[0]}.{_SET_EXAMPLES.get(sections[0], 'FIELD=VALUE')}")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar=metavar,
-                        help=f"override {scope} (repeatable; the value must fit the field's type)")
-    parser.set_defaults(override_sections=sections)
-
-
-_SET_EXAMPLES = {"finetune": "lr_generator=1e-3"}
-
-
-def _check_overrides(args: argparse.Namespace) -> None:
-    """Every ``--set`` item names a field the command may change, with a value of the field's type (else a
-    one-line `ConfigError` naming the field and the type expected, exit status 2)."""
-    from talkinghead.config import parse_override
-
-    sections = getattr(args, "override_sections", None)
-    for item in getattr(args, "overrides", []):
-        section, _, _ = parse_override(item)
-        if sections is not None and section not in sections:
-            raise ConfigError(f"--set {item}: this command changes only "
-                              f"{', '.join(name + '.*' for name in sections)} fields")
-
-
-def _resolve_config(args: argparse.Namespace):
-    from talkinghead.config import apply_overrides, preset
-
-    return apply_overrides(preset(args.preset), args.overrides)
-
 
 # --- subcommands (each adds itself below; keep them thin) ---
 
@@ -65,7 +24,7 @@ SUBCOMMANDS: list = []
 
 def _add_info(subparsers) -> None:
     parser = subparsers.add_parser("info", help="print the resolved config and the networks' sizes and FLOPs (JSON)")
-    _add_common_config_arguments(parser, default_preset="paper-256")
+    add_common_config_arguments(parser, default_preset="paper-256")
     parser.set_defaults(func=_run_info)
 
 
@@ -74,7 +33,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
     from talkinghead.models.summary import model_summary
 
-    config = _resolve_config(args)
+    config = resolve_config(args)
     print(json.dumps({"config": config.to_dict(), "networks": model_summary(config.model)}, indent=2))
     return 0
 
@@ -93,7 +52,7 @@ def _add_prepare(subparsers) -> None:
     size.add_argument("--size", type=int, default=None, help="frame size in pixels (default: the preset's, 256)")
     size.add_argument("--preset", default=None, help="take the frame size and crop settings from a preset "
                       "(paper-256, small-128, cpu-128, tiny-64)")
-    _add_set_option(parser)
+    add_set_option(parser)
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU cores)")
     parser.add_argument("--shard", default="0/1", metavar="i/n", help="process only shard i of n (job arrays); "
                         "shards may share DATASET")
@@ -148,7 +107,7 @@ def _add_train(subparsers) -> None:
         "train", help="meta-learn E, G, D on a prepared dataset (1 process, or many under torchrun)",
         description="Meta-learning (paper §3.2). Many GPUs/nodes: torchrun --nproc-per-node N -m talkinghead train ...")
     parser.add_argument("--data", required=True, metavar="DATASET", help="dataset folder (talkinghead prepare)")
-    _add_common_config_arguments(parser, default_preset="paper-256")
+    add_common_config_arguments(parser, default_preset="paper-256")
     parser.add_argument("--run-dir", required=True, metavar="RUN", help="checkpoints, export, metrics, samples")
     parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
                         help="auto (default): continue RUN's newest checkpoint if any; never; or a checkpoint file")
@@ -180,86 +139,7 @@ def _run_train(args: argparse.Namespace) -> int:
 SUBCOMMANDS.append(_add_train)
 
 
-def _add_evaluate(subparsers) -> None:
-    from talkinghead.evaluate.protocol import DEFAULT_WINDOW, SPLITS
-
-    parser = subparsers.add_parser(
-        "evaluate", help="the paper's self-reenactment protocol (and cross-identity) with baselines -> reports",
-        description="Self-reenactment (paper §4): per test video, T frames personalize the model (feed-forward and "
-                    "fine-tuned) and other frames are the ground truth; copy-source, mesh-warp, mesh-warp+blur and "
-                    "fixed-blend baselines; SSIM, PSNR, L1, CSIM, AKD, the mouth region, the pop rate over a window "
-                    "of consecutive frames, FID (when its weights are there). Resumable: re-run with the "
-                    "same --out.")
-    parser.add_argument("--checkpoint", required=True, action="append", metavar="CKPT",
-                        help="inference export or training run dir; give it twice (one FF, one FT) for both models "
-                        "in one table")
-    parser.add_argument("--data", required=True, metavar="DATASET", help="dataset folder of people unseen in training")
-    parser.add_argument("--out", required=True, metavar="DIR", help="report folder (re-running resumes it)")
-    parser.add_argument("--shots", type=int, nargs="+", default=[1, 8, 32], metavar="T",
-                        help="numbers of personalization frames (default: 1 8 32)")
-    parser.add_argument("--targets", type=int, default=32, help="hold-out ground-truth frames per video (default 32)")
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument("--finetune-steps", type=int, default=None, metavar="N",
-                        help="fine-tuning updates per avatar (0: feed-forward only; default: the config's epochs)")
-    length.add_argument("--finetune-epochs", type=int, default=None, metavar="E",
-                        help="fine-tuning epochs (default: the config's, the paper's 40)")
-    parser.add_argument("--videos", type=int, default=None, metavar="N", help="test videos (default: all eligible)")
-    parser.add_argument("--per-identity", type=int, default=None, metavar="N", help="at most N test videos of one "
-                        "person (default: no limit)")
-    parser.add_argument("--cross-identity", action="store_true", help="also drive each person with another's motion")
-    parser.add_argument("--split", choices=SPLITS, default="random",
-                        help="random: the paper's frame split (default); large-yaw: targets turned furthest to one "
-                        "side, sources > 20 degrees of yaw from them, videos whose head turns that much; mouth-open: "
-                        "targets with the mouth open, sources with it closed")
-    parser.add_argument("--temporal-window", type=int, default=DEFAULT_WINDOW, metavar="N",
-                        help=f"consecutive frames per video for the pop rate (random split; default {DEFAULT_WINDOW}; "
-                        "0: none)")
-    parser.add_argument("--allow-overlap", action="store_true",
-                        help="evaluate even on identities the checkpoint was trained on")
-    parser.add_argument("--identity-split", default=None, metavar="FILE", help="with --part: the identity split the "
-                        "dataset was prepared with (talkinghead prepare --split FILE)")
-    parser.add_argument("--part", default=None, choices=("validation", "test"),
-                        help="with --identity-split: refuse the dataset unless every person in it belongs to this "
-                        "part of the split, and record the part; make choices on validation, read test once per "
-                        "shipped model")
-    parser.add_argument("--fid-weights", default=None, metavar="PATH",
-                        help="pt_inception-2015-12-05-6726825d.pth (FID is reported unavailable without it)")
-    parser.add_argument("--arcface-onnx", default=None, metavar="PATH", help="ArcFace ONNX model for CSIM "
-                        "(default: dlib's descriptor)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the video choice and frame split")
-    parser.add_argument("--study-frames", type=int, default=0, metavar="N", help="save N target frames per video "
-                        "(real and each method's, PNG) for 'talkinghead study' (default 0: none)")
-    _add_set_option(parser, sections=("finetune",))
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.set_defaults(func=_run_evaluate)
-
-
-def _run_evaluate(args: argparse.Namespace) -> int:
-    from talkinghead.evaluate import EvaluationSettings, evaluate, format_summary
-
-    identity_split = None
-    if (args.identity_split is None) != (args.part is None):
-        raise ValueError("--part and --identity-split FILE go together: the part names people of that split")
-    if args.identity_split is not None:
-        from talkinghead.data.index import load_index
-        from talkinghead.data.split import IdentitySplit, check_dataset_part
-
-        identity_split = IdentitySplit.load(args.identity_split)
-        check_dataset_part(load_index(args.data), identity_split, args.part)
-    settings = EvaluationSettings(
-        shots=tuple(args.shots), targets=args.targets, finetune_steps=args.finetune_steps,
-        finetune_epochs=args.finetune_epochs, videos=args.videos, per_identity=args.per_identity,
-        cross_identity=args.cross_identity, allow_overlap=args.allow_overlap, fid_weights=args.fid_weights,
-        arcface_onnx=args.arcface_onnx, seed=args.seed, device=args.device, finetune_overrides=tuple(args.overrides),
-        study_frames=args.study_frames, split=args.split, temporal_window=args.temporal_window,
-        identity_part=args.part,
-        identity_split_sha256=identity_split.sha256 if identity_split is not None else None)
-    summary = evaluate(args.checkpoint, args.data, args.out, settings)
-    print(format_summary(summary))
-    return 0
-
-
-SUBCOMMANDS.append(_add_evaluate)
+SUBCOMMANDS.append(add_evaluate)
 
 
 def _add_finetune(subparsers) -> None:
@@ -276,16 +156,10 @@ def _add_finetune(subparsers) -> None:
     parser.add_argument("--no-early-stop", action="store_true", help="with T >= 8: train all epochs even when the "
                         "held-out loss stops improving")
     parser.add_argument("--seed", type=int, default=0)
-    _add_set_option(parser, sections=("finetune",))
+    add_set_option(parser, sections=("finetune",))
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.set_defaults(func=_run_finetune)
-
-
-def _device(name: str | None) -> str:
-    import torch
-
-    return name or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
@@ -298,7 +172,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
-    head = TalkingHead.load(args.checkpoint, device=_device(args.device), finetune_overrides=args.overrides)
+    head = TalkingHead.load(args.checkpoint, device=device(args.device), finetune_overrides=args.overrides)
     steps = args.steps  # None: train for epochs (--epochs, else the config's); 0: feed-forward only
     epochs = args.epochs if args.epochs is not None else (head.config.finetune.epochs if steps is None else None)
     with tqdm(desc="fine-tuning", unit="step", disable=steps == 0) as bar:
@@ -351,7 +225,7 @@ def _add_animate(subparsers) -> None:
     parser.add_argument("--stats", action="store_true",
                         help="measure popping: the share of consecutive frames where the result changes more than 2x "
                         "the driver's own face crop + 2 grey levels; printed and written to OUTPUT.stats.json")
-    _add_set_option(parser, sections=("finetune",))
+    add_set_option(parser, sections=("finetune",))
     parser.add_argument("--device", default=None)
     parser.set_defaults(func=_run_animate)
 
@@ -366,14 +240,14 @@ def _run_animate(args: argparse.Namespace) -> int:
 
     if Path(args.output).exists() and not args.overwrite:
         raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
-    device = _device(args.device)
+    torch_device = device(args.device)
     if args.avatar:
-        avatar = Avatar.load(args.avatar, device=device)
+        avatar = Avatar.load(args.avatar, device=torch_device)
     else:
         if not args.source:
             raise ValueError("give --source (the picture(s) to animate; the shipped model unless --checkpoint) or "
                              "--avatar (a file from `talkinghead finetune`)")
-        head = TalkingHead.load(args.checkpoint, device=device, finetune_overrides=args.overrides)
+        head = TalkingHead.load(args.checkpoint, device=torch_device, finetune_overrides=args.overrides)
         avatar = head.personalize(args.source, steps=args.steps)
     with tqdm(desc="animating", unit="frame") as bar:
         def progress(done: int, total: int | None) -> None:
@@ -472,7 +346,7 @@ def _add_app(subparsers) -> None:
     parser.add_argument("--max-video-seconds", type=float, default=60.0,
                         help="longest driving or source video in seconds (default 60)")
     parser.add_argument("--max-steps", type=int, default=400, help="most fine-tuning steps allowed (default 400)")
-    _add_set_option(parser, sections=("finetune",))
+    add_set_option(parser, sections=("finetune",))
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=_run_app)
 
@@ -484,7 +358,7 @@ def _run_app(args: argparse.Namespace) -> int:
     from talkinghead.shipped import resolve_checkpoint
 
     AppServer(resolve_checkpoint(args.checkpoint), host=args.host, port=args.port, limits=limits,
-              device=_device(args.device), finetune_overrides=args.overrides).serve_forever()
+              device=device(args.device), finetune_overrides=args.overrides).serve_forever()
     return 0
 
 
@@ -532,11 +406,11 @@ def _run_live(args: argparse.Namespace) -> int:
     if no_window and not args.no_window:
         print(f"talkinghead live: no window ({no_window}); writing {args.out} only", file=sys.stderr)
     if args.avatar:
-        avatar = Avatar.load(args.avatar, device=_device(args.device))
+        avatar = Avatar.load(args.avatar, device=device(args.device))
     else:
         from talkinghead.inference import TalkingHead
 
-        avatar = TalkingHead.load(args.checkpoint, device=_device(args.device)).personalize(args.source)
+        avatar = TalkingHead.load(args.checkpoint, device=device(args.device)).personalize(args.source)
     source = VideoFileSource(args.driver) if args.driver else CameraSource(args.camera or 0)
     stats = run_live(avatar, source, window=not no_window, output=args.out, mode=args.mode, seconds=args.seconds,
                      size=args.size)
@@ -548,62 +422,7 @@ SUBCOMMANDS.append(_add_app)
 SUBCOMMANDS.append(_add_live)
 
 
-def _add_study(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "study", help="the paper's user study (USER) over an evaluation's saved frames: serve it, or its results",
-        description="Triplets of one person, two real frames from the person's other videos and one generated "
-                    "(paper §4), from every method of the evaluation, baselines included; the rater picks the fake. "
-                    "Each rater gets their own order and fake positions and sees a real frame at most twice. Needs "
-                    "an evaluation run with --study-frames N and two or more videos per person. Answers go to "
-                    "EVALUATION/study/answers.jsonl as they come (resumable). --results: USER accuracy per method "
-                    "(T) with a 95% bootstrap interval over raters (the Wilson interval over answers beside it), "
-                    "answers, raters, bad lines skipped, the protocol, a plot.")
-    parser.add_argument("evaluation", metavar="EVALUATION", help="the --out folder of 'talkinghead evaluate'")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1 (the default)")
-    mode.add_argument("--static", default=None, metavar="DIR", help="write a folder that works from a file URL "
-                      "instead (answers stay in the rater's browser until they download them as JSON lines)")
-    mode.add_argument("--results", action="store_true", help="print and write the USER accuracy of the answers")
-    parser.add_argument("--answers", nargs="+", default=[], metavar="FILE",
-                        help="with --results: also these answer files (downloaded from static pages)")
-    parser.add_argument("--port", type=int, default=7870, help="port to serve on (default 7870)")
-    parser.add_argument("--per-row", type=int, default=None, metavar="N",
-                        help="at most N triplets per method (T) (default: one per saved generated frame)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the triplets' real frames and order")
-    parser.add_argument("--same-video-reals", action="store_true",
-                        help="real frames from the generated frame's own video (other frames than its ground "
-                        "truth), for an evaluation with one video per person (--per-identity 1). A different "
-                        "protocol from the paper's, not comparable with its USER; study.json and the results "
-                        "are labelled so")
-    parser.set_defaults(func=_run_study)
-
-
-def _run_study(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from talkinghead import study
-
-    folder = study.study_folder(args.evaluation)
-    if args.results:
-        chosen = study.load_study(folder)
-        files = [folder / study.ANSWERS] if (folder / study.ANSWERS).is_file() else []
-        answers = [a for path in [*files, *map(Path, args.answers)] for a in study.read_answers(path)]
-        results = study.study_results(chosen, answers)
-        print(study.format_results(results) + "\n" + "written: " +
-              ", ".join(str(p) for p in study.write_results(results, folder).values()))
-        return 0
-    chosen = study.build_study(args.evaluation, seed=args.seed, per_row=args.per_row,
-                               same_video_reals=args.same_video_reals)
-    study.write_study(chosen, folder)
-    if args.static:
-        print(f"static study ({len(chosen.triplets)} triplets): open {study.write_static(chosen, args.static).as_uri()}"
-              "; answers stay in the browser until downloaded")
-        return 0
-    study.StudyServer(chosen, folder / study.ANSWERS, port=args.port).serve_forever()
-    return 0
-
-
-SUBCOMMANDS.append(_add_study)
+SUBCOMMANDS.append(add_study)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -628,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        _check_overrides(args)
+        check_overrides(args)
         return int(args.func(args) or 0)
     except Exception as error:
         if not isinstance(error, ConfigError) and not isinstance(error, _user_errors()):
