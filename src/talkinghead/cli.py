@@ -263,8 +263,10 @@ def _run_animate(args: argparse.Namespace) -> int:
     print(f"wrote {result['output']}: {result['frames']} frames at {result['fps']:.3f} fps{held}")
     if args.stats:
         print(_stability_line(result["stability"]))
+        from talkinghead.data.index import write_json_atomic
+
         path = Path(f"{args.output}.stats.json")
-        _write_json_atomically(path, {k: v for k, v in result.items() if k != "output"} | {"video": args.output})
+        write_json_atomic(path, {k: v for k, v in result.items() if k != "output"} | {"video": args.output})
         print(f"stats written to {path}")
     return 0
 
@@ -276,16 +278,6 @@ def _stability_line(stability: dict) -> str:
     return (f"pop rate {100 * stability['pop_rate']:.1f}% of {stability['pairs']} frame pairs (result changes > 2x the "
             f"driver's face crop + 2 grey levels); excess change {stability['excess_change']:.2f} grey levels; "
             f"change ratio {ratio}")
-
-
-def _write_json_atomically(path, value: dict) -> None:
-    import json
-    from pathlib import Path
-
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(value, indent=2) + "\n")
-    temporary.replace(path)
 
 
 SUBCOMMANDS.append(_add_finetune)

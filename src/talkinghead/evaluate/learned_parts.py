@@ -34,16 +34,15 @@ video, the largest difference between this output and ``avatar.render_batch`` (t
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from talkinghead.data.index import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -200,24 +199,6 @@ def measure_learned_parts(checkpoint: str | Path, data: str | Path, shots: int =
                                 "(output_vs_mesh_warp_grey between uint8 frames, the others from float images)"}}
 
 
-def write_json(result: dict, out: str | Path) -> Path:
-    """Write ``result`` to ``out`` atomically (a temporary file in the same folder, then a rename), so a reader never
-    sees half a file and an interrupted run leaves the old one."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(result, file, indent=1)
-            file.write("\n")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, out)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return out
-
-
 def table(result: dict) -> str:
     """A short text table: each figure's mean over videos and its range."""
     overall = result["overall"]
@@ -247,9 +228,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = measure_learned_parts(args.checkpoint, args.data, args.shots, args.targets, args.seed, args.videos,
                                    args.per_identity, args.device)
-    path = write_json(result, args.out)
+    write_json_atomic(Path(args.out), result)
     print(table(result))
-    print(f"{result['settings']['videos']} videos; written to {path}")
+    print(f"{result['settings']['videos']} videos; written to {args.out}")
 
 
 if __name__ == "__main__":

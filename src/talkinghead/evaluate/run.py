@@ -168,8 +168,9 @@ AKD_NOTE = ("AKD is measured by dlib, whose landmarks also drive the warp and th
 
 
 def _independent_detector(chosen):
-    """`Backends.independent_detector` resolved: True -> the first installed optional backend (or None)."""
-    if chosen is True:
+    """`Backends.independent_detector` resolved: None -> the first installed optional backend (or None); False ->
+    None."""
+    if chosen is None:
         from talkinghead.landmarks.optional_backends import independent_detector
 
         return independent_detector()

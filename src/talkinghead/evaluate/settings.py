@@ -106,10 +106,10 @@ class Backends:
     """Identity descriptors for CSIM (`metrics.identity`); default dlib's, or ArcFace with ``arcface_onnx``."""
     detector: Detector | None = None
     """Landmark detector for AKD; default the project's dlib detector."""
-    independent_detector: tuple[str, Detector] | None | bool = True
-    """(name, detector) for AKD measured by a detector other than dlib (``akd_independent``); True (default): the
-    first installed of the optional extras (`landmarks.optional_backends.independent_detector`), none when none is
-    installed; None or False: not measured."""
+    independent_detector: tuple[str, Detector] | bool | None = None
+    """(name, detector) for AKD measured by a detector other than dlib (``akd_independent``); default the first
+    installed of the optional extras (`landmarks.optional_backends.independent_detector`), none when none is
+    installed; False: not measured."""
     fid_network: Any = None
     """FID feature network; default the Inception from ``fid_weights`` when it loads."""
     fd_network: Any = None
