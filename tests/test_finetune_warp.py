@@ -62,7 +62,7 @@ def test_sources_are_the_nearest_other_frames_never_the_target():
     frames, landmark_images, landmarks = person(6)
     points = landmarks.numpy()
     pool = [0, 1, 2, 4, 5]  # frame 3 held out
-    chosen = nearest_sources(points, pool, pool, count=2)
+    chosen, _ = nearest_sources(points, pool, pool, count=2)
     for target, sources in zip(pool, chosen, strict=True):
         assert target not in sources and 3 not in sources and len(sources) == 2
         others = [t for t in pool if t != target]

@@ -151,10 +151,11 @@ def load_checkpoint(path: str | os.PathLike, expected_kind: str | None = None,
                       code_version=header.get("code_version", ""), path=path)
 
 
-def check_same_model(found: ModelConfig, expected: ModelConfig, source: str = "checkpoint") -> None:
-    """Raise `CheckpointError` naming every model field whose value differs."""
+def check_same_model(found: ModelConfig, expected: ModelConfig, source: str = "checkpoint",
+                     ignore: tuple[str, ...] = ()) -> None:
+    """Raise `CheckpointError` naming every model field whose value differs (but those in ``ignore``)."""
     differences = [f"model.{name}: {value!r} in {source}, {getattr(expected, name)!r} expected"
-                   for name, value in vars(found).items() if getattr(expected, name) != value]
+                   for name, value in vars(found).items() if getattr(expected, name) != value and name not in ignore]
     if differences:
         raise CheckpointError(f"{source} was made for another architecture: " + "; ".join(differences)
                               + ". Load it with its own preset, or use a checkpoint of this one")

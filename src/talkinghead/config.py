@@ -28,6 +28,17 @@ class ConfigError(ValueError):
 
 
 GeneratorFamily = Literal["paper", "warp"]
+SourceBlend = Literal["nearest", "smooth"]
+SOURCE_BLENDS: tuple[str, ...] = ("nearest", "smooth")
+"""The warp family's rules for sharing pixels between its N sources (`talkinghead.models.source_choice`)."""
+
+
+INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "warp_keep_contours")
+"""ModelConfig fields that change how a trained warp generator is run, not its weights: ``--set model.FIELD=...``
+may change them on a trained model (inference, evaluation)."""
+WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior")
+"""ModelConfig fields that shape no tensor: a warm start (``train.init_from``) may differ from its run in them (the
+new run trains its weights under its own settings)."""
 
 
 @dataclass(frozen=True)
@@ -90,12 +101,32 @@ class ModelConfig:
     SSIM 0.848 both; on training clips FT-init AKD 0.662 vs 0.667. Not a measured gain on held-out people yet."""
     inference_sources: int = 2
     """Warp family: N, the sources nearest to each driver frame (normalized landmark distance) that inference
-    warps and mixes; training uses all K of an episode. The cost per frame grows linearly in N."""
+    warps and mixes; training uses all K of an episode unless ``train.generator_sources`` says otherwise. The cost
+    per frame grows linearly in N."""
+    source_blend: SourceBlend = "nearest"
+    """Warp family: how the N sources share the pixels where the learned gate keeps to the rule
+    (`talkinghead.models.source_choice`): ``nearest`` (the nearest alone: the output jumps when it changes) or
+    ``smooth`` (inverse-distance weights that fade to 0 as a source leaves the N nearest: no jumps)."""
+    source_blend_power: float = 4.0
+    """Warp family, ``source_blend=smooth``: the power p of the distance ratios (larger: sharper, one source more
+    often; smaller: smoother)."""
+    warp_flow_limit: float = 0.0
+    """Warp family: the residual flow is bounded to this many pixels at ``image_size`` (limit · tanh(Δ / limit), so
+    a long run cannot tear the face); 0 = unbounded (the models trained before issue 25)."""
+    synthesis_prior: bool = False
+    """Warp family: where the driver's inner mouth has no counterpart in the warped sources (a source mouth closed,
+    the driver's open), the blend starts on the synthesis branch (mask = 1 − prior before the learned mask head),
+    from landmarks alone (`talkinghead.landmarks.mouth_prior`), so it exists at T = 1."""
 
     def validate(self) -> None:
         _require_power_of_two("model.image_size", self.image_size, minimum=32)
         for name in ("warp_channels", "warp_levels", "synthesis_channels", "synthesis_levels", "inference_sources"):
             _require_positive(f"model.{name}", getattr(self, name))
+        _require_choice("model.source_blend", self.source_blend, SOURCE_BLENDS)
+        if not self.source_blend_power > 0:
+            raise ConfigError(f"model.source_blend_power must be > 0, got {self.source_blend_power}")
+        if self.warp_flow_limit < 0:
+            raise ConfigError(f"model.warp_flow_limit must be >= 0 pixels (0 = unbounded), got {self.warp_flow_limit}")
         if self.warp_pool not in (1, 2, 4):
             raise ConfigError(f"model.warp_pool must be 1, 2 or 4, got {self.warp_pool!r}")
         for name in ("warp_levels", "synthesis_levels") if self.generator == "warp" else ():
@@ -196,6 +227,18 @@ class LossConfig:
     """L1 on pixels as an extra content term. NOT in the paper (0 in every paper preset); the bilayer
     follow-up of the same lab used 10. The CPU demo turns it on to learn colours in minutes."""
 
+    mouth_pixel_weight: float = 0.0
+    """L1 on the mouth crop (`models.lip_discriminator.mouth_crops`, a quarter of the frame around the lips) as an
+    extra content term: the mouth's pixels weigh as if the mouth filled the frame. Not in the paper; issue 25."""
+    lip_adversarial_weight: float = 0.0
+    """Weight of −D_lip(mouth crop of x̂), the lip discriminator's realism term (`models.lip_discriminator`); > 0
+    builds and trains the lip discriminator beside the paper's. Not in the paper; issue 25."""
+    lip_feature_matching_weight: float = 0.0
+    """Feature matching on the lip discriminator's activations (mouth crops of x̂ and x)."""
+    flow_smoothness_weight: float = 0.0
+    """Total variation of the warp family's residual flow (mean |∂ΔF/∂x| + |∂ΔF/∂y| in pixels at the frame's size):
+    a smooth correction that cannot tear. Not in the paper; issue 25."""
+
     def resolved_weights(self) -> dict[str, float]:
         """The weight of every loss term, version defaults filled in."""
         version = {"v1": (1e-2, 2e-3, 80.0), "v2": (1.5e-1, 2.5e-2, 10.0)}[self.weights_version]
@@ -207,6 +250,10 @@ class LossConfig:
             "match": version[2] if self.match_weight is None else self.match_weight,
             "feature_matching": self.feature_matching_weight,
             "adversarial": self.adversarial_weight,
+            "mouth_pixel": self.mouth_pixel_weight,
+            "lip_adversarial": self.lip_adversarial_weight,
+            "lip_feature_matching": self.lip_feature_matching_weight,
+            "flow_smoothness": self.flow_smoothness_weight,
         }
 
     def validate(self) -> None:
@@ -250,6 +297,19 @@ class TrainConfig:
     channels_last: bool = False
     activation_checkpointing: bool = False
     num_workers: int = 0
+    gap_fraction: float = 0.0
+    """Share of episodes that need invention: the target's mouth open and every source's closed
+    (`data.episodes`, issue 25); the rest are random. 0 = all random (the paper)."""
+    generator_sources: int = 0
+    """The warp generator trains on the N nearest of the K episode sources with the ``model.source_blend`` weights,
+    as inference and fine-tuning give it (0 = all K, the nearest alone where the gate keeps to the rule). The embedder
+    still sees all K."""
+    adversarial_warmup: int = 0
+    """Steps (of this run, counted from its first step) before the adversarial terms (``adversarial``,
+    ``lip_adversarial``) act on G; then their weights ramp linearly to full over ``adversarial_ramp`` steps.
+    The discriminators train from the first step."""
+    adversarial_ramp: int = 0
+    """Steps of the linear ramp after ``adversarial_warmup`` (0 = full weight at once)."""
     init_from: str | None = None
     """A warm start: a ``warm-start`` file or a training checkpoint of the same architecture whose E, G, D (not
     W) and EMA a *new* run starts from (`talkinghead.training.warm_start`); a resumed run ignores its weights."""
@@ -265,6 +325,11 @@ class TrainConfig:
             raise ConfigError(f"train.betas must be two numbers in [0, 1), got {self.betas}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError("train.ema_decay must be in [0, 1)")
+        if not 0 <= self.gap_fraction <= 1:
+            raise ConfigError(f"train.gap_fraction must be in [0, 1], got {self.gap_fraction}")
+        for name in ("generator_sources", "adversarial_warmup", "adversarial_ramp"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ from talkinghead.landmarks.crop import CropBox, crop_face, crop_image
 from talkinghead.landmarks.detector import LandmarkFn, NoFaceFound, default_landmarks, find_face
 from talkinghead.landmarks.drawing import draw_landmarks
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grids
+from talkinghead.landmarks.mouth_prior import mouth_prior
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
+from talkinghead.models.source_choice import choose_sources
 from talkinghead.models.warp_generator import WarpSources
 from talkinghead.pixels import to_tensor, to_uint8
 from talkinghead.runtime import DEFAULT_RUNTIME, GeneratorRunner
@@ -98,7 +100,7 @@ class TalkingHead:
         ``finetune_overrides``: ``finetune.FIELD=VALUE`` items changing how new people are fine-tuned (e.g. the
         learning rates); the trained networks' settings cannot be overridden."""
         from talkinghead.checkpoint import load_checkpoint, load_model_state
-        from talkinghead.config import apply_overrides
+        from talkinghead.config import INFERENCE_MODEL_FIELDS, apply_overrides
         from talkinghead.models import Discriminator, Embedder, build_generator
         from talkinghead.shipped import resolve_checkpoint
 
@@ -106,10 +108,12 @@ class TalkingHead:
         checkpoint = load_checkpoint(path)
         _check_kind(path, checkpoint.kind, EXPORT_KIND)
         config = checkpoint.config
-        wrong = [item for item in finetune_overrides if not item.startswith("finetune.")]
+        allowed = ("finetune.", *(f"model.{name}=" for name in INFERENCE_MODEL_FIELDS))
+        wrong = [item for item in finetune_overrides if not item.startswith(allowed)]
         if wrong:
-            raise ValueError(f"--set {wrong[0]}: only finetune.* settings can change after training (the other "
-                             "sections describe the trained networks)")
+            raise ValueError(f"--set {wrong[0]}: only finetune.* settings and how the warp generator is run "
+                             f"(model.{', model.'.join(INFERENCE_MODEL_FIELDS)}) can change after training (the "
+                             "rest describes the trained networks)")
         config = apply_overrides(config, list(finetune_overrides))
         tensors = checkpoint.tensors
         missing = [name for name in ("embedder.", "generator.") if not any(k.startswith(name) for k in tensors)]
@@ -335,19 +339,31 @@ class Avatar:
         with the mesh grid from the target to each: landmarks [B, 68, 2] -> `WarpSources` of B x min(N, T); with
         ``size`` R (not the model's), also those sources at R (`detail_images`) for rendering at R."""
         detail = self.detail_images(size) if size is not None else None
-        size = self.config.model.image_size
-        picks, grids, distances = [], [], []
-        for target in np.asarray(landmarks, np.float32).reshape(-1, 68, 2):
+        model = self.config.model
+        size = model.image_size
+        targets = np.asarray(landmarks, np.float32).reshape(-1, 68, 2)
+        picks, shares, grids, distances = [], [], [], []
+        for target in targets:
             distance = normalized_landmark_distance(self.source_landmarks, target)  # [T]
-            nearest = np.argsort(distance, kind="stable")[:self.inference_sources]  # [N], nearest first
+            nearest, weights = choose_sources(distance, self.inference_sources, model.source_blend,
+                                              model.source_blend_power)  # [N], nearest first (source_choice)
             picks.append(nearest)
+            shares.append(weights)
             grids.append(sampling_grids(self.source_landmarks[nearest], target, size))  # the target's mesh once
             distances.append(distance[nearest])
         index = torch.from_numpy(np.stack(picks)).to(self.device)  # [B, N]
+        grid = torch.from_numpy(np.stack(grids)).to(self.device)  # [B, N, S, S, 2]
+        # The rule's weights only when they are not the nearest alone (the generator's default): old exports and
+        # the nearest rule keep their traced inputs.
+        weights = torch.from_numpy(np.stack(shares)).to(self.device) if model.source_blend != "nearest" else None
+        prior = None
+        if model.synthesis_prior:
+            prior = mouth_prior(torch.from_numpy(targets), torch.from_numpy(self.source_landmarks[np.stack(picks)]),
+                                grid.cpu(), torch.from_numpy(np.stack(shares))).to(self.device)  # [B, 1, S, S]
         return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]
-                           torch.from_numpy(np.stack(grids)).to(self.device),  # [B, N, S, S, 2]
-                           torch.from_numpy(np.stack(distances)).float().to(self.device),  # [B, N]
-                           None if detail is None else detail[index].float().div_(127.5).sub_(1.0))  # [B, N, 3, R, R]
+                           grid, torch.from_numpy(np.stack(distances)).float().to(self.device),  # [B, N]
+                           None if detail is None else detail[index].float().div_(127.5).sub_(1.0),  # [B, N, 3, R, R]
+                           weights, prior)
 
     def animate(self, driver, mode: str = "relative", find_best_frame: bool = False,
                 stats: dict | None = None, size: int | None = None) -> Iterator[np.ndarray]:

@@ -48,21 +48,31 @@ class TensorGenerator(nn.Module):
     """The generator with tensors only in its signature (what tracing and ONNX export need):
     (landmark_images, psi[, images, landmark_images of the sources, grids, distances]) -> images."""
 
-    def __init__(self, generator: nn.Module) -> None:
+    def __init__(self, generator: nn.Module, optional: tuple[str, ...] = ()) -> None:
+        """``optional``: the optional `WarpSources` fields the tensors after the four required ones are, in order
+        (`_optional_fields`)."""
         super().__init__()
         self.generator = generator
         self.needs_sources = bool(getattr(generator, "needs_sources", False))
+        self.optional = tuple(optional)
 
     def forward(self, landmark_images: torch.Tensor, psi: torch.Tensor, *sources: torch.Tensor) -> torch.Tensor:
         if self.needs_sources:
-            return self.generator(landmark_images, psi, WarpSources(*sources))
+            required, extra = sources[:4], sources[4:]
+            return self.generator(landmark_images, psi,
+                                  WarpSources(*required, **dict(zip(self.optional, extra, strict=True))))
         return self.generator(landmark_images, psi)
+
+
+def _optional_fields(sources: WarpSources | None) -> tuple[str, ...]:
+    """The optional `WarpSources` fields present (detail images to render at another size, the rule's weights,
+    the synthesis prior), in `WarpSources.OPTIONAL` order."""
+    return () if sources is None else tuple(name for name in WarpSources.OPTIONAL if getattr(sources, name) is not None)
 
 
 def _inputs(landmark_images: torch.Tensor, psi: torch.Tensor, sources: WarpSources | None) -> tuple:
     extra = () if sources is None else (sources.images, sources.landmark_images, sources.grids, sources.distances)
-    if sources is not None and sources.detail_images is not None:
-        extra += (sources.detail_images,)  # rendering at another size than the model's (WarpSources.detail_images)
+    extra += tuple(getattr(sources, name) for name in _optional_fields(sources))
     return (landmark_images, psi, *extra)
 
 
@@ -85,7 +95,7 @@ def build_runtime(generator: nn.Module, kind: str, example: tuple, threads: int 
     if kind not in RUNTIMES:
         raise ValueError(f"runtime must be one of {list(RUNTIMES)}, got {kind!r}")
     generator = generator.eval()
-    module = TensorGenerator(generator).eval()
+    module = TensorGenerator(generator, _optional_fields(example[2])).eval()
     inputs = _inputs(*example)
     if kind in ("eager", "eager-contiguous"):
         memory = torch.channels_last if kind == "eager" else torch.contiguous_format
@@ -146,8 +156,7 @@ def _onnx_runtime(module: nn.Module, inputs: tuple, threads: int | None) -> Runt
     import onnxruntime
 
     names = ["landmark_images", "psi", "source_images", "source_landmark_images", "grids", "distances",
-             "detail_images"]
-    names = names[:len(inputs)]
+             *module.optional][:len(inputs)]
     buffer = io.BytesIO()
     contiguous = tuple(t.contiguous() for t in inputs)
     with torch.no_grad():

@@ -14,6 +14,18 @@ videos of a dataset folder (see `talkinghead.data.index`): item ``i`` is the i-t
   align_corners=False), and ``source_distances`` float32 [K], the normalized landmark distance of each source
   to the target (`normalized_landmark_distance`).
 
+Episodes that need invention (issue 25, ``gap_fraction`` > 0): most random pairs have a source near the target,
+so the warp is already right and nothing rewards the generator for inventing pixels. With probability
+``gap_fraction`` an episode is a MOUTH-GAP episode instead: the target is a frame whose mouth is open (inner-lip
+gap > `MOUTH_OPEN` inter-ocular distances) and every source a frame whose mouth is closed (< `MOUTH_CLOSED`), the
+situation of the mouth-open evaluation split and of a closed-mouth portrait driven by a talker. A video without
+both kinds of frames gives a random episode (the item's ``gap`` key says which it was: 1 mouth gap, 0 random).
+
+Generator sources (``generator_sources`` = N < K, issue 25): the embedder still sees all K sources, but they come
+nearest to the target first, and ``source_weights`` [K] (the ``source_blend`` rule's share of each, 0 beyond the
+N nearest) is added, so the generator trains on what inference gives it (`WarpSources.first`). With
+``synthesis_prior`` also ``synthesis_prior`` [1, H, W] (`talkinghead.landmarks.mouth_prior`, over those N).
+
 Images are in [-1, 1] (a black landmark-image background is -1). Landmark images are drawn at load time
 with `talkinghead.landmarks.landmark_image` from the stored landmarks (scaled to ``image_size``), so the
 line width and palette always follow the one drawing function (drawing costs ~0.1 ms a frame: no cache).
@@ -49,6 +61,16 @@ from talkinghead.pixels import to_tensor
 log = logging.getLogger(__name__)
 
 
+def sample_gap_frames(open_frames: np.ndarray, closed_frames: np.ndarray, frames_per_episode: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """A mouth-gap episode: (K sources drawn from ``closed_frames``, sorted; one target from ``open_frames``).
+    Both must be non-empty and disjoint (a frame is open or closed, never both)."""
+    target = int(rng.choice(open_frames))
+    replace = closed_frames.size < frames_per_episode
+    sources = np.sort(rng.choice(closed_frames, size=frames_per_episode, replace=replace))
+    return sources, target
+
+
 def sample_episode_frames(num_frames: int, frames_per_episode: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Draw (K source frame numbers, sorted; one target frame number not among them) from a video of
     ``num_frames`` frames. Needs ``num_frames >= 2``."""
@@ -66,12 +88,27 @@ class EpisodeDataset(Dataset):
 
     def __init__(self, root: str | os.PathLike[str], image_size: int | None = None, frames_per_episode: int = 8,
                  seed: int = 0, identities: Iterable[str] | None = None, line_width: float | None = None,
-                 warp_sources: bool = False) -> None:
+                 warp_sources: bool = False, gap_fraction: float = 0.0, generator_sources: int | None = None,
+                 source_blend: str = "nearest", source_blend_power: float = 4.0,
+                 synthesis_prior: bool = False) -> None:
         """``image_size``: frames are resized when it differs from the dataset's (None = as stored).
         ``identities``: keep only these identities' videos (e.g. the train side of `split_identities`);
         ``video_index`` stays the dataset's, so W's rows do not move. ``line_width``: passed to
         `landmark_image` (None = its default). ``warp_sources``: add the mesh grids and landmark distances the warp
-        generator needs (~2 ms per source at 128 px)."""
+        generator needs (~2 ms per source at 128 px). ``gap_fraction``, ``generator_sources``, ``source_blend``,
+        ``source_blend_power``, ``synthesis_prior``: see the module docstring (issue 25)."""
+        if not 0.0 <= gap_fraction <= 1.0:
+            raise ValueError(f"gap_fraction must be in [0, 1], got {gap_fraction}")
+        if generator_sources is not None and generator_sources < 1:
+            raise ValueError(f"generator_sources must be >= 1, got {generator_sources}")
+        if (generator_sources is not None or synthesis_prior) and not warp_sources:
+            raise ValueError("generator_sources and synthesis_prior need warp_sources=True (the warp generator)")
+        self.gap_fraction = float(gap_fraction)
+        self.generator_sources = generator_sources
+        self.source_blend = source_blend
+        self.source_blend_power = float(source_blend_power)
+        self.synthesis_prior = bool(synthesis_prior)
+        self._mouth_frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if frames_per_episode < 1:
             raise ValueError(f"frames_per_episode must be >= 1, got {frames_per_episode}")
         self.index: DatasetIndex = load_index(root)
@@ -113,21 +150,48 @@ class EpisodeDataset(Dataset):
 
     def episode_frames(self, item: int, epoch: int | None = None) -> tuple[np.ndarray, int]:
         """The (source frames, target frame) item ``item`` gives in ``epoch`` (default: the current one)."""
+        return self._episode(item, epoch)[:2]
+
+    def _episode(self, item: int, epoch: int | None = None) -> tuple[np.ndarray, int, bool]:
+        """(source frames, target frame, whether it is a mouth-gap episode)."""
         video = self.videos[item]
         rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch), video.video_index])
-        return sample_episode_frames(video.num_frames, self.frames_per_episode, rng)
+        if self.gap_fraction > 0 and rng.random() < self.gap_fraction:
+            open_frames, closed_frames = self._mouth_split(item)
+            if open_frames.size and closed_frames.size:
+                return (*sample_gap_frames(open_frames, closed_frames, self.frames_per_episode, rng), True)
+        return (*sample_episode_frames(video.num_frames, self.frames_per_episode, rng), False)
+
+    def _mouth_split(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """(frames whose mouth is open, frames whose mouth is closed) of video ``item``, from its landmarks."""
+        video = self.videos[item]
+        if video.video_index not in self._mouth_frames:
+            from talkinghead.metrics.mouth import MOUTH_CLOSED, MOUTH_OPEN, mouth_openness
+
+            points = np.load(self.root / video.path / "landmarks.npy", mmap_mode="r")
+            openness = np.asarray(mouth_openness(np.asarray(points, dtype=np.float64)))
+            self._mouth_frames[video.video_index] = (np.flatnonzero(openness > MOUTH_OPEN),
+                                                     np.flatnonzero(openness < MOUTH_CLOSED))
+        return self._mouth_frames[video.video_index]
 
     def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
         from talkinghead.landmarks.drawing import landmark_image
 
         video = self.videos[item]
-        sources, target = self.episode_frames(item)
-        frame_numbers = [*sources.tolist(), target]
         folder = self.root / video.path
         landmarks = np.load(folder / "landmarks.npy", mmap_mode="r")
         if landmarks.shape[0] != video.num_frames:
             raise DatasetError(f"{folder / 'landmarks.npy'}: {landmarks.shape[0]} frames, index says "
                                f"{video.num_frames}; rebuild the index with `talkinghead prepare --index-only`")
+        sources, target, gap = self._episode(item)
+        if self.generator_sources is not None:  # nearest to the target first (the generator takes the first N)
+            from talkinghead.landmarks.mesh import normalized_landmark_distance
+
+            scale = self._scale
+            distance = normalized_landmark_distance(np.asarray(landmarks[sources], np.float32) * scale,
+                                                    np.asarray(landmarks[target], np.float32) * scale)
+            sources = sources[np.argsort(distance, kind="stable")]
+        frame_numbers = [*sources.tolist(), target]
         size = self.image_size
         images = np.empty((len(frame_numbers), size, size, 3), dtype=np.uint8)
         drawings = np.empty_like(images)
@@ -154,6 +218,7 @@ class EpisodeDataset(Dataset):
             "target_frame": torch.tensor(target, dtype=torch.long),
             "source_landmarks": torch.from_numpy(points_all[:k].copy()),
             "target_landmarks": torch.from_numpy(points_all[k].copy()),
+            "gap": torch.tensor(int(gap), dtype=torch.long),
         }
         if self.warp_sources:
             from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grid
@@ -161,8 +226,24 @@ class EpisodeDataset(Dataset):
             target_points = points_all[k]
             item_tensors["source_grids"] = torch.from_numpy(
                 np.stack([sampling_grid(points_all[slot], target_points, size) for slot in range(k)]))
-            item_tensors["source_distances"] = torch.from_numpy(
-                normalized_landmark_distance(points_all[:k], target_points).astype(np.float32))
+            distances = normalized_landmark_distance(points_all[:k], target_points)
+            item_tensors["source_distances"] = torch.from_numpy(distances.astype(np.float32))
+            weights = np.zeros(k, dtype=np.float32)
+            if self.generator_sources is not None:
+                from talkinghead.models.source_choice import choose_sources
+
+                chosen, shares = choose_sources(distances, self.generator_sources, self.source_blend,  # type: ignore[arg-type]
+                                                self.source_blend_power)
+                weights[chosen] = shares
+                item_tensors["source_weights"] = torch.from_numpy(weights)
+            else:  # the generator takes all K and the nearest alone where the gate keeps to the rule
+                weights[int(np.argmin(distances))] = 1.0
+            if self.synthesis_prior:
+                from talkinghead.landmarks.mouth_prior import mouth_prior
+
+                item_tensors["synthesis_prior"] = mouth_prior(
+                    torch.from_numpy(target_points)[None], torch.from_numpy(points_all[:k].copy())[None],
+                    item_tensors["source_grids"][None], torch.from_numpy(weights)[None])[0]  # [1, H, W]
         return item_tensors
 
 

@@ -9,9 +9,14 @@ y_k and its mesh grid F_k (the piecewise-affine backward grid from the target's 
         ΔF_k = up(conv_flow(f_k)),  c_k = up(conv_conf(f_k))   residual flow [.., 2, H, W], confidence logit
     mix:   g = up(conv_gate(mean_k f_k)),  gate = bounded(1 - g)
            gate = max(gate, keep(y))      keep: 1 on the driver's landmark lines (model.warp_keep_contours)
-           w_k = gate · onehot(argmin_k d_k) + (1 - gate) · softmax_k(c_k)        (d_k: landmark distance)
+           w_k = gate · r_k + (1 - gate) · softmax_k(c_k)
+                 r_k: the rule's weights from the landmark distances d_k (``model.source_blend``: onehot(argmin_k d_k),
+                 or the smooth inverse-distance weights of `source_choice`, passed as ``WarpSources.weights``)
            W = Σ_k w_k · (x_k ∘ (F_k + ΔF_k))                                      mixed warp [B, 3, H, W]
-    synthesis (AdaIN, ψ̂ = P ê as in the paper's G): S, m = G_AdaIN([W, y]; ψ̂),  mask = bounded(1 - m)
+           ΔF_k is bounded to ``model.warp_flow_limit`` pixels (limit · tanh(ΔF / limit)) when that is > 0
+    synthesis (AdaIN, ψ̂ = P ê as in the paper's G): S, m = G_AdaIN([W, y]; ψ̂),  mask = bounded(1 - prior - m)
+           prior: 0, or with ``model.synthesis_prior`` the landmark prior of `landmarks.mouth_prior` (the driver's
+           inner mouth where no source shows one): synthesis owns those pixels from the start
     output = mask · W + (1 - mask) · S   in [-1, 1]
 
 Initialization: conv_flow, conv_gate and the mask head start at exactly zero, so ΔF = 0, gate = 1, mask = 1 and
@@ -73,6 +78,16 @@ class WarpSources:
     detail_images: torch.Tensor | None = None
     """The same source crops at the output resolution R, [B, K, 3, R, R] (None: the output is H x W). The learned
     parts still run at H x W; only the final warp samples these (`WarpGenerator.render`)."""
+    weights: torch.Tensor | None = None
+    """[B, K], each row summing to 1: the share of each source where the learned gate keeps to the rule
+    (``model.source_blend``, `talkinghead.models.source_choice`); None = the nearest source alone."""
+    prior: torch.Tensor | None = None
+    """[B, 1, H, W] in [0, 1]: where no source shows what the target needs (the driver's open inner mouth over
+    closed source mouths, `talkinghead.landmarks.mouth_prior`); with ``model.synthesis_prior`` the blend starts on
+    the synthesis branch there. None = nowhere."""
+
+    OPTIONAL = ("detail_images", "weights", "prior")
+    """The optional fields, in the order the tensor-only runtimes pass them (`talkinghead.runtime`)."""
 
     @classmethod
     def from_batch(cls, batch: dict[str, torch.Tensor]) -> WarpSources:
@@ -83,7 +98,17 @@ class WarpSources:
             raise KeyError(f"the batch has no {missing}: the warp generator needs episodes built with "
                            "EpisodeDataset(..., warp_sources=True) (model.generator='warp')")
         return cls(batch["source_images"], batch["source_landmark_images"], batch["source_grids"],
-                   batch["source_distances"])
+                   batch["source_distances"], weights=batch.get("source_weights"), prior=batch.get("synthesis_prior"))
+
+    def first(self, n: int) -> WarpSources:
+        """The first ``n`` sources (episodes order theirs nearest first when the generator takes fewer than K:
+        `EpisodeDataset(generator_sources=...)`), weights renormalized."""
+        if self.count <= n:
+            return self
+        weights = None if self.weights is None else self.weights[:, :n] / self.weights[:, :n].sum(1, keepdim=True)
+        detail = None if self.detail_images is None else self.detail_images[:, :n]
+        return WarpSources(self.images[:, :n], self.landmark_images[:, :n], self.grids[:, :n], self.distances[:, :n],
+                           detail, weights, self.prior)
 
     @property
     def count(self) -> int:
@@ -102,13 +127,17 @@ class WarpSources:
             return tensor.gather(1, index)
 
         detail = None if self.detail_images is None else pick(self.detail_images)
+        weights = None if self.weights is None else pick(self.weights)
+        weights = None if weights is None else weights / weights.sum(1, keepdim=True).clamp_min(1e-12)
         return WarpSources(pick(self.images), pick(self.landmark_images), pick(self.grids), pick(self.distances),
-                           detail)
+                           detail, weights, self.prior)
 
     def to(self, device: torch.device | str) -> WarpSources:
-        detail = None if self.detail_images is None else self.detail_images.to(device)
+        def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.to(device)
+
         return WarpSources(self.images.to(device), self.landmark_images.to(device), self.grids.to(device),
-                           self.distances.to(device), detail)
+                           self.distances.to(device), move(self.detail_images), move(self.weights), move(self.prior))
 
     def check(self, batch: int, height: int, width: int) -> None:
         """Shapes agree with a target batch of ``batch`` frames of ``height`` x ``width``; else a ValueError."""
@@ -123,6 +152,11 @@ class WarpSources:
         if detail is not None and (detail.dim() != 5 or tuple(detail.shape[:3]) != (batch, k, 3)):
             raise ValueError(f"WarpSources.detail_images has shape {tuple(detail.shape)}, expected "
                              f"({batch}, {k}, 3, R, R): the {k} sources of each of {batch} frames at the output size")
+        if self.weights is not None and tuple(self.weights.shape) != (batch, k):
+            raise ValueError(f"WarpSources.weights has shape {tuple(self.weights.shape)}, expected ({batch}, {k})")
+        if self.prior is not None and tuple(self.prior.shape) != (batch, 1, height, width):
+            raise ValueError(f"WarpSources.prior has shape {tuple(self.prior.shape)}, expected "
+                             f"({batch}, 1, {height}, {width})")
 
 
 def identity_grid(height: int, width: int, device: torch.device | None = None,
@@ -349,10 +383,16 @@ class WarpGenerator(nn.Module):
         features = self.flow_network(self._pool(flow_input))  # [B*K, C, H/2p, W/2p], p = model.warp_pool
 
         flow = self.flow_head(features)  # ΔF_k at the features' resolution [B*K, 2, h, w]
+        if self.cfg.warp_flow_limit > 0:  # limit · tanh(ΔF / limit), in grid units (2 / W per pixel)
+            limit = 2.0 * self.cfg.warp_flow_limit / width
+            flow = limit * torch.tanh(flow / limit)
         confidence = self.confidence_head(features)  # c_k [B*K, 1, h, w]
         g = self.gate_head(features.unflatten(0, (batch, k)).mean(1))  # [B, 1, h, w]
         keep = self.contour_keep(landmark_images) if self.cfg.warp_keep_contours else None
-        nearest = torch.zeros_like(sources.distances).scatter_(1, sources.distances.argmin(1, keepdim=True), 1.0)
+        if sources.weights is not None:  # the rule's share of each source (model.source_blend)
+            nearest = sources.weights.to(sources.distances.dtype)
+        else:  # the nearest alone
+            nearest = torch.zeros_like(sources.distances).scatter_(1, sources.distances.argmin(1, keepdim=True), 1.0)
         residual_flow = _upsample(flow, size).permute(0, 2, 3, 1)  # ΔF_k [B*K, H, W, 2]
         sampling = grids + residual_flow  # F_k + ΔF_k
         mixed, parts = self._mix(images, sampling, confidence, g, keep, nearest, size)  # [B, 3, H, W]
@@ -370,9 +410,17 @@ class WarpGenerator(nn.Module):
                 mixed, detail_parts = self._mix(sources.detail_images.flatten(0, 1), sampling, confidence, g, keep,
                                                 nearest, size)  # [B, 3, R, R]
                 parts.update(detail_parts)
+        prior = None
+        if self.cfg.synthesis_prior:
+            if sources.prior is None:
+                raise ValueError("model.synthesis_prior is on but the sources carry no prior (WarpSources.prior): "
+                                 "build them with talkinghead.landmarks.mouth_prior")
+            prior = sources.prior.to(m.dtype)
+            parts["prior"] = prior
+            m = m + (_upsample(prior, m.shape[-2:]) if prior.shape[-2:] != m.shape[-2:] else prior)
         if synthesis.shape[-2:] != size:  # in one 4-channel call: on CPU, 3 channels take ~3x as long as 4
             synthesis, m = _upsample(torch.cat([synthesis, m], 1), size).split([3, 1], dim=1)
-        mask = bounded(1 - m)
+        mask = bounded(1 - m)  # 1 − prior − m_learned: synthesis owns the prior's pixels at the start
         output = torch.lerp(synthesis, mixed, mask)  # mask · W + (1 − mask) · S in one pass; exactly W at mask = 1
         if torch.is_grad_enabled():  # + 0 (two passes over the frame: skipped without a gradient to pass)
             output = output + SYNTHESIS_GRADIENT * (synthesis - synthesis.detach())  # S always learns (docstring)

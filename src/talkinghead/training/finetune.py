@@ -297,16 +297,17 @@ def _training_pairs(generator: nn.Module, frames: torch.Tensor, landmark_images:
     count = num_sources if num_sources is not None else generator.cfg.inference_sources  # N (ModelConfig)
     if count < 1:
         raise ValueError(f"num_sources must be >= 1, got {count}")
+    model = generator.cfg  # the source rule and the synthesis prior, as inference uses them
     holdout = (SourcePairs.build(frames, landmark_images, points, held_idx, train_idx,
-                                 min(count, len(train_idx))).batch if held_idx else None)
+                                 min(count, len(train_idx)), model).batch if held_idx else None)
     if len(train_idx) > 1:
         train = SourcePairs.build(frames, landmark_images, points, train_idx, train_idx,
-                                  min(count, len(train_idx) - 1))
+                                  min(count, len(train_idx) - 1), model)
         return _Pairs(frames, landmark_images, train=train, holdout=holdout)
     rng = np.random.default_rng(seed)
     return _Pairs(frames, landmark_images, holdout=holdout,
                   single=lambda t: known_warp_pair(frames[t], landmark_images[t], points[t], rng, line_width,
-                                                   count=warps_per_step))
+                                                   count=warps_per_step, model=model))
 
 
 def _step(g: nn.Module, d: nn.Module, psi: nn.Parameter, w: nn.Parameter, x: torch.Tensor, y: torch.Tensor,

@@ -31,8 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from talkinghead.config import ModelConfig
 from talkinghead.landmarks.drawing import landmark_image
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grid, warp_image
+from talkinghead.landmarks.mouth_prior import mouth_prior
+from talkinghead.models.source_choice import choose_sources
 from talkinghead.pixels import to_tensor, to_uint8
 
 Batch = dict[str, torch.Tensor]
@@ -58,18 +61,34 @@ def check_landmarks(landmarks: torch.Tensor | np.ndarray, frames: torch.Tensor) 
     return points
 
 
-def nearest_sources(landmarks: np.ndarray, targets: list[int], pool: list[int], count: int) -> list[list[int]]:
+def nearest_sources(landmarks: np.ndarray, targets: list[int], pool: list[int], count: int,
+                    rule: str = "nearest", power: float = 4.0) -> tuple[list[list[int]], np.ndarray]:
     """For each target frame, the ``count`` frames of ``pool`` nearest to it (normalized landmark distance),
-    nearest first, never the target itself. ``landmarks`` [T, 68, 2]."""
-    chosen = []
+    nearest first, never the target itself, and their blend weights by ``rule`` (`models.source_choice`, as
+    inference chooses them). ``landmarks`` [T, 68, 2] -> (frames [B][count], weights float32 [B, count])."""
+    chosen, weights = [], []
     for target in targets:
         others = [t for t in pool if t != target]
         if not others:
             raise ValueError(f"source frame {target} has no other frame to be rendered from")
         distances = normalized_landmark_distance(landmarks[others], landmarks[target])
-        order = np.argsort(distances, kind="stable")[:count]
+        order, shares = choose_sources(distances, count, rule, power)  # type: ignore[arg-type]
         chosen.append([others[i] for i in order])
-    return chosen
+        weights.append(shares)
+    return chosen, np.stack(weights)
+
+
+def with_rule(batch: Batch, model: ModelConfig, weights: np.ndarray) -> Batch:
+    """``batch`` (the `pair_batch` keys) with what the warp generator's config asks of its sources: the rule's
+    ``source_weights`` [B, K] (unless the rule is the nearest alone) and the ``synthesis_prior`` [B, 1, H, W]."""
+    device = batch["source_grids"].device
+    shares = torch.from_numpy(np.asarray(weights, np.float32))
+    if model.source_blend != "nearest":
+        batch["source_weights"] = shares.to(device)
+    if model.synthesis_prior:
+        batch["synthesis_prior"] = mouth_prior(batch["target_landmarks"].cpu(), batch["source_landmarks"].cpu(),
+                                               batch["source_grids"].cpu(), shares).to(device)
+    return batch
 
 
 def pair_batch(frames: torch.Tensor, landmark_images: torch.Tensor, landmarks: np.ndarray, targets: list[int],
@@ -106,9 +125,14 @@ class SourcePairs:
 
     @classmethod
     def build(cls, frames: torch.Tensor, landmark_images: torch.Tensor, landmarks: np.ndarray, targets: list[int],
-              pool: list[int], count: int) -> SourcePairs:
-        sources = nearest_sources(landmarks, targets, pool, count)
-        return cls(pair_batch(frames, landmark_images, landmarks, targets, sources), list(targets))
+              pool: list[int], count: int, model: ModelConfig | None = None) -> SourcePairs:
+        """``model``: the warp generator's config, whose source rule and prior the pairs follow (None: the
+        nearest alone, no prior)."""
+        model = model or ModelConfig()
+        sources, weights = nearest_sources(landmarks, targets, pool, count, model.source_blend,
+                                           model.source_blend_power)
+        batch = with_rule(pair_batch(frames, landmark_images, landmarks, targets, sources), model, weights)
+        return cls(batch, list(targets))
 
     def select(self, frames: list[int]) -> Batch:
         """The rows of these target frames."""
@@ -133,7 +157,8 @@ def known_warp(landmarks: np.ndarray, size: int | tuple[int, int], rng: np.rando
 
 
 def known_warp_pair(frame: torch.Tensor, landmark_image_: torch.Tensor, landmarks: np.ndarray,
-                    rng: np.random.Generator, line_width: float | None = None, count: int = 1) -> Batch:
+                    rng: np.random.Generator, line_width: float | None = None, count: int = 1,
+                    model: ModelConfig | None = None) -> Batch:
     """T = 1: ``count`` pairs from one frame [3, H, W] in [-1, 1] with its landmark image and landmarks [68, 2].
 
     Each source = the frame moved by a fresh `known_warp` through the mesh (its landmarks: exactly the moved
@@ -149,7 +174,7 @@ def known_warp_pair(frame: torch.Tensor, landmark_image_: torch.Tensor, landmark
     grids = np.stack([sampling_grid(m, points, (height, width)) for m in moved])  # target pixel -> source
     distances = np.stack([normalized_landmark_distance(m[None], points) for m in moved])  # [B, 1]
     device = frame.device
-    return {
+    batch = {
         "source_images": to_tensor(sources, device)[:, None],
         "source_landmark_images": to_tensor(drawings, device)[:, None],
         "source_grids": torch.from_numpy(grids)[:, None].to(device),
@@ -159,3 +184,4 @@ def known_warp_pair(frame: torch.Tensor, landmark_image_: torch.Tensor, landmark
         "target_image": frame[None].expand(count, -1, -1, -1),
         "target_landmark_image": landmark_image_[None].expand(count, -1, -1, -1),
     }
+    return with_rule(batch, model or ModelConfig(), np.ones((count, 1), np.float32))

@@ -37,9 +37,10 @@ from talkinghead.config import Config
 from talkinghead.training import state as training_state
 from talkinghead.training.distributed import EpisodeSampler, World, all_finite, gather_rows
 from talkinghead.training.ema import ExponentialMovingAverage
+from talkinghead.training.mouth import MouthCritic, adversarial_ramp, flow_total_variation
 from talkinghead.training.reporting import Reporter, sample_grid
 from talkinghead.training.state import code_version, load_training_state, save_training_state
-from talkinghead.training.steps import Batch, Phase, autocast, discriminator_update, generator_update, render
+from talkinghead.training.steps import Batch, Phase, autocast, discriminator_update, generator_update, render_parts
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,13 @@ class MetaLearner:
         self.generator_phase = Phase(self.generator_parameters, self.optimizer_generator, self.scaler_generator,
                                      self.video_embeddings, self.optimizer_video_embeddings)
 
+        # The mouth's own terms (issue 25): a lip discriminator and mouth-crop L1, when their weights are > 0.
+        mouth_terms = ("mouth_pixel", "lip_adversarial", "lip_feature_matching")
+        self.mouth = (MouthCritic(config.model.image_size, train.lr_discriminator, train.betas, device)
+                      if any(self.weights[name] > 0 for name in mouth_terms) else None)
+        self.train_lip_discriminator = self.weights["lip_adversarial"] > 0 or self.weights["lip_feature_matching"] > 0
+        self._parts: dict[str, torch.Tensor] = {}
+
         self.step = 0  # E/G steps taken (bad ones included: the data stream is tied to it)
         self.images = 0  # target images seen, all ranks
         self.bad_steps = 0
@@ -143,27 +151,56 @@ class MetaLearner:
         return embeddings.view(b, k, -1).mean(dim=1)
 
     def generate(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(ê [B, N], x̂ = G(y_target, P ê) [B, 3, H, W]) with the current (training) E and G."""
+        """(ê [B, N], x̂ = G(y_target, P ê) [B, 3, H, W]) with the current (training) E and G; the warp
+        generator's parts are kept for the step's loss (``residual_flow`` for the smoothness term)."""
         with autocast(self.world.device, self.autocast_dtype):
             embedding = self.embed(self.embedder, batch)
-            generated = render(self.generator, batch["target_landmark_image"], self.generator.project(embedding),
-                               batch)
-        return embedding, generated
+            self._parts = render_parts(self.generator, batch["target_landmark_image"],
+                                       self.generator.project(embedding), batch, self.config.train.generator_sources)
+        return embedding, self._parts["output"]
+
+    def step_weights(self) -> dict[str, float]:
+        """The loss weights of this step: the adversarial terms ramped in after ``train.adversarial_warmup``."""
+        train = self.config.train
+        ramp = adversarial_ramp(self.step, train.adversarial_warmup, train.adversarial_ramp)
+        weights = dict(self.weights)
+        for name in ("adversarial", "lip_adversarial"):
+            weights[name] *= ramp
+        return weights
 
     def discriminator_step(self, batch: Batch, generated: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """One D update on L_DSC (Eq. 6). ``generated`` must be detached. None when the loss is not finite."""
-        return discriminator_update(self.discriminator, self.discriminator_phase, batch["target_image"], generated,
+        logs = discriminator_update(self.discriminator, self.discriminator_phase, batch["target_image"], generated,
                                     batch["target_landmark_image"], self.world, video_index=batch["video_index"],
                                     autocast_dtype=self.autocast_dtype)
+        if logs is not None and self.mouth is not None and self.train_lip_discriminator:
+            lip = self.mouth.discriminator_update(batch["target_image"], generated, batch["target_landmark_image"],
+                                                  batch["target_landmarks"])
+            if lip is None:
+                return None
+            logs.update(lip)
+        return logs
 
     def generator_step(self, batch: Batch, embedding: torch.Tensor,
                        generated: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """One E/G/P update on L_CNT + L_ADV (+ L_MCH), D frozen. None when the loss is not finite."""
+        weights = self.step_weights()
+
+        def content(generated: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+            terms = self.content_terms(generated, real)
+            if self.mouth is not None:
+                terms.update(self.mouth.generator_terms(generated, real, batch["target_landmark_image"],
+                                                        batch["target_landmarks"], weights))
+            if weights["flow_smoothness"] > 0 and "residual_flow" in self._parts:
+                terms["flow_smoothness"] = flow_total_variation(self._parts["residual_flow"])
+            return terms
+
         return generator_update(self.discriminator, self.generator_phase, generated, batch["target_image"],
-                                batch["target_landmark_image"], self.world, content=self.content_terms,
-                                weights=self.weights, video_index=batch["video_index"],
+                                batch["target_landmark_image"], self.world, content=content,
+                                weights=weights, video_index=batch["video_index"],
                                 embedding=embedding if self.use_match else None,
-                                autocast_dtype=self.autocast_dtype)
+                                autocast_dtype=self.autocast_dtype,
+                                measure_gradients=(self.step + 1) % self.config.train.log_every == 0)
 
     def content_terms(self, generated: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """L_CNT per feature network, unweighted (`losses.content_losses`)."""
@@ -235,12 +272,18 @@ class MetaLearner:
     # --- state ----------------------------------------------------------------------------------------------
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"embedder": self.embedder, "generator": self.generator, "discriminator": self.discriminator,
-                "ema.embedder": self.ema.averaged["embedder"], "ema.generator": self.ema.averaged["generator"]}
+        modules = {"embedder": self.embedder, "generator": self.generator, "discriminator": self.discriminator,
+                   "ema.embedder": self.ema.averaged["embedder"], "ema.generator": self.ema.averaged["generator"]}
+        if self.mouth is not None:
+            modules["lip_discriminator"] = self.mouth.discriminator
+        return modules
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"generator": self.optimizer_generator, "discriminator": self.optimizer_discriminator,
-                "video_embeddings": self.optimizer_video_embeddings}
+        optimizers = {"generator": self.optimizer_generator, "discriminator": self.optimizer_discriminator,
+                      "video_embeddings": self.optimizer_video_embeddings}
+        if self.mouth is not None:
+            optimizers["lip_discriminator"] = self.mouth.optimizer
+        return optimizers
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Everything a resume needs, as (tensors, JSON metadata); RNG states are added by `save`."""
@@ -280,9 +323,10 @@ class MetaLearner:
         """The inference export: EMA E and G (with P) + D's V, w0 and b — not W (training videos only)."""
         discriminator = {name: t for name, t in model_state(self.discriminator).items()
                          if not name.startswith("video_embeddings.")}
+        lip = {} if self.mouth is None else prefixed("lip_discriminator.", model_state(self.mouth.discriminator))
         return {**prefixed("embedder.", model_state(self.ema.averaged["embedder"])),
                 **prefixed("generator.", model_state(self.ema.averaged["generator"])),
-                **prefixed("discriminator.", discriminator)}
+                **prefixed("discriminator.", discriminator), **lip}
 
 
 # --- the loop ----------------------------------------------------------------------------------------------

@@ -32,7 +32,12 @@ def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resu
         dataset = EpisodeDataset(data, image_size=config.model.image_size,
                                  frames_per_episode=config.data.frames_per_episode, seed=config.train.seed,
                                  line_width=config.data.landmark_line_width * config.model.image_size,
-                                 warp_sources=config.model.generator == "warp")  # mesh grids for the warp family
+                                 warp_sources=config.model.generator == "warp",  # mesh grids for the warp family
+                                 gap_fraction=config.train.gap_fraction,
+                                 generator_sources=config.train.generator_sources or None,
+                                 source_blend=config.model.source_blend,
+                                 source_blend_power=config.model.source_blend_power,
+                                 synthesis_prior=config.model.synthesis_prior)
         if world.is_main:
             log.info("training on %s: %d videos (W rows: %d), %d process(es) on %s, %d episodes per step",
                      data, len(dataset), dataset.num_videos, world.world_size, world.device,

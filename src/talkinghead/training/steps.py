@@ -70,17 +70,26 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
 
 
 def render(generator: nn.Module, landmark_images: torch.Tensor, psi: torch.Tensor,
-           batch: Mapping[str, torch.Tensor] | None) -> torch.Tensor:
+           batch: Mapping[str, torch.Tensor] | None, sources: int = 0) -> torch.Tensor:
     """x̂ = G(y, ψ) [B, 3, H, W] (Eq. 2), for either generator family: a generator with ``needs_sources``
     (the warp-guided one) also gets its source frames, built from the episode ``batch``."""
+    return render_parts(generator, landmark_images, psi, batch, sources)["output"]
+
+
+def render_parts(generator: nn.Module, landmark_images: torch.Tensor, psi: torch.Tensor,
+                 batch: Mapping[str, torch.Tensor] | None, sources: int = 0) -> dict[str, torch.Tensor]:
+    """`render` with the warp generator's parts (``output``, ``residual_flow``, ``mask``, ...; only ``output`` for
+    the paper's G). ``sources`` > 0: the warp generator takes the first that many episode sources (nearest first:
+    ``train.generator_sources``); 0 = all."""
     if not getattr(generator, "needs_sources", False):
-        return generator(landmark_images, psi)
+        return {"output": generator(landmark_images, psi)}
     if batch is None:
         raise ValueError(f"{type(generator).__name__} needs source frames (needs_sources), but this caller "
                          "has no episode batch to build them from")
     from talkinghead.models.warp_generator import WarpSources  # only the warp family needs it
 
-    return generator(landmark_images, psi, WarpSources.from_batch(batch))
+    chosen = WarpSources.from_batch(batch)
+    return generator.render(landmark_images, psi, chosen.first(sources) if sources > 0 else chosen)
 
 
 def _twice(rows: torch.Tensor | None) -> torch.Tensor | None:
@@ -116,11 +125,14 @@ def generator_update(discriminator: nn.Module, phase: Phase, generated: torch.Te
                      landmark_images: torch.Tensor, world: World, *, content: ContentTerms,
                      weights: Mapping[str, float], video_index: torch.Tensor | None = None,
                      w_prime: torch.Tensor | None = None, embedding: torch.Tensor | None = None,
-                     autocast_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor] | None:
+                     autocast_dtype: torch.dtype | None = None,
+                     measure_gradients: bool = False) -> dict[str, torch.Tensor] | None:
     """One G update on L_CNT + L_ADV (+ L_MCH when ``embedding`` ê_i [B, N] is given: FT meta-learning), with D
     frozen: θ, w0, b get no gradient, and the score uses W_i.detach() (or w′.detach()), so W moves only through
     L_MCH. ``generated`` = x̂ with its graph [B, 3, H, W]; weights as `LossConfig.resolved_weights()`.
-    Returns the logged values, or None when the loss is not finite.
+    Returns the logged values, or None when the loss is not finite. ``measure_gradients``: also log each weighted
+    term's gradient norm with respect to x̂ (``grad/NAME``) and its ratio to the pixel term's (``grad_ratio/NAME``)
+    (`gradient_norms`).
     """
     b = generated.shape[0]
     use_match = embedding is not None
@@ -145,9 +157,32 @@ def generator_update(discriminator: nn.Module, phase: Phase, generated: torch.Te
             )
         if not all_finite(total, world):
             return None
+        measured = gradient_norms(terms, weights, generated) if measure_gradients else {}
         phase.apply(total, world, rows=use_match)  # L_MCH pulls W_i toward ê_i (and ê_i toward W_i)
     finally:
         discriminator.requires_grad_(True)
     logs = {f"loss/{name}": value.detach() for name, value in terms.items()}
+    logs.update(measured)
     logs["loss/generator"] = total.detach()
+    return logs
+
+
+def gradient_norms(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float],
+                   generated: torch.Tensor) -> dict[str, torch.Tensor]:
+    """|∂(w · term)/∂x̂| (L2 over the batch) of each weighted term that reaches x̂, and its ratio to the pixel
+    term's: how much each term steers the generated pixels (issue 25: "is the adversarial term alive?").
+    Every image term reaches E and G through x̂, so these norms compare their pull on G; terms that do not pass
+    through x̂ (L_MCH, the flow's smoothness) are left out."""
+    logs: dict[str, torch.Tensor] = {}
+    for name, value in terms.items():
+        weight = float(weights.get(name, 0.0))
+        if weight == 0 or not value.requires_grad:
+            continue
+        (gradient,) = torch.autograd.grad(weight * value, generated, retain_graph=True, allow_unused=True)
+        if gradient is not None:
+            logs[f"grad/{name}"] = gradient.detach().float().norm()
+    reference = logs.get("grad/pixel")
+    if reference is not None and float(reference) > 0:
+        for key in [k for k in logs if k != "grad/pixel"]:
+            logs["grad_ratio/" + key.split("/", 1)[1]] = logs[key] / reference
     return logs

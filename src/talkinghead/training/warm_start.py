@@ -26,11 +26,13 @@ import torch
 from talkinghead.checkpoint import (
     Checkpoint,
     CheckpointError,
+    check_same_model,
     load_checkpoint,
     load_model_state,
     require_packaged_weights,
     save_checkpoint,
 )
+from talkinghead.config import WEIGHT_FREE_MODEL_FIELDS
 from talkinghead.perceptual_weights import sha256_of
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,10 @@ def make_warm_start(training_checkpoint: str | Path, out: str | Path) -> Path:
 def read_warm_start(path: str | Path, expected_model=None) -> tuple[Checkpoint, dict[str, Any]]:
     """The warm start at ``path`` and what a run started from it records about it: file name, SHA-256, steps,
     images and who it saw."""
-    checkpoint = load_checkpoint(path, expected_model=expected_model)
+    checkpoint = load_checkpoint(path)
+    if expected_model is not None:  # the same networks; how they are run (and bounded) may differ
+        check_same_model(checkpoint.config.model, expected_model, source=f"warm start {path}",
+                         ignore=WEIGHT_FREE_MODEL_FIELDS)
     if checkpoint.kind not in (KIND, "training"):
         raise CheckpointError(f"train.init_from={path} is a {checkpoint.kind!r} checkpoint; a warm start is a "
                               f"{KIND!r} file or a 'training' checkpoint (RUN/checkpoints/training-N.safetensors)")
