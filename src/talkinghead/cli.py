@@ -14,7 +14,14 @@ import sys
 
 from talkinghead import __version__
 from talkinghead.cli_evaluation import add_evaluate, add_study
-from talkinghead.cli_options import add_common_config_arguments, add_set_option, check_overrides, device, resolve_config
+from talkinghead.cli_options import (
+    TRAINED_MODEL_SECTIONS,
+    add_common_config_arguments,
+    add_set_option,
+    check_overrides,
+    device,
+    resolve_config,
+)
 from talkinghead.config import ConfigError
 
 # --- subcommands (each adds itself below; keep them thin) ---
@@ -156,7 +163,7 @@ def _add_finetune(subparsers) -> None:
     parser.add_argument("--no-early-stop", action="store_true", help="with T >= 8: train all epochs even when the "
                         "held-out loss stops improving")
     parser.add_argument("--seed", type=int, default=0)
-    add_set_option(parser, sections=("finetune",))
+    add_set_option(parser, sections=TRAINED_MODEL_SECTIONS)
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.set_defaults(func=_run_finetune)
@@ -225,7 +232,7 @@ def _add_animate(subparsers) -> None:
     parser.add_argument("--stats", action="store_true",
                         help="measure popping: the share of consecutive frames where the result changes more than 2x "
                         "the driver's own face crop + 2 grey levels; printed and written to OUTPUT.stats.json")
-    add_set_option(parser, sections=("finetune",))
+    add_set_option(parser, sections=TRAINED_MODEL_SECTIONS)
     parser.add_argument("--device", default=None)
     parser.set_defaults(func=_run_animate)
 
@@ -338,7 +345,7 @@ def _add_app(subparsers) -> None:
     parser.add_argument("--max-video-seconds", type=float, default=60.0,
                         help="longest driving or source video in seconds (default 60)")
     parser.add_argument("--max-steps", type=int, default=400, help="most fine-tuning steps allowed (default 400)")
-    add_set_option(parser, sections=("finetune",))
+    add_set_option(parser, sections=TRAINED_MODEL_SECTIONS)
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.set_defaults(func=_run_app)
 

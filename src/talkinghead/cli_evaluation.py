@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from talkinghead.cli_options import add_set_option
+from talkinghead.cli_options import TRAINED_MODEL_SECTIONS, add_set_option
 
 
 def add_evaluate(subparsers) -> None:
@@ -58,7 +58,7 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the video choice and frame split")
     parser.add_argument("--study-frames", type=int, default=0, metavar="N", help="save N target frames per video "
                         "(real and each method's, PNG) for 'talkinghead study' (default 0: none)")
-    add_set_option(parser, sections=("finetune",))
+    add_set_option(parser, sections=TRAINED_MODEL_SECTIONS)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.set_defaults(func=_run_evaluate)
 

@@ -30,20 +30,26 @@ def add_set_option(parser: argparse.ArgumentParser, sections: tuple[str, ...] | 
     parser.set_defaults(override_sections=sections)
 
 
-SET_EXAMPLES = {"finetune": "lr_generator=1e-3"}
+SET_EXAMPLES = {"finetune": "lr_generator=1e-3", "model": "source_blend=smooth"}
+TRAINED_MODEL_SECTIONS = ("finetune", "model")
+"""What ``--set`` may change on a trained model: fine-tuning, and how the warp generator is run
+(`config.INFERENCE_MODEL_FIELDS`)."""
 
 
 def check_overrides(args: argparse.Namespace) -> None:
     """Every ``--set`` item names a field the command may change, with a value of the field's type (else a
     one-line `ConfigError` naming the field and the type expected, exit status 2)."""
-    from talkinghead.config import parse_override
+    from talkinghead.config import INFERENCE_MODEL_FIELDS, parse_override
 
     sections = getattr(args, "override_sections", None)
     for item in getattr(args, "overrides", []):
-        section, _, _ = parse_override(item)
+        section, name, _ = parse_override(item)
         if sections is not None and section not in sections:
             raise ConfigError(f"--set {item}: this command changes only "
                               f"{', '.join(name + '.*' for name in sections)} fields")
+        if sections is not None and section == "model" and name not in INFERENCE_MODEL_FIELDS:
+            raise ConfigError(f"--set {item}: of a trained model's settings only how the warp generator is run "
+                              f"can change (model.{', model.'.join(INFERENCE_MODEL_FIELDS)})")
 
 
 def resolve_config(args: argparse.Namespace):

@@ -168,9 +168,12 @@ def _onnx_runtime(module: nn.Module, inputs: tuple, threads: int | None) -> Runt
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
+    wanted = {node.name for node in session.get_inputs()}  # the exporter drops inputs the graph does not read
+    # (the distances, when the rule's weights are given)
+
     def run_onnx(landmark_images, psi, sources=None):
         feed = {name: t.detach().contiguous().cpu().numpy()
-                for name, t in zip(names, _inputs(landmark_images, psi, sources), strict=True)}
+                for name, t in zip(names, _inputs(landmark_images, psi, sources), strict=True) if name in wanted}
         return torch.from_numpy(session.run(None, feed)[0])
     return run_onnx
 
