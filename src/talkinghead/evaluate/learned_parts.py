@@ -20,6 +20,13 @@ test video and over videos:
 * ``psi_swap_grey``: mean |output(ψ) − output(ψ_other)| in grey levels from the float images, ψ_other being the
   feed-forward ψ̂ of another test person (the next test video of another identity, `protocol.assign_drivers`),
   with the same sources and landmarks: how much the person-specific AdaIN coefficients matter.
+  ``psi_swap_mouth_grey``: the same over the mouth region only (`metrics.mouth.mouth_box` of each target's
+  landmarks), where synthesis should supply the pixels of a mouth-open target (issue 25: >= 5 grey levels on the
+  mouth-open split).
+* ``auc_projection`` / ``auc_lip`` (over all frames of all videos, not per video): the discriminators' AUC between
+  the real target frames and the avatar's renderings of them (`evaluate.critics`): is the adversarial term alive?
+
+``--split mouth-open`` measures on the mouth-open split's frames (targets with the mouth open, sources closed).
 
 Videos and frames are the ones ``talkinghead evaluate --shots T --targets M`` scores on the random split
 (`run.plan` with `EvaluationSettings` defaults: the temporal window taken out, the same seed, the same identity
@@ -47,7 +54,8 @@ from talkinghead.data.index import write_json_atomic
 log = logging.getLogger(__name__)
 
 FIGURES = ("residual_flow_mean_px", "residual_flow_max_px", "residual_flow_weighted_px", "synthesis_share",
-           "gate_mean", "output_vs_mixed_warp_grey", "output_vs_mesh_warp_grey", "psi_swap_grey")
+           "gate_mean", "output_vs_mixed_warp_grey", "output_vs_mesh_warp_grey", "psi_swap_grey",
+           "psi_swap_mouth_grey")
 """The per-video figures, in table order (module docstring)."""
 BATCH_SIZE = 16
 """Frames per generator call, as `evaluate.methods.render_batch` renders them."""
@@ -87,6 +95,19 @@ def grey_levels(images: torch.Tensor) -> torch.Tensor:
     return (images.float().clamp(-1, 1) + 1) * 127.5
 
 
+def _mouth_sum(images: torch.Tensor, landmarks: np.ndarray) -> tuple[float, int]:
+    """(Σ over the mouth regions of [B, H, W] float values, pixels counted): each frame's own `mouth_box`."""
+    from talkinghead.metrics.mouth import crop, mouth_box
+
+    values = images.cpu().numpy()
+    total, count = 0.0, 0
+    for value, points in zip(values, landmarks, strict=True):
+        region = crop(value, mouth_box(points, value.shape[:2]))
+        total += float(region.sum())
+        count += region.size
+    return total, count
+
+
 def video_figures(avatar, landmarks: np.ndarray, source_images: np.ndarray, source_landmarks: np.ndarray,
                   other_psi: torch.Tensor | None) -> dict[str, float | None]:
     """The figures (`FIGURES`) of one test video: its avatar rendering the target ``landmarks`` [M, 68, 2];
@@ -96,7 +117,7 @@ def video_figures(avatar, landmarks: np.ndarray, source_images: np.ndarray, sour
     from talkinghead.pixels import to_uint8
 
     sums = {name: 0.0 for name in FIGURES if name != "residual_flow_max_px"}
-    flow_max, pixels, flow_values, largest = 0.0, 0, 0, 0
+    flow_max, pixels, flow_values, largest, mouth_pixels = 0.0, 0, 0, 0, 0
     for start in range(0, len(landmarks), BATCH_SIZE):
         chunk = np.asarray(landmarks[start:start + BATCH_SIZE], np.float32)
         parts = render_parts(avatar, chunk)
@@ -116,10 +137,14 @@ def video_figures(avatar, landmarks: np.ndarray, source_images: np.ndarray, sour
         if other_psi is not None:
             swapped = grey_levels(render_parts(avatar, chunk, other_psi)["output"])
             sums["psi_swap_grey"] += float((output - swapped).abs().sum()) / 3
+            total, in_mouth = _mouth_sum((output - swapped).abs().mean(1), chunk)  # [B, H, W], grey levels
+            sums["psi_swap_mouth_grey"] += total
+            mouth_pixels += in_mouth
         flow_max = max(flow_max, float(flow.max()))
         pixels += count
         flow_values += flow.numel()
     figures: dict[str, float | None] = {name: value / pixels for name, value in sums.items()}
+    figures["psi_swap_mouth_grey"] = sums["psi_swap_mouth_grey"] / max(mouth_pixels, 1)
     figures["residual_flow_mean_px"] = sums["residual_flow_mean_px"] / flow_values
     figures["residual_flow_max_px"] = flow_max
     if other_psi is None:
@@ -141,7 +166,8 @@ def summarize(per_video: dict[str, dict[str, Any]]) -> dict[str, dict[str, float
 
 def measure_learned_parts(checkpoint: str | Path, data: str | Path, shots: int = 8, targets: int = 16, seed: int = 0,
                           videos: int | None = None, per_identity: int | None = 1,
-                          device: str = "cpu") -> dict[str, Any]:
+                          device: str = "cpu", split: str = "random",
+                          overrides: Sequence[str] = ()) -> dict[str, Any]:
     """How much a warp-family checkpoint's learned parts act on the test videos of ``data`` (module docstring).
 
     Videos and frames are those of ``talkinghead evaluate --shots {shots} --targets {targets} --seed {seed}
@@ -150,6 +176,7 @@ def measure_learned_parts(checkpoint: str | Path, data: str | Path, shots: int =
     "videos": {key: {figure: value, identity, other_psi_from}}, "settings": ..., "units": ...}``. A checkpoint of
     the paper's family raises `NoWarpParts` (it has no flow, mix or mask)."""
     from talkinghead.data.index import load_index
+    from talkinghead.evaluate.critics import Critics, auc
     from talkinghead.evaluate.frames import load_frames
     from talkinghead.evaluate.methods import source_objects
     from talkinghead.evaluate.models import load_models
@@ -158,7 +185,8 @@ def measure_learned_parts(checkpoint: str | Path, data: str | Path, shots: int =
     from talkinghead.evaluate.settings import EvaluationSettings
 
     settings = EvaluationSettings(shots=(shots,), targets=targets, finetune_steps=0, videos=videos,
-                                  per_identity=per_identity, seed=seed, device=device, progress=False)
+                                  per_identity=per_identity, seed=seed, device=device, progress=False, split=split,
+                                  finetune_overrides=tuple(overrides))
     (model,) = load_models(checkpoint, settings, device)
     config = model.head.config.model
     if not getattr(model.head.generator, "needs_sources", False):
@@ -173,25 +201,36 @@ def measure_learned_parts(checkpoint: str | Path, data: str | Path, shots: int =
     for key, split in splits.items():  # ψ̂ of every video first: each is another video's ψ_other
         sources = split.source_frames[shots]
         images, landmarks = load_frames(index, split.video_index, [*sources, *split.target_frames], size)
-        inputs[key] = (images[:shots], landmarks[:shots], landmarks[shots:])
+        inputs[key] = (images[:shots], landmarks[:shots], landmarks[shots:], images[shots:])
         avatars[key] = model.avatars(source_objects(images[:shots], landmarks[:shots], key, sources), seed)[
             model.feed_forward_label]
     others = assign_drivers([index.videos[split.video_index] for split in splits.values()])
     per_video: dict[str, dict[str, Any]] = {}
+    critics = Critics.load(model.head, model.path)
+    scores: dict[str, dict[str, list[np.ndarray]]] = {}
     for key, split in splits.items():
         other = others.get(key)
-        source_images, source_landmarks, target_landmarks = inputs[key]
+        source_images, source_landmarks, target_landmarks, target_images = inputs[key]
         figures = video_figures(avatars[key], target_landmarks, source_images, source_landmarks,
                                 avatars[other].psi if other is not None else None)
         per_video[key] = {"identity": split.identity, "other_psi_from": other, **figures}
+        rendered = avatars[key].render_batch(target_landmarks)
+        for kind, images in (("real", target_images), ("generated", rendered)):
+            for critic, values in critics.scores(images, target_landmarks, source_images, source_landmarks).items():
+                scores.setdefault(critic, {"real": [], "generated": []})[kind].append(values)
         log.info("%s: %s", key, ", ".join(f"{n} {figures[n]:.4g}" for n in FIGURES if figures[n] is not None))
-    return {"overall": summarize(per_video), "videos": per_video,
+    overall: dict[str, Any] = summarize(per_video)
+    for critic, kinds in scores.items():
+        real, fake = np.concatenate(kinds["real"]), np.concatenate(kinds["generated"])
+        overall[f"auc_{critic}"] = {"auc": auc(real, fake), "real_mean": float(real.mean()),
+                                    "generated_mean": float(fake.mean()), "frames": int(real.size)}
+    return {"overall": overall, "videos": per_video,
             "settings": {"checkpoint": str(model.path), "dataset": str(index.root), "dataset_hash": index.content_hash,
                          "preset": model.head.config.preset, "image_size": size, "shots": shots, "targets": targets,
                          "seed": seed, "videos": len(splits), "per_identity": per_identity,
                          "inference_sources": config.inference_sources, "personalization": model.feed_forward_label,
-                         "split": "random", "temporal_window": settings.temporal_window,
-                         "identity_check": identity_check},
+                         "split": settings.split, "temporal_window": settings.temporal_window,
+                         "overrides": list(overrides), "identity_check": identity_check},
             "units": {"residual_flow_*_px": f"pixels at {size} px: hypot(dx * W/2, dy * H/2) of the grid_sample "
                                             "(align_corners=False) residual flow",
                       "synthesis_share": "mean of 1 - mask", "gate_mean": "mean gate",
@@ -209,6 +248,10 @@ def table(result: dict) -> str:
             lines.append(f"{name:<28} {'n/a':>10} {'':>10} {'':>10}  0")
             continue
         lines.append(f"{name:<28} {row['mean']:>10.4f} {row['min']:>10.4f} {row['max']:>10.4f}  {row['videos']}")
+    for name in sorted(k for k in overall if k.startswith("auc_")):
+        row = overall[name]
+        lines.append(f"{name:<28} {row['auc']:>10.4f}  (real {row['real_mean']:.3f}, generated "
+                     f"{row['generated_mean']:.3f}, {row['frames']} frames each)")
     return "\n".join(lines)
 
 
@@ -224,10 +267,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--videos", type=int, default=None, help="test videos (default: all eligible)")
     parser.add_argument("--per-identity", type=int, default=1, help="at most N videos of one person (default 1)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--split", default="random", choices=["random", "mouth-open"],
+                        help="the frames of evaluate's random split (default) or its mouth-open split")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="model.FIELD=VALUE",
+                        help="how the warp generator is run (config.INFERENCE_MODEL_FIELDS), e.g. "
+                             "model.source_blend=smooth")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = measure_learned_parts(args.checkpoint, args.data, args.shots, args.targets, args.seed, args.videos,
-                                   args.per_identity, args.device)
+                                   args.per_identity, args.device, args.split, args.overrides)
     write_json_atomic(Path(args.out), result)
     print(table(result))
     print(f"{result['settings']['videos']} videos; written to {args.out}")
