@@ -1,0 +1,77 @@
+"""What issue 25's inference parts cost: the smooth source rule and the mouth prior, per frame, in one run.
+
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/run.py --case source_blend
+
+The shipped model's generator (warp-128), personalized feed-forward on 8 frames of one synthetic person, renders
+the same 64 driver frames (one at a time, as `animate` does) under each way of running it: the nearest source alone
+(the stop-23 rule), the smooth rule (`models.source_choice`), and the smooth rule with the synthesis prior
+(`landmarks.mouth_prior`; the shipped weights were not trained with it, so only its cost is meaningful here). Each
+row gives the ms per frame of choosing the sources (`Avatar.warp_sources`: rule, mesh grids, prior) and of the whole
+frame (sources + generator), best and median of 3 passes, and the output's largest difference from the nearest
+rule's (how much the rule changes the pixels). Torch runs 1 intra-op thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+import torch
+
+from benchmarks.cases import case
+
+FRAMES = 64
+
+
+def _avatar(model_changes: dict):
+    from talkinghead.data.synthetic.identity import Identity
+    from talkinghead.data.synthetic.motion import Motion
+    from talkinghead.data.synthetic.render import render_frame
+    from talkinghead.inference import Avatar, Source, TalkingHead
+
+    head = TalkingHead.load(None)
+    config = dataclasses.replace(head.config, model=dataclasses.replace(head.config.model, **model_changes))
+    size = config.model.image_size
+    person, motion = Identity.sample(3), Motion.sample(3, 8 + FRAMES)
+    rendered = [render_frame(person, motion.frame(t), size) for t in range(8 + FRAMES)]
+    frames = [image for image, _ in rendered]
+    landmarks = np.stack([points for _, points in rendered]).astype(np.float32)
+    base = head.personalize([Source(f"frame {t}", frames[t], frames[t], landmarks[t], (0.0, 0.0, float(size)))
+                             for t in range(8)])  # feed-forward
+    avatar = Avatar(head.generator, base.psi, base.source_landmarks, config, source_crops=base.source_crops)
+    return avatar, landmarks[8:]
+
+
+@case("source_blend")
+def source_blend() -> dict:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows, reference = {}, None
+        for name, changes in (("nearest", {"source_blend": "nearest"}), ("smooth p=4", {"source_blend": "smooth"}),
+                              ("smooth p=4 + mouth prior", {"source_blend": "smooth", "synthesis_prior": True})):
+            avatar, drivers = _avatar(changes)
+            if changes.get("synthesis_prior"):  # the shipped generator was built without it: run it with it on
+                avatar.generator.cfg = dataclasses.replace(avatar.generator.cfg, synthesis_prior=True)
+            passes_sources, passes_frames, outputs = [], [], []
+            for _ in range(3):
+                started = time.perf_counter()
+                for points in drivers:
+                    avatar.warp_sources(points[None])
+                passes_sources.append((time.perf_counter() - started) / len(drivers) * 1e3)
+                started = time.perf_counter()
+                outputs = [avatar.render_batch(points[None])[0] for points in drivers]
+                passes_frames.append((time.perf_counter() - started) / len(drivers) * 1e3)
+            frames = np.stack(outputs).astype(np.int16)
+            reference = frames if reference is None else reference
+            rows[name] = {"sources_ms_best": round(min(passes_sources), 3),
+                          "sources_ms_median": round(float(np.median(passes_sources)), 3),
+                          "frame_ms_best": round(min(passes_frames), 3),
+                          "frame_ms_median": round(float(np.median(passes_frames)), 3),
+                          "max_grey_difference_from_nearest": int(np.abs(frames - reference).max()),
+                          "mean_grey_difference_from_nearest": round(float(np.abs(frames - reference).mean()), 3)}
+        return {"rows": rows, "frames": FRAMES, "torch_threads": 1, "load_average_1min": round(os.getloadavg()[0], 2)}
+    finally:
+        torch.set_num_threads(threads)
