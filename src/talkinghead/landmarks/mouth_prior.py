@@ -31,9 +31,19 @@ def polygon_mask(polygons: torch.Tensor, height: int, width: int) -> torch.Tenso
     """[N, P, 2] polygons in pixel coordinates -> [N, 1, H, W] float, 1 where a pixel centre is inside
     (crossing-number rule; a degenerate polygon such as a closed mouth's covers almost nothing)."""
     polygons = polygons.to(torch.float32)
-    ys = torch.arange(height, dtype=torch.float32, device=polygons.device)[None, :, None]  # [1, H, 1]
-    xs = torch.arange(width, dtype=torch.float32, device=polygons.device)[None, None, :]  # [1, 1, W]
-    inside = torch.zeros(polygons.shape[0], height, width, dtype=torch.bool, device=polygons.device)
+    out = torch.zeros(polygons.shape[0], 1, height, width, dtype=torch.float32, device=polygons.device)
+    if polygons.numel() == 0:
+        return out
+    # Only the window around every polygon can be inside (a mouth is ~2 % of the frame: ~20x faster per frame).
+    low = polygons.reshape(-1, 2).amin(0).floor().clamp_min(0)
+    high = polygons.reshape(-1, 2).amax(0).ceil()
+    x0, y0 = int(low[0]), int(low[1])
+    x1, y1 = min(int(high[0]) + 1, width), min(int(high[1]) + 1, height)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    ys = torch.arange(y0, y1, dtype=torch.float32, device=polygons.device)[None, :, None]  # [1, h, 1]
+    xs = torch.arange(x0, x1, dtype=torch.float32, device=polygons.device)[None, None, :]  # [1, 1, w]
+    inside = torch.zeros(polygons.shape[0], y1 - y0, x1 - x0, dtype=torch.bool, device=polygons.device)
     count = polygons.shape[1]
     for i in range(count):
         a, b = polygons[:, i], polygons[:, (i + 1) % count]  # [N, 2]
@@ -43,7 +53,8 @@ def polygon_mask(polygons: torch.Tensor, height: int, width: int) -> torch.Tenso
         dy = torch.where(by == ay, torch.ones_like(by), by - ay)
         crossing_x = ax + (ys - ay) * (bx - ax) / dy  # [N, H, 1]
         inside ^= straddles & (xs < crossing_x)
-    return inside[:, None].to(torch.float32)
+    out[:, 0, y0:y1, x0:x1] = inside.to(torch.float32)
+    return out
 
 
 def mouth_prior(target_points: torch.Tensor, source_points: torch.Tensor, grids: torch.Tensor,
