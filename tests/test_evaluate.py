@@ -213,6 +213,13 @@ def test_report_files_rows_resume_and_cross_identity(world, tmp_path):
     for record in report["per_video"]:
         assert {"paired_csim", "paired_akd", "mkr"} <= set(record["metrics"])
         assert record["metrics"]["mkr"] is None and record["metrics"]["paired_akd"] is None
+        # and the teeth (issue 25), with the frames each counts, which the row pools
+        assert {"teeth_shown", "teeth_shown_frames", "teeth_invented", "teeth_invented_frames"} <= set(
+            record["metrics"])
+    for row in report["rows"]:
+        mine = [r for r in report["per_video"] if (r["method"], r["shots"]) == (row["method"], row["shots"])]
+        for name in ("teeth_shown", "teeth_invented"):
+            assert row["metrics"][name]["n"] == sum(r["metrics"][f"{name}_frames"] for r in mine)
     # The split is recorded, disjoint, and identical to split_frames.
     splits = json.loads((out / "splits.json").read_text())
     for split in splits:
@@ -384,7 +391,7 @@ def test_mouth_open_split_evaluates_open_targets_from_closed_sources_and_says_wh
     report = summary["self_reenactment"]
     assert set(report["metadata"]["skipped_videos"]) == {videos[1].key, videos[2].key}
     assert "mouth closed" in report["metadata"]["skipped_videos"][videos[1].key]
-    assert {"mouth_l1", "mouth_ssim", "mouth_sharpness"} <= set(report["metrics"])
+    assert {"mouth_l1", "mouth_ssim", "mouth_sharpness", "teeth_shown", "teeth_invented"} <= set(report["metrics"])
     assert report["metadata"]["split"].startswith("mouth-open")
 
 

@@ -11,6 +11,10 @@ comparison fair:
   target frames with a face in the truth and none found in the output;
 - the "same frames" means (`paired_metrics`): AKD and CSIM over the frames where every compared method has a
   value, so all methods are averaged over the same frames.
+
+With the truth's landmarks (``mouth_landmarks``) each frame also gets the mouth-region metrics and the teeth
+(`metrics.mouth.teeth_metrics`, issue 25). The teeth are shares of frames: `mean_metrics` also counts each one's
+frames (``teeth_shown_frames``), and the report pools them over all videos' frames (`metrics.report.pooled_share`).
 """
 
 from __future__ import annotations
@@ -71,6 +75,8 @@ class FrameScorer:
         target_landmarks: landmarks the output should have (AKD against them instead of the detected ones).
         identity_references: (image, key) pairs; CSIM = mean cosine to their descriptors (instead of the
         reference's).
+        mouth_landmarks: the reference's landmarks [68, 2]: the mouth-region metrics and the teeth
+        (``teeth_shown``/``teeth_invented``, `metrics.mouth.mouth_metrics`) against the reference.
         With an identity backend that has a same-person threshold (dlib's 0.6): ``identity_distance``, the mean
         descriptor distance to the same references, and ``verified``, 1.0 when it is below the threshold.
         """
@@ -120,12 +126,18 @@ class FrameScorer:
 
 
 def mean_metrics(per_frame: Sequence[dict[str, float | None]], names: Sequence[str] | None = None) -> dict:
-    """Mean of each metric over frames, leaving out None (a missing face); None when no frame has a value."""
+    """Mean of each metric over frames, leaving out None (a missing face); None when no frame has a value. For a
+    share of frames (`metrics.report.FRAME_SHARES`: the teeth) also ``<name>_frames``, how many frames it counts, so
+    that the report can pool the videos' frames."""
+    from talkinghead.metrics.report import FRAME_COUNT, FRAME_SHARES
+
     names = names or sorted({k for values in per_frame for k in values})
     result: dict[str, float | None] = {}
     for name in names:
         present = [v[name] for v in per_frame if v.get(name) is not None]
         result[name] = float(np.mean(present)) if present else None  # PSNR of an exact copy stays inf
+        if name in FRAME_SHARES:
+            result[name + FRAME_COUNT] = len(present)
     return result
 
 

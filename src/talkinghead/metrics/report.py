@@ -20,6 +20,9 @@ carries, per baseline and metric, the difference model − baseline on every vid
 interval over those videos, and on how many videos the model is ahead and behind (``row["versus"]``; the table's
 second part). Measured on the held-out split: fine-tuned T = 8 SSIM − mesh warp's is +0.0032 ± 0.0017, ahead on 12
 of 12 videos, while the two per-method intervals (± 0.053) overlap entirely.
+
+Shares of frames (`FRAME_SHARES`: the teeth of `metrics.mouth`) are pooled over all the frames they count (n =
+frames; a video with 1 such frame weighs 1 frame, not 1 video) with a delete-one-video jackknife (`pooled_share`).
 """
 
 from __future__ import annotations
@@ -93,7 +96,14 @@ METRICS: dict[str, MetricInfo] = {
     "mouth_ssim": MetricInfo("Mouth SSIM", True, 3),
     "mouth_sharpness": MetricInfo("Mouth sharpness", True, 3, target=1.0),
     "fd_mouth": MetricInfo("Mouth FD-MobileNetV2", False, 2),
+    # metrics.mouth: teeth (issue 25's targets: shown >= 0.5, invented <= 0.2); pooled over frames (`pooled_share`)
+    "teeth_shown": MetricInfo("Teeth shown (truth has teeth)", True, 3),
+    "teeth_invented": MetricInfo("Teeth invented (truth has none)", False, 3),
 }
+FRAME_SHARES = ("teeth_shown", "teeth_invented")
+"""Per-frame 1/0 metrics pooled over every counted frame of every video (`pooled_share`), not averaged by video."""
+FRAME_COUNT = "_frames"
+"""``<name>_frames`` in a video's record: how many of its frames the share ``<name>`` (of `FRAME_SHARES`) counts."""
 
 
 def metric_info(name: str) -> MetricInfo:
@@ -129,6 +139,30 @@ def mean_interval(values: Iterable[float | None], confidence: float = 0.95) -> I
     return Interval(mean, mean - half, mean + half, int(present.size), missing)
 
 
+def pooled_share(records: Sequence[dict], name: str, confidence: float = 0.95) -> dict:
+    """A per-frame 1/0 metric pooled over frames: of all the frames the records count (``metrics[name + "_frames"]``;
+    ``metrics[name]`` is the share over them), the share scoring 1: ``{"mean", "low", "high", "se", "n": frames,
+    "hits", "videos", "missing": records counting none, "interval"}``. Interval: delete-one-video jackknife (videos
+    are the independent units), Student-t quantiles; None under 2 videos."""
+    counted = []
+    for record in records:
+        share, frames = record["metrics"].get(name), record["metrics"].get(name + FRAME_COUNT)
+        if share is not None and frames is None:
+            raise ValueError(f"{name} of {record.get('video')} has no {name + FRAME_COUNT}: cannot pool it")
+        if share is not None and frames:
+            counted.append((share * frames, int(frames)))
+    hits, frames = sum(h for h, _ in counted), sum(f for _, f in counted)
+    entry = {"mean": hits / frames if frames else None, "low": None, "high": None, "se": None, "n": frames,
+             "hits": round(hits), "videos": len(counted), "missing": len(records) - len(counted),
+             "interval": f"delete-one-video jackknife, {round(confidence * 100)}% Student-t"}
+    if len(counted) >= 2:
+        left_out = np.array([(hits - h) / (frames - f) for h, f in counted])
+        se = float(np.sqrt((len(counted) - 1) / len(counted) * ((left_out - left_out.mean()) ** 2).sum()))
+        half = float(stats.t.ppf((1 + confidence) / 2, len(counted) - 1)) * se
+        entry.update(low=entry["mean"] - half, high=entry["mean"] + half, se=se)
+    return entry
+
+
 def _better(a: float | None, b: float | None, higher_is_better: bool, target: float | None = None) -> bool:
     """Whether value a strictly beats value b (a missing a never beats; a missing b is beaten by any a); with a
     ``target``, the one closer to it beats."""
@@ -157,13 +191,16 @@ def build_report(records: Sequence[dict], set_metrics: dict[tuple[str, int], dic
     keys = sorted({(r["method"], int(r["shots"])) for r in records} | set(set_metrics))
     names = [m for m in METRICS if any(m in r["metrics"] for r in records) or
              any(m in v for v in set_metrics.values())]
+    counts = {name + FRAME_COUNT for name in FRAME_SHARES}
     for record in records:
         for name in record["metrics"]:
-            metric_info(name)
+            if name not in counts:
+                metric_info(name)
     rows = []
     for method, shots in keys:
         mine = [r for r in records if r["method"] == method and int(r["shots"]) == shots]
-        per_video = {name: asdict(mean_interval((r["metrics"].get(name) for r in mine), confidence))
+        per_video = {name: pooled_share(mine, name, confidence) if name in FRAME_SHARES else
+                     asdict(mean_interval((r["metrics"].get(name) for r in mine), confidence))
                      for name in names if any(name in r["metrics"] for r in mine)}
         for name, value in set_metrics.get((method, shots), {}).items():
             metric_info(name)
@@ -365,6 +402,8 @@ def markdown_table(report: dict) -> str:
         for name in names:
             value = row["metrics"].get(name, {})
             text = _cell(value, metric_info(name)) if value else "n/a"
+            if name in FRAME_SHARES and value.get("mean") is not None:
+                text += f" (n={value['n']})"
             if name in row.get("not_beaten", {}):
                 text += f" {FLAG}"
             if value.get("unavailable") and value["unavailable"] not in " ".join(notes):
@@ -381,6 +420,9 @@ def markdown_table(report: dict) -> str:
                       "where every method's face is found; MKR: the share of frames with a face in the truth and "
                       "none found in the output.")
     footer += set_metric_notes(report)
+    if any(n in names for n in FRAME_SHARES):
+        from talkinghead.metrics.mouth import TEETH_NOTE
+        footer.append(TEETH_NOTE)
     stated = [f"- {note}" for note in report.get("metadata", {}).get("notes", [])]
     if report.get("learning_gain"):
         stated += ["", "Gains over the mesh warp that a blur or a fixed blend also reaches (no learning needed):"]
