@@ -46,3 +46,39 @@ def test_a_video_that_cannot_give_closed_sources_or_open_targets_says_why():
     assert isinstance(reason, str) and "5 frames with the mouth closed" in reason and "T = 8 needs 8" in reason
     never_open = np.zeros(100)
     assert "no frame with the mouth open" in mouth_open_split_frames("id/clip", never_open, (1, 8), targets=16)
+
+
+def test_the_temporal_window_is_driven_by_landmarks_smoothed_as_animate_smooths_a_driver(monkeypatch):
+    """Every method in the window gets the same driving landmarks: One-Euro smoothed (what `animate` feeds the
+    model) by default, the stored ones with temporal_landmarks="raw"; the choice is recorded and checked."""
+    import numpy as np
+    import pytest
+
+    from talkinghead.evaluate import methods
+    from talkinghead.evaluate.settings import TEMPORAL_FPS, EvaluationSettings
+    from talkinghead.landmarks.smoothing import LandmarkSmoother
+
+    rng = np.random.default_rng(0)
+    track = (np.full((12, 68, 2), 64.0) + rng.normal(0, 1.5, (12, 68, 2))).astype(np.float32)  # jitter only
+    track[:, 36:48, 0] += np.linspace(-20, 20, 12)[None, :].T  # eyes apart, so the face has a size
+    seen = {}
+
+    def fake_generate(ctx, avatars, source_images, source_landmarks, landmarks):
+        seen["landmarks"] = landmarks
+        return {"mesh-warp": [np.zeros((4, 4, 3), np.uint8)] * len(landmarks)}
+
+    monkeypatch.setattr(methods, "_generate", fake_generate)
+    frames = np.zeros((12, 4, 4, 3), np.uint8)
+    for choice in ("smoothed", "raw"):
+        ctx = type("Ctx", (), {"temporal_landmarks": choice})()
+        methods._temporal(ctx, {}, frames[:1], track[:1], frames, track)
+        if choice == "raw":
+            np.testing.assert_array_equal(seen["landmarks"], track)
+        else:
+            smoother = LandmarkSmoother(TEMPORAL_FPS)
+            np.testing.assert_allclose(seen["landmarks"], np.stack([smoother(p) for p in track]), rtol=1e-6)
+            assert np.abs(np.diff(seen["landmarks"], axis=0)).mean() < np.abs(np.diff(track, axis=0)).mean()
+    assert EvaluationSettings().record()["temporal_landmarks"] == "smoothed"
+    assert EvaluationSettings(temporal_landmarks="raw").record()["temporal_landmarks"] == "raw"
+    with pytest.raises(ValueError, match="temporal_landmarks"):
+        EvaluationSettings(temporal_landmarks="wobbly")

@@ -83,8 +83,11 @@ def test_the_untrained_warp_model_is_the_mesh_warp_and_nothing_learned_acts(worl
         assert video["psi_swap_grey"] == 0.0  # mask = 1: the synthesis branch, and with it ψ, supplies nothing
         assert video["output_vs_mesh_warp_grey"] < 0.05, video  # 0 measured; cv2.remap may round apart
         assert video["max_difference_from_avatar_grey"] == 0
+        assert video["psi_swap_mouth_grey"] == 0.0
     overall = result["overall"]
-    assert set(overall) == set(FIGURES)
+    assert set(overall) == {*FIGURES, "auc_projection"}  # the export carries D, not a lip discriminator
+    auc = overall["auc_projection"]
+    assert 0.0 <= auc["auc"] <= 1.0 and auc["frames"] == len(result["videos"]) * TARGETS
     assert overall["gate_mean"] == {"mean": 1.0, "min": 1.0, "max": 1.0, "videos": 3}
 
 

@@ -43,6 +43,9 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument("--temporal-window", type=int, default=DEFAULT_WINDOW, metavar="N",
                         help=f"consecutive frames per video for the pop rate (random split; default {DEFAULT_WINDOW}; "
                         "0: none)")
+    parser.add_argument("--temporal-landmarks", choices=["smoothed", "raw"], default="smoothed",
+                        help="the window's driving landmarks: smoothed as animate smooths a driver (default) or the "
+                             "stored per-frame ones")
     parser.add_argument("--allow-overlap", action="store_true",
                         help="evaluate even on identities the checkpoint was trained on")
     parser.add_argument("--identity-split", default=None, metavar="FILE", help="with --part: the identity split the "
@@ -81,6 +84,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         cross_identity=args.cross_identity, allow_overlap=args.allow_overlap, fid_weights=args.fid_weights,
         arcface_onnx=args.arcface_onnx, seed=args.seed, device=args.device, finetune_overrides=tuple(args.overrides),
         study_frames=args.study_frames, split=args.split, temporal_window=args.temporal_window,
+        temporal_landmarks=args.temporal_landmarks,
         identity_part=args.part,
         identity_split_sha256=identity_split.sha256 if identity_split is not None else None)
     summary = evaluate(args.checkpoint, args.data, args.out, settings)

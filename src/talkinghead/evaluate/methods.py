@@ -44,6 +44,9 @@ class VideoRun:
     """FD-MobileNetV2 features (`metrics.realism.MobileNetV2Embedding`), None when unavailable."""
     study_frames: int = 0
     """Target frames per video and T saved as PNG for the user study (`saved_frames`; 0: none)."""
+    temporal_landmarks: str = "smoothed"
+    """The temporal window's driving landmarks: One-Euro smoothed as `animate` smooths a driver, or raw
+    (`EvaluationSettings.temporal_landmarks`)."""
 
 
 def source_objects(images: np.ndarray, landmarks: np.ndarray, key: str, frames: Sequence[int]) -> list:
@@ -177,9 +180,15 @@ TEMPORAL_METRICS = ("pop_rate", "excess_change", "change_ratio")
 def _temporal(ctx: VideoRun, avatars: dict, source_images: np.ndarray, source_landmarks: np.ndarray,
               window_images: np.ndarray, window_landmarks: np.ndarray) -> dict[str, dict[str, float | None]]:
     """{method: pop rate, excess change, change ratio} over the window's consecutive frames, each method driven
-    by the window's landmarks one frame after another, as `animate` renders (`metrics.temporal`)."""
+    by the window's landmarks one frame after another, as `animate` renders (`metrics.temporal`): smoothed by
+    the One-Euro filter `animate` applies to a driver, unless ``ctx.temporal_landmarks`` is "raw"."""
+    from talkinghead.evaluate.settings import TEMPORAL_FPS
+    from talkinghead.landmarks.smoothing import LandmarkSmoother
     from talkinghead.metrics.temporal import temporal_stability
 
+    if ctx.temporal_landmarks == "smoothed":
+        smoother = LandmarkSmoother(TEMPORAL_FPS)
+        window_landmarks = np.stack([smoother(points) for points in window_landmarks])
     outputs = _generate(ctx, avatars, source_images, source_landmarks, window_landmarks)
     truth = list(window_images)
     return {method: {name: temporal_stability(frames, truth)[name] for name in TEMPORAL_METRICS}

@@ -71,7 +71,8 @@ def evaluate(checkpoints: str | Path | Sequence[str | Path], data: str | Path, o
     run = VideoRun(models, index, out, settings.shots, models[0].head.config.model.image_size,
                    FrameScorer(identity, backends.detector or default_detector(), independent), settings.seed,
                    fid_network,
-                   fd_network=fd_network, study_frames=settings.study_frames)
+                   fd_network=fd_network, study_frames=settings.study_frames,
+                   temporal_landmarks=settings.temporal_landmarks)
     results = VideoResults(out)
     started = time.perf_counter()
     resumed = _run_videos(run, splits, results, identity, cache, settings.progress)
@@ -253,7 +254,8 @@ SPLIT_NOTES = {
 MOUTH_NOTE = (f"Mouth columns: L1, SSIM and Sharpness on the target's mouth region (its outer-lip box enlarged by "
               f"{MOUTH_MARGIN:g} of its size on every side), and FD-MobileNetV2 of those regions resized to 64 px.")
 TEMPORAL_NOTE = ("Pop rate, excess change and change ratio: on a window of consecutive frames per video (disjoint from "
-                 "targets and sources), driven frame by frame as animate does; a pair pops when the output changes "
+                 "targets and sources), driven frame by frame as animate does (its landmarks One-Euro smoothed as "
+                 "animate smooths a driver, unless --temporal-landmarks raw); a pair pops when the output changes "
                  "more than 2x the real video's change + 2 grey levels; excess change = mean of max(0, output's "
                  "change - real change) in grey levels (`metrics.temporal`).")
 
