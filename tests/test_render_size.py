@@ -12,6 +12,8 @@ dlib (skipped without it).
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -63,7 +65,7 @@ def clip() -> tuple[np.ndarray, np.ndarray]:
 
 
 def with_detail(sources: WarpSources, detail: torch.Tensor) -> WarpSources:
-    return WarpSources(sources.images, sources.landmark_images, sources.grids, sources.distances, detail)
+    return dataclasses.replace(sources, detail_images=detail)
 
 
 def test_detail_images_equal_to_the_sources_give_the_models_output_exactly(clip):
