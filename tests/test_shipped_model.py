@@ -22,7 +22,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPLIT = REPO_ROOT / "docs" / "splits" / "shared-dev-data.json"
-SHIPPED_SPLIT_SHA256 = "9e8f5a90f4eeba8658438975a8c1182da679f965d17e44ae28b5310d33ce8a68"
 DRIVER_FRAMES = 12
 
 
@@ -55,9 +54,7 @@ def test_the_shipped_model_never_saw_a_held_out_person():
     assert sorted(set(seen) & split.held_out) == []
     assert [name for name in seen if split.part_of(name) != "train"] == []  # no validation person either
     training = metadata["training_data"]
-    # It was trained with the split file as it was before the validation people and the clips added on 2026-12-04
-    # (git show 9d987ff:docs/splits/shared-dev-data.json); the checks above hold against today's file.
-    assert training["split_sha256"] == SHIPPED_SPLIT_SHA256 != split.sha256 and training["part"] == "train"
+    assert training["split_sha256"] == split.sha256 and training["part"] == "train"  # today's split file
     assert training["people"] == len(seen)
 
 
@@ -67,7 +64,7 @@ def test_load_without_a_path_is_the_shipped_model_and_says_so_once(caplog):
     with caplog.at_level(logging.INFO, logger="talkinghead.shipped"):
         head = TalkingHead.load(landmarks=lambda image, previous: None)
     lines = [r.getMessage() for r in caplog.records if r.name == "talkinghead.shipped"]
-    assert len(lines) == 1 and SHIPPED_MODEL in lines[0] and "80 people" in lines[0]
+    assert len(lines) == 1 and SHIPPED_MODEL in lines[0] and "136 people" in lines[0]
     assert head.config.preset == "warp-128" and head.discriminator is not None
 
 

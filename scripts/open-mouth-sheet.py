@@ -1,0 +1,79 @@
+"""The model card's open-mouth comparison (issue 25): public-domain portraits, one picture each, feed-forward, the
+mouth driven open from the portrait's own closed-mouth landmarks (lower lip and chin lowered by 0.15 and 0.30
+inter-ocular distances, as `tests/test_identity_reaches_pixels.opened`). Columns per opening: the mesh warp of the
+portrait | each checkpoint given. With ``--driver-landmarks FILE.npy`` (a talker's landmark track [T, 68, 2]) the
+openings are that talker's instead: its frames at the 85th and the highest mouth openness, retargeted relative to
+its most closed frame (`landmarks.retarget`, as `animate` drives). Face crops at 256 px. Only generated pictures are
+written; the portraits and the driver are read where they are.
+
+    python scripts/open-mouth-sheet.py OUT.jpg --portrait A.png --portrait B.jpg --checkpoint OLD --checkpoint NEW
+    (no --portrait: the packaged Mona Lisa; a checkpoint named "shipped": the packaged model)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from talkinghead.inference import TalkingHead  # noqa: E402
+from talkinghead.landmarks.mesh import sampling_grid, warp_image  # noqa: E402
+from talkinghead.showcase import packaged_mona_lisa, write_picture  # noqa: E402
+from test_identity_reaches_pixels import opened  # noqa: E402
+
+SIZE = 256
+OPENINGS = (0.15, 0.30)
+
+
+def driven_shapes(rest: np.ndarray, driver: np.ndarray | None) -> list[np.ndarray]:
+    """The portrait's landmarks [68, 2] opened twice: by `opened`, or by the driver's own open frames."""
+    if driver is None:
+        return [opened(rest, by) for by in OPENINGS]
+    from talkinghead.landmarks.retarget import retarget
+    from talkinghead.metrics.mouth import mouth_openness
+
+    openness = np.asarray(mouth_openness(driver))
+    picks = [int(np.argsort(openness)[int(0.85 * (len(openness) - 1))]), int(np.argmax(openness))]
+    return list(retarget(driver[picks], rest, "relative", reference=driver[int(np.argmin(openness))]))
+
+
+def row(portrait: str, heads: list, driver: np.ndarray | None) -> np.ndarray:
+    tiles = []
+    for opening in range(len(OPENINGS)):
+        for number, head in enumerate(heads):
+            avatar = head.personalize([portrait])
+            rest = avatar.source_landmarks[0]
+            driven = driven_shapes(rest, driver)[opening]
+            if number == 0:
+                model = avatar.config.model.image_size
+                scaled = [(p + 0.5) * (SIZE / model) - 0.5 for p in (rest, driven)]
+                source = cv2.resize(avatar.detail_crops[0], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+                tiles.append(warp_image(source, sampling_grid(scaled[0], scaled[1], SIZE)))
+            tiles.append(avatar.render_batch(driven[None], size=SIZE)[0])
+    crop = slice(SIZE // 4, SIZE * 7 // 8), slice(SIZE // 5, SIZE * 4 // 5)  # the lower face
+    return np.concatenate([tile[crop] for tile in tiles], axis=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out")
+    parser.add_argument("--portrait", action="append", default=[])
+    parser.add_argument("--checkpoint", action="append", required=True)
+    parser.add_argument("--driver-landmarks", default=None, help="a talker's landmark track [T, 68, 2] (.npy)")
+    args = parser.parse_args()
+    driver = None if args.driver_landmarks is None else np.load(args.driver_landmarks).astype(np.float32)
+    heads = [TalkingHead.load(None if c == "shipped" else c) for c in args.checkpoint]
+    portraits = args.portrait or [str(packaged_mona_lisa())]
+    sheet = np.concatenate([row(p, heads, driver) for p in portraits], axis=0)
+    print(write_picture(args.out, sheet))
+    openings = ("the driver's 85th-percentile and widest openings" if driver is not None
+                else ", ".join(f"{o} inter-ocular distances" for o in OPENINGS))
+    print(f"columns, per opening ({openings}): mesh warp | " + " | ".join(args.checkpoint))
+
+
+if __name__ == "__main__":
+    main()
