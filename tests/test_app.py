@@ -121,7 +121,7 @@ def test_without_a_checkpoint_only_avatars_can_be_animated(workspace, files):
 def test_fine_tuning_settings_can_be_changed_for_the_app(workspace, files):
     studio = Studio.from_checkpoint(workspace, files["export"], finetune_overrides=["finetune.lr_generator=0.001"])
     assert studio.head.config.finetune.lr_generator == 0.001
-    with pytest.raises(ValueError, match="only finetune.* settings can change after training"):
+    with pytest.raises(ValueError, match="only finetune.* settings and how the warp generator is run"):
         Studio.from_checkpoint(workspace, files["export"], finetune_overrides=["model.image_size=128"])
     with pytest.raises(ValueError, match="it needs --checkpoint"):
         Studio.from_checkpoint(workspace, None, finetune_overrides=["finetune.lr_generator=0.001"])

@@ -41,7 +41,11 @@ def test_finetune_only_commands_check_set_before_loading_anything(command, capsy
     assert main([*command, "--set", "finetune.epochs=many"]) == 2
     assert capsys.readouterr().err.strip().endswith("finetune.epochs must be an integer, got 'many'")
     assert main([*command, "--set", "train.steps=3"]) == 2
-    assert "this command changes only finetune.* fields" in capsys.readouterr().err
+    assert "this command changes only finetune.*, model.* fields" in capsys.readouterr().err
+    assert main([*command, "--set", "model.image_size=256"]) == 2  # the networks' shape: never after training
+    assert "only how the warp generator is run can change" in capsys.readouterr().err
+    assert main([*command, "--set", "model.source_blend=softest"]) == 2
+    assert "model.source_blend" in capsys.readouterr().err
 
 
 def test_set_is_declared_once_and_reaches_the_config(capsys):
