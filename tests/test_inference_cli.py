@@ -105,7 +105,8 @@ def test_finetune_refuses_an_avatar_or_training_file_as_checkpoint(files, tmp_pa
 
 def test_finetune_settings_can_be_overridden_but_not_the_networks(files, tmp_path, capsys):
     """`--set finetune.lr_generator=...` changes how a new person is fine-tuned (a model trained with other
-    learning rates than the paper's needs it); `--set model.*` would contradict the trained weights: refused."""
+    learning rates than the paper's needs it); `--set model.*` of the networks' shape would contradict the trained
+    weights: refused (how the warp generator runs, e.g. model.source_blend, may change)."""
     from talkinghead.inference import TalkingHead
 
     head = TalkingHead.load(files["export"], device="cpu", finetune_overrides=["finetune.lr_generator=1e-3",
@@ -113,7 +114,8 @@ def test_finetune_settings_can_be_overridden_but_not_the_networks(files, tmp_pat
     assert head.config.finetune.lr_generator == 1e-3 and head.config.finetune.epochs == 3
     assert TalkingHead.load(files["export"], device="cpu").config.finetune.lr_generator == 5e-5
     _fails(capsys, ["finetune", "--checkpoint", str(files["export"]), "--source", str(files["noise"]), "-o",
-                    str(tmp_path / "a.avatar"), "--set", "model.min_channels=8"], "only finetune.*")
+                    str(tmp_path / "a.avatar"), "--set", "model.min_channels=8"],
+           "only how the warp generator is run can change")
     _fails(capsys, ["finetune", "--checkpoint", str(files["export"]), "--source", str(files["noise"]), "-o",
                     str(tmp_path / "a.avatar"), "--set", "finetune.nope=1"], "no field 'nope'")
 
