@@ -1,6 +1,6 @@
 """The model card's open-mouth comparison (issue 25): public-domain portraits, one picture each, feed-forward, the
 mouth driven open from the portrait's own closed-mouth landmarks (lower lip and chin lowered by 0.15 and 0.30
-inter-ocular distances, as `tests/test_identity_reaches_pixels.opened`). Columns per opening: the mesh warp of the
+inter-ocular distances, `landmarks.geometry.open_mouth`). Columns per opening: the mesh warp of the
 portrait | each checkpoint given. With ``--driver-landmarks FILE.npy`` (a talker's landmark track [T, 68, 2]) the
 openings are that talker's instead: its frames at the 85th and the highest mouth openness, retargeted relative to
 its most closed frame (`landmarks.retarget`, as `animate` drives). Face crops at 256 px. Only generated pictures are
@@ -13,26 +13,23 @@ written; the portraits and the driver are read where they are.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from talkinghead.inference import TalkingHead  # noqa: E402
-from talkinghead.landmarks.mesh import sampling_grid, warp_image  # noqa: E402
-from talkinghead.showcase import packaged_mona_lisa, write_picture  # noqa: E402
-from test_identity_reaches_pixels import opened  # noqa: E402
+from talkinghead.inference import TalkingHead
+from talkinghead.landmarks.geometry import open_mouth
+from talkinghead.landmarks.mesh import sampling_grid, warp_image
+from talkinghead.showcase import packaged_mona_lisa, write_picture
 
 SIZE = 256
 OPENINGS = (0.15, 0.30)
 
 
 def driven_shapes(rest: np.ndarray, driver: np.ndarray | None) -> list[np.ndarray]:
-    """The portrait's landmarks [68, 2] opened twice: by `opened`, or by the driver's own open frames."""
+    """The portrait's landmarks [68, 2] opened twice: by `open_mouth`, or by the driver's own open frames."""
     if driver is None:
-        return [opened(rest, by) for by in OPENINGS]
+        return [open_mouth(rest, by) for by in OPENINGS]
     from talkinghead.landmarks.retarget import retarget
     from talkinghead.metrics.mouth import mouth_openness
 

@@ -352,16 +352,16 @@ class Avatar:
             grids.append(sampling_grids(self.source_landmarks[nearest], target, size))  # the target's mesh once
             distances.append(distance[nearest])
         index = torch.from_numpy(np.stack(picks)).to(self.device)  # [B, N]
-        grid = torch.from_numpy(np.stack(grids)).to(self.device)  # [B, N, S, S, 2]
+        grid = torch.from_numpy(np.stack(grids))  # [B, N, S, S, 2], on the CPU until the prior is made
         # The rule's weights only when they are not the nearest alone (the generator's default): old exports and
         # the nearest rule keep their traced inputs.
         weights = torch.from_numpy(np.stack(shares)).to(self.device) if model.source_blend != "nearest" else None
         prior = None
         if model.synthesis_prior:
             prior = mouth_prior(torch.from_numpy(targets), torch.from_numpy(self.source_landmarks[np.stack(picks)]),
-                                grid.cpu(), torch.from_numpy(np.stack(shares))).to(self.device)  # [B, 1, S, S]
+                                grid, torch.from_numpy(np.stack(shares))).to(self.device)  # [B, 1, S, S]
         return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]
-                           grid, torch.from_numpy(np.stack(distances)).float().to(self.device),  # [B, N]
+                           grid.to(self.device), torch.from_numpy(np.stack(distances)).float().to(self.device),
                            None if detail is None else detail[index].float().div_(127.5).sub_(1.0),  # [B, N, 3, R, R]
                            weights, prior)
 

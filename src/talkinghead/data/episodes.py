@@ -187,9 +187,9 @@ class EpisodeDataset(Dataset):
         if self.generator_sources is not None:  # nearest to the target first (the generator takes the first N)
             from talkinghead.landmarks.mesh import normalized_landmark_distance
 
-            scale = self._scale
-            distance = normalized_landmark_distance(np.asarray(landmarks[sources], np.float32) * scale,
-                                                    np.asarray(landmarks[target], np.float32) * scale)
+            # Position and scale are normalized away: the stored landmarks order them as the resized ones would.
+            distance = normalized_landmark_distance(np.asarray(landmarks[sources], np.float32),
+                                                    np.asarray(landmarks[target], np.float32))
             sources = sources[np.argsort(distance, kind="stable")]
         frame_numbers = [*sources.tolist(), target]
         size = self.image_size

@@ -109,21 +109,24 @@ def _mouth_sum(images: torch.Tensor, landmarks: np.ndarray) -> tuple[float, int]
 
 
 def video_figures(avatar, landmarks: np.ndarray, source_images: np.ndarray, source_landmarks: np.ndarray,
-                  other_psi: torch.Tensor | None) -> dict[str, float | None]:
+                  other_psi: torch.Tensor | None) -> tuple[dict[str, float | None], np.ndarray]:
     """The figures (`FIGURES`) of one test video: its avatar rendering the target ``landmarks`` [M, 68, 2];
     ``source_images`` uint8 [T, S, S, 3] and ``source_landmarks`` [T, 68, 2] for the mesh-warp baseline;
-    ``other_psi``: another person's ψ̂ (None: no ψ swap, the figure is None)."""
+    ``other_psi``: another person's ψ̂ (None: no ψ swap, the figure is None). Also returns the avatar's frames,
+    uint8 [M, S, S, 3] (what the discriminators score)."""
     from talkinghead.metrics.baselines import mesh_warp
     from talkinghead.pixels import to_uint8
 
     sums = {name: 0.0 for name in FIGURES if name != "residual_flow_max_px"}
     flow_max, pixels, flow_values, largest, mouth_pixels = 0.0, 0, 0, 0, 0
+    frames = []
     for start in range(0, len(landmarks), BATCH_SIZE):
         chunk = np.asarray(landmarks[start:start + BATCH_SIZE], np.float32)
         parts = render_parts(avatar, chunk)
         flow = flow_pixels(parts["residual_flow"].float())  # [B, K, H, W]
         frame = to_uint8(parts["output"])  # what the avatar shows
         rendered = avatar.render_batch(chunk)
+        frames.append(rendered)
         largest = max(largest, int(np.abs(frame.astype(np.int16) - rendered.astype(np.int16)).max()))
         meshes = np.stack([mesh_warp(source_images, source_landmarks, t) for t in chunk])
         output = grey_levels(parts["output"])
@@ -150,7 +153,7 @@ def video_figures(avatar, landmarks: np.ndarray, source_images: np.ndarray, sour
     if other_psi is None:
         figures["psi_swap_grey"] = None
     figures["max_difference_from_avatar_grey"] = largest
-    return {name: figures[name] for name in (*FIGURES, "max_difference_from_avatar_grey")}
+    return {name: figures[name] for name in (*FIGURES, "max_difference_from_avatar_grey")}, np.concatenate(frames)
 
 
 def summarize(per_video: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
@@ -211,10 +214,9 @@ def measure_learned_parts(checkpoint: str | Path, data: str | Path, shots: int =
     for key, split in splits.items():
         other = others.get(key)
         source_images, source_landmarks, target_landmarks, target_images = inputs[key]
-        figures = video_figures(avatars[key], target_landmarks, source_images, source_landmarks,
-                                avatars[other].psi if other is not None else None)
+        figures, rendered = video_figures(avatars[key], target_landmarks, source_images, source_landmarks,
+                                          avatars[other].psi if other is not None else None)
         per_video[key] = {"identity": split.identity, "other_psi_from": other, **figures}
-        rendered = avatars[key].render_batch(target_landmarks)
         for kind, images in (("real", target_images), ("generated", rendered)):
             for critic, values in critics.scores(images, target_landmarks, source_images, source_landmarks).items():
                 scores.setdefault(critic, {"real": [], "generated": []})[kind].append(values)

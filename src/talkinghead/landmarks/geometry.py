@@ -26,3 +26,15 @@ def inter_ocular_distance(points: np.ndarray) -> np.ndarray | float:
         raise ValueError(f"inter_ocular_distance needs landmarks [..., 68, 2], got {points.shape}")
     distance = np.linalg.norm(points[..., LEFT_EYE_OUTER, :] - points[..., RIGHT_EYE_OUTER, :], axis=-1)
     return float(distance) if distance.ndim == 0 else distance
+
+
+def open_mouth(points: np.ndarray, by: float) -> np.ndarray:
+    """Landmarks [68, 2] with the lower lip and the chin lowered by ``by`` inter-ocular distances (the mouth corners
+    by 0.3 of it, the chin tapering along the jaw), as a talker opening the mouth: a driver shape for a face whose
+    own sources show the mouth closed (tests, the model card's open-mouth pictures). float32 [68, 2]."""
+    moved = np.asarray(points, np.float32).copy()
+    drop = by * float(inter_ocular_distance(moved))
+    moved[[*range(55, 60), *range(64, 68)], 1] += drop  # lower outer and inner lip
+    moved[[54, 48], 1] += 0.3 * drop  # the mouth corners a little
+    moved[5:12, 1] += drop * np.array([0.3, 0.6, 0.9, 1.0, 0.9, 0.6, 0.3], np.float32)  # the chin
+    return moved

@@ -65,11 +65,4 @@ def choose_sources(distances: np.ndarray, count: int, rule: SourceBlend = "neare
     return chosen, (weights / weights.sum()).astype(np.float32)
 
 
-def choose_sources_batch(distances: np.ndarray, count: int, rule: SourceBlend = "nearest",
-                         power: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
-    """`choose_sources` for B targets: distances [B, T] -> (indices [B, n], weights float32 [B, n])."""
-    picks = [choose_sources(row, count, rule, power) for row in np.asarray(distances)]
-    return np.stack([p[0] for p in picks]), np.stack([p[1] for p in picks])
-
-
-__all__ = ["SOURCE_BLENDS", "SourceBlend", "choose_sources", "choose_sources_batch"]
+__all__ = ["SOURCE_BLENDS", "SourceBlend", "choose_sources"]

@@ -122,7 +122,8 @@ class MetaLearner:
 
         # The mouth's own terms (issue 25): a lip discriminator and mouth-crop L1, when their weights are > 0.
         mouth_terms = ("mouth_pixel", "lip_adversarial", "lip_feature_matching")
-        self.mouth = (MouthCritic(config.model.image_size, train.lr_discriminator, train.betas, device)
+        self.mouth = (MouthCritic(config.model.image_size, train.lr_discriminator, train.betas, device,
+                                  fp16=train.mixed_precision == "fp16")
                       if any(self.weights[name] > 0 for name in mouth_terms) else None)
         self.train_lip_discriminator = self.weights["lip_adversarial"] > 0 or self.weights["lip_feature_matching"] > 0
         self._parts: dict[str, torch.Tensor] = {}
@@ -175,7 +176,7 @@ class MetaLearner:
                                     autocast_dtype=self.autocast_dtype)
         if logs is not None and self.mouth is not None and self.train_lip_discriminator:
             lip = self.mouth.discriminator_update(batch["target_image"], generated, batch["target_landmark_image"],
-                                                  batch["target_landmarks"])
+                                                  batch["target_landmarks"], self.world)
             if lip is None:
                 return None
             logs.update(lip)
@@ -405,7 +406,8 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
     embedder, generator = Embedder(config.model), build_generator(config.model)  # the config's family
     discriminator = Discriminator(config.model, num_videos)
     learner = MetaLearner(config, embedder, generator, discriminator, feature_networks, world)
-    _broadcast_weights([learner.embedder, learner.generator, learner.discriminator, learner.ema], world)
+    _broadcast_weights([learner.embedder, learner.generator, learner.discriminator, learner.ema,
+                        *([learner.mouth.discriminator] if learner.mouth is not None else [])], world)
     seed_everything(train_cfg.seed + world.rank)  # per-rank streams from here on
     dataset_record = dict(dataset_record or {})
     warm_start = None

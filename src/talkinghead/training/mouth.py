@@ -10,7 +10,8 @@ Meta-learning (`training.loop`) adds, when their weights are > 0 (`LossConfig`):
 
 The crops follow the TARGET's landmarks (`mouth_crops`): real and generated mouths are cut from the same box.
 D_lip has its own Adam (the discriminator's learning rate and betas) and, like D, is updated with x̂ detached and
-frozen during G's update (no summed G + D loss).
+frozen during G's update (no summed G + D loss), through the same `training.steps.Phase` (gradients averaged over
+ranks, the non-finite guard on every rank, its own gradient scaler).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import torch
 
 from talkinghead import losses
 from talkinghead.models.lip_discriminator import LipDiscriminator, crop_size_for, mouth_crops
+from talkinghead.training.distributed import World, all_finite
+from talkinghead.training.steps import Phase
 
 
 def adversarial_ramp(step: int, warmup: int, ramp: int) -> float:
@@ -45,10 +48,13 @@ def flow_total_variation(residual_flow: torch.Tensor) -> torch.Tensor:
 class MouthCritic:
     """The lip discriminator, its optimizer, and the mouth terms of G's loss."""
 
-    def __init__(self, image_size: int, lr: float, betas: tuple[float, float], device: torch.device) -> None:
+    def __init__(self, image_size: int, lr: float, betas: tuple[float, float], device: torch.device,
+                 fp16: bool = False) -> None:
         self.crop_size = crop_size_for(image_size)
         self.discriminator = LipDiscriminator(self.crop_size).to(device).train()
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
+        self.phase = Phase(list(self.discriminator.parameters()), self.optimizer,
+                           torch.amp.GradScaler(device.type, enabled=fp16))
 
     def crops(self, images: torch.Tensor, landmark_images: torch.Tensor,
               landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +62,7 @@ class MouthCritic:
                 mouth_crops(landmark_images, landmarks, self.crop_size).detach())
 
     def discriminator_update(self, real: torch.Tensor, fake: torch.Tensor, landmark_images: torch.Tensor,
-                             landmarks: torch.Tensor) -> dict[str, torch.Tensor] | None:
+                             landmarks: torch.Tensor, world: World | None = None) -> dict[str, torch.Tensor] | None:
         """One D_lip update on the hinge loss; ``fake`` detached. None (and no update) when it is not finite."""
         if fake.requires_grad:
             raise ValueError("the lip discriminator's update needs x̂.detach()")
@@ -65,11 +71,10 @@ class MouthCritic:
                                    torch.cat([landmarks, landmarks]))
         scores, _ = self.discriminator(mouths, drawn)
         hinge = losses.discriminator_hinge_loss(real_score=scores[:batch], fake_score=scores[batch:])
-        if not torch.isfinite(hinge["total"]):
+        world = world or World()
+        if not all_finite(hinge["total"], world):
             return None
-        self.optimizer.zero_grad(set_to_none=True)
-        hinge["total"].backward()
-        self.optimizer.step()
+        self.phase.apply(hinge["total"], world, rows=False)
         return {"loss/lip_discriminator": hinge["total"].detach(), "score/lip_real": scores[:batch].mean().detach(),
                 "score/lip_fake": scores[batch:].mean().detach()}
 
