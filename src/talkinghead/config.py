@@ -310,6 +310,11 @@ class TrainConfig:
     The discriminators train from the first step."""
     adversarial_ramp: int = 0
     """Steps of the linear ramp after ``adversarial_warmup`` (0 = full weight at once)."""
+    lr_lip_discriminator: float | None = None
+    """Adam learning rate of the lip discriminator (`training.mouth`); None = ``lr_discriminator``."""
+    lip_pool_size: int = 0
+    """(real, generated) mouth-crop pairs kept from past steps; each lip-discriminator update also scores up to
+    3 × batch_size of them (`training.mouth.POOL_DRAW`). 0 = this batch's mouths only."""
     init_from: str | None = None
     """A warm start: a ``warm-start`` file or a training checkpoint of the same architecture whose E, G, D (not
     W) and EMA a *new* run starts from (`talkinghead.training.warm_start`); a resumed run ignores its weights."""
@@ -327,7 +332,9 @@ class TrainConfig:
             raise ConfigError("train.ema_decay must be in [0, 1)")
         if not 0 <= self.gap_fraction <= 1:
             raise ConfigError(f"train.gap_fraction must be in [0, 1], got {self.gap_fraction}")
-        for name in ("generator_sources", "adversarial_warmup", "adversarial_ramp"):
+        if self.lr_lip_discriminator is not None and not self.lr_lip_discriminator > 0:
+            raise ConfigError(f"train.lr_lip_discriminator must be > 0 (or null), got {self.lr_lip_discriminator}")
+        for name in ("generator_sources", "adversarial_warmup", "adversarial_ramp", "lip_pool_size"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
 

@@ -122,8 +122,9 @@ class MetaLearner:
 
         # The mouth's own terms (issue 25): a lip discriminator and mouth-crop L1, when their weights are > 0.
         mouth_terms = ("mouth_pixel", "lip_adversarial", "lip_feature_matching")
-        self.mouth = (MouthCritic(config.model.image_size, train.lr_discriminator, train.betas, device,
-                                  fp16=train.mixed_precision == "fp16")
+        lip_lr = train.lr_lip_discriminator if train.lr_lip_discriminator is not None else train.lr_discriminator
+        self.mouth = (MouthCritic(config.model.image_size, lip_lr, train.betas, device,
+                                  fp16=train.mixed_precision == "fp16", pool_size=train.lip_pool_size)
                       if any(self.weights[name] > 0 for name in mouth_terms) else None)
         self.train_lip_discriminator = self.weights["lip_adversarial"] > 0 or self.weights["lip_feature_matching"] > 0
         self._parts: dict[str, torch.Tensor] = {}
@@ -221,6 +222,8 @@ class MetaLearner:
                 ok = False
                 break
             logs.update(result)
+        if ok and self.mouth is not None and self.train_lip_discriminator:
+            self.mouth.remember(batch["target_image"], fake, batch["target_landmark_image"], batch["target_landmarks"])
         if ok:
             result = self.generator_step(batch, embedding, generated)
             ok = result is not None
@@ -294,6 +297,8 @@ class MetaLearner:
         for name, module in self.modules().items():
             tensors.update(prefixed(f"{name}.", model_state(module)))
         tensors["video_started"] = self.video_started.detach().cpu().clone()
+        if self.mouth is not None:
+            tensors.update(prefixed("lip_pool.", self.mouth.pool_state()))
         for name, optimizer in self.optimizers().items():
             optimizer_tensors, optimizer_meta = training_state.optimizer_to_tensors(optimizer, f"optimizer.{name}")
             tensors.update(optimizer_tensors)
@@ -308,6 +313,9 @@ class MetaLearner:
             load_model_state(module, tensors, prefix=f"{name}.", source=source)
         if "video_started" in tensors:
             self.video_started.copy_(tensors["video_started"])
+        if self.mouth is not None:
+            self.mouth.load_pool_state({name[len("lip_pool."):]: t for name, t in tensors.items()
+                                        if name.startswith("lip_pool.")})
         for name, optimizer in self.optimizers().items():
             # The saved param_groups carry the old run's lr and betas; the config's apply (the resume log says so).
             hyperparameters = [{"lr": g["lr"], "betas": g["betas"]} for g in optimizer.param_groups]
