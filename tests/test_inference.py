@@ -327,3 +327,27 @@ def test_measured_animation_counts_pops_against_the_driver_crop_and_never_across
     crop = driver_crop(frames[0], SIZE)
     assert np.array_equal(crop, crop_face(frames[0].driver, frames[0].driver_landmarks, SIZE)[0])
     assert frames[4].held and driver_crop(frames[4], SIZE) is None
+
+
+def test_animate_closes_an_open_source_mouth_on_a_closed_driver_with_lip_normalization(head):
+    """An avatar made from an open-mouth picture follows a closed driver's mouth only when the lips are normalized
+    (`landmarks.lip_normalization`); `animate --no-lip-normalization` turns it off, the default is the module's."""
+    from talkinghead.cli import build_parser
+    from talkinghead.landmarks import lip_normalization
+    from talkinghead.metrics.mouth import MOUTH_CLOSED, mouth_openness
+
+    avatar = head.personalize([picture(14)])  # mouth open by 0.29 face units
+    assert mouth_openness(avatar.source_landmarks[0]) > 0.2
+    driver = np.stack([FACES[10], FACES[10]])  # a closed mouth, held
+    opened = [mouth_openness(f.landmarks) for f in avatar.animate_frames(driver, smooth=False,
+                                                                        lip_normalization=False)]
+    closed = [mouth_openness(f.landmarks) for f in avatar.animate_frames(driver, smooth=False,
+                                                                        lip_normalization=True)]
+    assert min(opened) > 0.2 and max(closed) < MOUTH_CLOSED
+    default = [mouth_openness(f.landmarks) for f in avatar.animate_frames(driver, smooth=False)]
+    assert default == (closed if lip_normalization.DEFAULT else opened)
+    parse = build_parser().parse_args
+    base = ["animate", "--source", "a.png", "--driver", "d.mp4", "-o", "o.mp4"]
+    assert parse(base).lip_normalization is None  # write_animation's default applies
+    assert parse([*base, "--no-lip-normalization"]).lip_normalization is False
+    assert parse([*base, "--lip-normalization"]).lip_normalization is True

@@ -28,6 +28,7 @@ from talkinghead import compose
 from talkinghead.avatar_interface import Animatable
 from talkinghead.compose import SYNTHETIC_TAG
 from talkinghead.landmarks.detector import driver_tracker
+from talkinghead.landmarks.lip_normalization import DEFAULT as LIP_NORMALIZATION
 from talkinghead.landmarks.retarget import MODES, Retargeter
 from talkinghead.landmarks.smoothing import LandmarkSmoother
 from talkinghead.metrics.temporal import PopCounter
@@ -91,10 +92,13 @@ class FrameAnimator:
     passes each frame's capture time instead (``animator(frame, at=seconds)``). ``frames`` and ``held`` count
     the frames driven and those that held the last landmarks. size: the rendered frames' side (default: the
     model's; the warp family renders there from the avatar's full-resolution crops, `Avatar.detail_images`).
+    lip_normalization: in relative mode, measure the driver's motion between closed mouths, so that an avatar whose
+    source shows the mouth open follows the driver's opening (`landmarks.lip_normalization`).
     """
 
     def __init__(self, avatar: Animatable, mode: str = "relative", *, smooth: bool = True, fps: float = 25.0,
-                 source: str = "<driver>", reference: np.ndarray | None = None, size: int | None = None) -> None:
+                 source: str = "<driver>", reference: np.ndarray | None = None, size: int | None = None,
+                 lip_normalization: bool = LIP_NORMALIZATION) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
         self.avatar = avatar
@@ -104,6 +108,7 @@ class FrameAnimator:
         self.smoother = LandmarkSmoother(fps) if smooth else None
         self.reference = reference
         self.size = size
+        self.lip_normalization = lip_normalization
         self.frames = 0
         self.held = 0
         self._retargeter: Retargeter | None = None
@@ -137,7 +142,7 @@ class FrameAnimator:
             self._last = points
             if self._retargeter is None:
                 reference = self.reference if self.reference is not None else points
-                self._retargeter = Retargeter(source, reference, self.mode)
+                self._retargeter = Retargeter(source, reference, self.mode, self.lip_normalization)
             target = self._retargeter(points)
         drawing = self.avatar.landmark_image(target)
         sources = self.avatar.warp_sources(target[None], self.size) if self.avatar.needs_sources else None
@@ -177,7 +182,8 @@ def write_animation(avatar: Animatable, driver: str | Path, output: str | Path, 
                     find_best_frame: bool = False, side_by_side: bool = False, crop: bool = False,
                     size: int = DEFAULT_CROP_SIZE, max_side: int = compose.MAX_PICTURE_SIDE, mark: bool = True,
                     overwrite: bool = False, landmarks: np.ndarray | None = None,
-                    progress: Callable[[int, int | None], None] | None = None, measure_pops: bool = False) -> dict:
+                    progress: Callable[[int, int | None], None] | None = None, measure_pops: bool = False,
+                    lip_normalization: bool = LIP_NORMALIZATION) -> dict:
     """Animate ``avatar`` with the driver video and write an H.264 video at the driver's fps with its audio.
 
     By default the whole first source picture (its long side capped at ``max_side``), the head rendered at the
@@ -189,7 +195,8 @@ def write_animation(avatar: Animatable, driver: str | Path, output: str | Path, 
     existing output unless ``overwrite``. landmarks: the driver's landmarks [T, 68, 2] in its frames' pixels when they
     are known (e.g. a synthetic driver), so no detection runs; the video still gives the frames, fps and audio.
     A driver in which no frame has a face raises `NoFaceInDriver` and writes nothing.
-    measure_pops: also return ``"stability"``, the pop rate of the generated frames against the driver's own face
+    lip_normalization: see `FrameAnimator`. measure_pops: also return ``"stability"``, the pop rate of the generated
+    frames against the driver's own face
     crop (`driver_crop`; `metrics.temporal`), so a user can check any animation for popping.
     """
     from talkinghead.video import VideoReader, VideoWriter
@@ -215,7 +222,7 @@ def write_animation(avatar: Animatable, driver: str | Path, output: str | Path, 
         known = iter(reader) if landmarks is not None else None
         source = driver if landmarks is None else np.asarray(landmarks, dtype=np.float32)
         for frame in avatar.animate_frames(source, mode=mode, find_best_frame=find_best_frame, stats=stats,
-                                           size=size):
+                                           size=size, lip_normalization=lip_normalization):
             if known is not None:
                 frame.driver = next(known, None)
             image = frame.image

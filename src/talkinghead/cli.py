@@ -216,6 +216,10 @@ def _add_animate(subparsers) -> None:
                         "the driver's landmarks, aligned to the source (the paper)")
     parser.add_argument("--find-best-frame", action="store_true",
                         help="use the driver frame most similar to the source as the motion reference")
+    parser.add_argument("--lip-normalization", action=argparse.BooleanOptionalAction, default=None,
+                        help="relative mode: measure the driver's motion between closed mouths, so that a source "
+                        "photographed with its mouth open follows the driver's opening (default: as chosen on "
+                        "validation people, landmarks.lip_normalization.DEFAULT; docs/model-card.md)")
     parser.add_argument("--side-by-side", action="store_true", help="driver | landmark image | result")
     parser.add_argument("--crop", action="store_true",
                         help="write the face crop (--size) instead of the whole picture with the head pasted back")
@@ -264,8 +268,9 @@ def _run_animate(args: argparse.Namespace) -> int:
         result = write_animation(avatar, args.driver, args.output, mode=args.mode,
                                  find_best_frame=args.find_best_frame, side_by_side=args.side_by_side,
                                  crop=args.crop, size=args.size, max_side=args.max_side, mark=not args.no_mark,
-                                 overwrite=args.overwrite,
-                                 progress=progress, measure_pops=args.stats)
+                                 overwrite=args.overwrite, progress=progress, measure_pops=args.stats,
+                                 **({} if args.lip_normalization is None
+                                    else {"lip_normalization": args.lip_normalization}))
     held = f"; {result['held']} frames without a face held the last landmarks" if result["held"] else ""
     print(f"wrote {result['output']}: {result['frames']} frames at {result['fps']:.3f} fps{held}")
     if args.stats:

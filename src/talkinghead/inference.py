@@ -36,6 +36,7 @@ from talkinghead.config import Config
 from talkinghead.landmarks.crop import CropBox, crop_face, crop_image
 from talkinghead.landmarks.detector import LandmarkFn, NoFaceFound, default_landmarks, find_face
 from talkinghead.landmarks.drawing import draw_landmarks
+from talkinghead.landmarks.lip_normalization import DEFAULT as LIP_NORMALIZATION
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grids
 from talkinghead.landmarks.mouth_prior import mouth_prior
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
@@ -375,7 +376,8 @@ class Avatar:
 
     def animate_frames(self, driver, mode: str = "relative", find_best_frame: bool = False,
                        stats: dict | None = None, smooth: bool = True,
-                       size: int | None = None) -> Iterator[AnimationFrame]:
+                       size: int | None = None,
+                       lip_normalization: bool = LIP_NORMALIZATION) -> Iterator[AnimationFrame]:
         """Stream the animation: memory stays flat with the driver's length.
 
         mode: "relative" (default; the driver's motion on the avatar's own face shape) or "absolute" (the
@@ -384,6 +386,8 @@ class Avatar:
         must be a path, a sequence or a landmarks array). Driver frames without a face reuse the last good
         landmarks; ``stats`` (a dict, if given) receives ``frames`` and ``held`` counts. size: the frames' side
         in pixels (default: the model's; the warp family renders there from the full-resolution source crops).
+        lip_normalization: relative mode measures the driver's motion between closed mouths
+        (`landmarks.lip_normalization`), so a source with its mouth open follows the driver's opening.
         """
         reference = None
         if find_best_frame:
@@ -398,6 +402,7 @@ class Avatar:
             log.info("reference driver frame for retargeting: %d (most similar to the source)", best)
         animator = self._animator(driver, mode, smooth, reference)
         animator.size = size
+        animator.lip_normalization = lip_normalization
         if isinstance(driver, np.ndarray) and driver.ndim == 3 and driver.shape[1:] == (68, 2):
             frames = (animator.drive(points.astype(np.float32)) for points in driver)
         else:

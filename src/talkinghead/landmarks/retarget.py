@@ -12,6 +12,10 @@ Two modes:
 * ``absolute``: the paper's behaviour: the driver's landmarks, moved and scaled by one similarity transform
   that aligns the reference driver frame to the source.
 
+Lip normalization (relative mode; `landmarks.lip_normalization`): the source's and the reference's mouths are
+closed before the motion is measured between them, so that a source photographed with its mouth open follows the
+driver's opening instead of adding its own to it.
+
 All landmarks are float32 ``[68, 2]`` (x, y) pixels, iBUG 68 order; sequences are ``[T, 68, 2]``.
 """
 
@@ -131,14 +135,23 @@ class Retargeter:
     source_landmarks: [68, 2] in the source crop's pixels. reference_landmarks: [68, 2], the driver frame
     whose expression counts as "neutral" (usually the first frame, or `find_best_frame`). mode: "relative"
     (keep the source's face shape) or "absolute" (the paper: the driver's shape, aligned to the source).
+    lip_normalization: in relative mode, close the source's and the reference's mouths first (module docstring);
+    absolute mode takes the driver's mouth as it is, so there it changes nothing.
     """
 
-    def __init__(self, source_landmarks: np.ndarray, reference_landmarks: np.ndarray, mode: str = "relative"):
+    def __init__(self, source_landmarks: np.ndarray, reference_landmarks: np.ndarray, mode: str = "relative",
+                 lip_normalization: bool = False):
         if mode not in MODES:
             raise ValueError(f"retarget mode must be one of {list(MODES)}, got {mode!r}")
         self.mode = mode
+        self.lip_normalization = lip_normalization and mode == "relative"
         self.source = _check("source_landmarks", source_landmarks)
         self.reference = _check("reference_landmarks", reference_landmarks)
+        if self.lip_normalization:
+            from talkinghead.landmarks.lip_normalization import close_mouth
+
+            self.source = close_mouth(self.source).astype(np.float64)
+            self.reference = close_mouth(self.reference).astype(np.float64)
         if mode == "absolute":
             # One similarity for the whole video: driver reference -> source (all 68 points).
             self.to_source = similarity_transform(self.reference, self.source)
@@ -170,6 +183,7 @@ def retarget(
     source_landmarks: np.ndarray,
     mode: str = "relative",
     reference: int | np.ndarray = 0,
+    lip_normalization: bool = False,
 ) -> np.ndarray:
     """Retarget a whole driver sequence [T, 68, 2] onto the source [68, 2]; returns [T, 68, 2] float32.
     ``reference`` is a frame index into the driver or a [68, 2] array."""
@@ -177,4 +191,4 @@ def retarget(
     if driver.ndim != 3:
         raise ValueError(f"driver_landmarks must be [T, 68, 2], got {driver.shape}")
     reference_points = driver[reference] if isinstance(reference, (int, np.integer)) else reference
-    return Retargeter(source_landmarks, reference_points, mode)(driver)
+    return Retargeter(source_landmarks, reference_points, mode, lip_normalization)(driver)
