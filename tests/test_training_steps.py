@@ -112,3 +112,18 @@ def test_a_training_step_with_the_real_offline_mobilenet():
     # the content term moved G toward the target: a second look at the same batch scores lower
     again = learner.train_step(make_batch())
     assert again["loss/mobilenet"] < logs["loss/mobilenet"]
+
+
+def test_a_discriminator_whose_features_all_died_is_logged_and_warned_about_once(caplog):
+    """V(x, y) ends in a ReLU (paper): when every entry is zero D's score is the constant b and D cannot recover.
+    ``discriminator/active`` logs the share of live entries; a dead V is warned about once."""
+    learner = make_learner()
+    logs = learner.train_step(make_batch())
+    assert 0 < logs["discriminator/active"] <= 1
+    encode = learner.discriminator.encode
+    learner.discriminator.encode = lambda *a: (lambda v, f: (v * 0, f))(*encode(*a))  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="talkinghead.training.loop"):
+        for seed in range(2):
+            logs = learner.train_step(make_batch(seed=seed))
+            assert logs["discriminator/active"] == 0.0
+    assert sum("zero" in r.message and "discriminator" in r.message for r in caplog.records) == 1

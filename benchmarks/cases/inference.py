@@ -33,10 +33,14 @@ from talkinghead.config import preset
 PAPER_FINETUNE_SECONDS_P40_256 = {1: 43.8, 8: 85.5, 32: 258.0}
 
 
-def _networks(name: str):
+def _networks(name: str, model_changes: dict | None = None):
+    import dataclasses
+
     from talkinghead.models import Discriminator, Embedder, build_generator
 
     config = preset(name)
+    if model_changes:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **model_changes))
     torch.manual_seed(0)
     return (config, Embedder(config.model).eval(), build_generator(config.model).eval(),
             Discriminator(config.model, 1).eval())
@@ -104,13 +108,13 @@ def _render_gflops(avatar, target: np.ndarray) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def _warp_avatar(name: str, shots: int = 8):
+def _warp_avatar(name: str, shots: int = 8, model_changes: dict | None = None):
     """A feed-forward avatar of the (untrained) ``name`` model from ``shots`` synthetic frames with their own
-    landmarks (speed does not depend on training or on the face)."""
+    landmarks (speed does not depend on training or on the face); ``model_changes``: weight-free model fields."""
     from talkinghead.data.synthetic import SyntheticVideo
     from talkinghead.inference import Source, TalkingHead
 
-    config, embedder, generator, _ = _networks(name)
+    config, embedder, generator, _ = _networks(name, model_changes)
     size = config.model.image_size
     frames, landmarks, _ = SyntheticVideo(0, 1, shots).render(size)
     sources = [Source(f"frame {i}", image, image, points, (0.0, 0.0, float(size)))

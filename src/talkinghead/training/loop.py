@@ -128,6 +128,7 @@ class MetaLearner:
                       if any(self.weights[name] > 0 for name in mouth_terms) else None)
         self.train_lip_discriminator = self.weights["lip_adversarial"] > 0 or self.weights["lip_feature_matching"] > 0
         self._parts: dict[str, torch.Tensor] = {}
+        self._warned_dead_discriminator = False
 
         self.step = 0  # E/G steps taken (bad ones included: the data stream is tied to it)
         self.images = 0  # target images seen, all ranks
@@ -175,6 +176,12 @@ class MetaLearner:
         logs = discriminator_update(self.discriminator, self.discriminator_phase, batch["target_image"], generated,
                                     batch["target_landmark_image"], self.world, video_index=batch["video_index"],
                                     autocast_dtype=self.autocast_dtype)
+        if logs is not None and float(logs["discriminator/active"]) == 0 and not self._warned_dead_discriminator:
+            self._warned_dead_discriminator = True
+            log.warning("step %d: every entry of the discriminator's V(x, y) is zero (its final ReLU): D scores every "
+                        "frame with the constant b and gets no gradient, so the adversarial term is gone and D will "
+                        "not recover; resume from an earlier checkpoint with a lower train.lr_discriminator",
+                        self.step)
         if logs is not None and self.mouth is not None and self.train_lip_discriminator:
             lip = self.mouth.discriminator_update(batch["target_image"], generated, batch["target_landmark_image"],
                                                   batch["target_landmarks"], self.world)

@@ -104,6 +104,9 @@ def discriminator_update(discriminator: nn.Module, phase: Phase, real: torch.Ten
 
     ``real``, ``fake``, ``landmark_images``: [B, 3, H, W]; score by W's rows ``video_index`` [B] (meta-learning)
     or by ``w_prime`` [N] (fine-tuning). Returns the logged values, or None when the loss is not finite.
+    ``discriminator/active`` is the share of V(x, y)'s entries above zero: V ends in a ReLU after sum pooling
+    (paper), and when every entry is zero for every input D's score is the constant b, its gradient is zero and it
+    cannot come back (stop 24's run lost its D so at step ~3,480, lr 8e-4).
     """
     if fake.requires_grad:
         raise ValueError("discriminator_update needs x̂.detach(): L_DSC must not reach E or G")
@@ -118,7 +121,7 @@ def discriminator_update(discriminator: nn.Module, phase: Phase, real: torch.Ten
     phase.apply(hinge["total"], world, rows=True)
     return {"loss/discriminator": hinge["total"].detach(), "loss/discriminator_real": hinge["real"].detach(),
             "loss/discriminator_fake": hinge["fake"].detach(), "score/real": scores[:b].mean().detach(),
-            "score/fake": scores[b:].mean().detach()}
+            "score/fake": scores[b:].mean().detach(), "discriminator/active": (v.detach() > 0).float().mean()}
 
 
 def generator_update(discriminator: nn.Module, phase: Phase, generated: torch.Tensor, real: torch.Tensor,
