@@ -270,3 +270,27 @@ def case_realtime() -> dict:
         torch.set_num_threads(previous)
     result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     return result
+
+
+def case_realtime_settings() -> dict:
+    """warp-128 ``animate`` (decode to encode, pipelined and sequential) run the preset's way (nearest source, no
+    prior) and the shipped model's way (`shipped_run_settings`), interleaved twice in one run, so that their difference
+    is not the machine's drift: what issue 25's inference parts cost end to end."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(_threads())
+    rows: dict[str, list[dict]] = {"preset": [], "shipped settings": []}
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            driver, _ = synthetic_driver(Path(folder), seconds=8.0)
+            for _ in range(2):
+                for name, changes in (("preset", {}), ("shipped settings", shipped_run_settings())):
+                    from benchmarks.cases.inference import _warp_avatar
+
+                    avatar = _warp_avatar("warp-128", model_changes=changes)
+                    avatar.render(avatar.source_landmarks[0])  # warm-up
+                    rows[name].append({"pipelined": _animate_fps(avatar, driver, Path(folder) / "a.mp4", True)["fps"],
+                                       "sequential": _animate_fps(avatar, driver, Path(folder) / "s.mp4", False)["fps"]})
+    finally:
+        torch.set_num_threads(previous)
+    return {"warp-128 animate fps": rows, "settings": shipped_run_settings(), "threads": _threads(),
+            "target": TARGETS["warp-128 animate fps"], "load_average_1min": round(os.getloadavg()[0], 2)}
