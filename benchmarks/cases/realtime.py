@@ -282,14 +282,15 @@ def case_realtime_settings() -> dict:
     try:
         with tempfile.TemporaryDirectory() as folder:
             driver, _ = synthetic_driver(Path(folder), seconds=8.0)
+            from benchmarks.cases.inference import _warp_avatar
+
             for _ in range(2):
                 for name, changes in (("preset", {}), ("shipped settings", shipped_run_settings())):
-                    from benchmarks.cases.inference import _warp_avatar
-
                     avatar = _warp_avatar("warp-128", model_changes=changes)
                     avatar.render(avatar.source_landmarks[0])  # warm-up
-                    rows[name].append({"pipelined": _animate_fps(avatar, driver, Path(folder) / "a.mp4", True)["fps"],
-                                       "sequential": _animate_fps(avatar, driver, Path(folder) / "s.mp4", False)["fps"]})
+                    pipelined = _animate_fps(avatar, driver, Path(folder) / "a.mp4", True)["fps"]
+                    sequential = _animate_fps(avatar, driver, Path(folder) / "s.mp4", False)["fps"]
+                    rows[name].append({"pipelined": pipelined, "sequential": sequential})
     finally:
         torch.set_num_threads(previous)
     return {"warp-128 animate fps": rows, "settings": shipped_run_settings(), "threads": _threads(),
