@@ -161,10 +161,10 @@ def shipped_run_settings() -> dict:
     return {name: getattr(model, name) for name in WEIGHT_FREE_MODEL_FIELDS if name != "inference_sources"}
 
 
-def _avatar(name: str):
+def _avatar(name: str, settings: dict):
     from benchmarks.cases.inference import _warp_avatar
 
-    return _warp_avatar(name, model_changes=shipped_run_settings())
+    return _warp_avatar(name, model_changes=settings)
 
 
 def _animate_fps(avatar, driver: Path, output: Path, pipelined: bool) -> dict:
@@ -230,20 +230,21 @@ def case_realtime() -> dict:
     previous = torch.get_num_threads()
     torch.set_num_threads(_threads())
     clips = real_clips(SHARED_VIDEOS)
+    settings = shipped_run_settings()
     result: dict = {"targets": TARGETS, "threads": _threads(), "load_average_1min_at_start": round(
         os.getloadavg()[0], 2), "driver": "synthetic talking head dlib tracks, 256x256, 25 fps, 8 s (200 frames)",
         "real_clips": f"{len(clips)} real talking-head clips at 25 fps from {SHARED_VIDEOS} (each a fresh live run, "
                       "figures pooled over their frames)",
         "avatar": "untrained (speed does not depend on training), T = 8 sources, N = 2 per frame, run as the "
                   "shipped model runs (its weight-free model fields) with lip normalization at its default",
-        "run_settings": shipped_run_settings(),
+        "run_settings": settings,
         "latency": "capture to display: from the frame's capture to the composed frame handed to the encoder"}
     try:
         result["conv3x3_32ch_64px_gflops_per_s"] = round(conv_gflops(), 1)
         with tempfile.TemporaryDirectory() as folder:
             driver, _ = synthetic_driver(Path(folder), seconds=8.0)
             for name in ("warp-256", "warp-128"):
-                avatar = _avatar(name)
+                avatar = _avatar(name, settings)
                 avatar.render(avatar.source_landmarks[0])  # warm-up
                 figures = {"animate_pipelined": _animate_fps(avatar, driver, Path(folder) / "a.mp4", True),
                            "animate_sequential": _animate_fps(avatar, driver, Path(folder) / "s.mp4", False),
@@ -279,13 +280,14 @@ def case_realtime_settings() -> dict:
     previous = torch.get_num_threads()
     torch.set_num_threads(_threads())
     rows: dict[str, list[dict]] = {"preset": [], "shipped settings": []}
+    settings = shipped_run_settings()
     try:
         with tempfile.TemporaryDirectory() as folder:
             driver, _ = synthetic_driver(Path(folder), seconds=8.0)
             from benchmarks.cases.inference import _warp_avatar
 
             for _ in range(2):
-                for name, changes in (("preset", {}), ("shipped settings", shipped_run_settings())):
+                for name, changes in (("preset", {}), ("shipped settings", settings)):
                     avatar = _warp_avatar("warp-128", model_changes=changes)
                     avatar.render(avatar.source_landmarks[0])  # warm-up
                     pipelined = _animate_fps(avatar, driver, Path(folder) / "a.mp4", True)["fps"]
@@ -293,5 +295,5 @@ def case_realtime_settings() -> dict:
                     rows[name].append({"pipelined": pipelined, "sequential": sequential})
     finally:
         torch.set_num_threads(previous)
-    return {"warp-128 animate fps": rows, "settings": shipped_run_settings(), "threads": _threads(),
+    return {"warp-128 animate fps": rows, "settings": settings, "threads": _threads(),
             "target": TARGETS["warp-128 animate fps"], "load_average_1min": round(os.getloadavg()[0], 2)}

@@ -176,12 +176,6 @@ class MetaLearner:
         logs = discriminator_update(self.discriminator, self.discriminator_phase, batch["target_image"], generated,
                                     batch["target_landmark_image"], self.world, video_index=batch["video_index"],
                                     autocast_dtype=self.autocast_dtype)
-        if logs is not None and float(logs["discriminator/active"]) == 0 and not self._warned_dead_discriminator:
-            self._warned_dead_discriminator = True
-            log.warning("step %d: every entry of the discriminator's V(x, y) is zero (its final ReLU): D scores every "
-                        "frame with the constant b and gets no gradient, so the adversarial term is gone and D will "
-                        "not recover; resume from an earlier checkpoint with a lower train.lr_discriminator",
-                        self.step)
         if logs is not None and self.mouth is not None and self.train_lip_discriminator:
             lip = self.mouth.discriminator_update(batch["target_image"], generated, batch["target_landmark_image"],
                                                   batch["target_landmarks"], self.world)
@@ -250,6 +244,12 @@ class MetaLearner:
                         self.consecutive_bad_steps, self.bad_steps)
         out = {name: float(value) for name, value in logs.items()}
         out.update(step=self.step, images=self.images, bad_steps=self.bad_steps, skipped=float(not ok))
+        if out.get("discriminator/active") == 0 and not self._warned_dead_discriminator:
+            self._warned_dead_discriminator = True
+            log.warning("step %d: every entry of the discriminator's V(x, y) is zero (its final ReLU): D scores every "
+                        "frame with the constant b and gets no gradient, so the adversarial term is gone and D will "
+                        "not recover; resume from an earlier checkpoint with a lower train.lr_discriminator",
+                        self.step)
         return out
 
     @torch.no_grad()
