@@ -1,0 +1,239 @@
+"""Which checkpoint to ship: candidates against the shipped model on the validation people only (issue 25, item 9).
+
+A long run leaves many exports, and a recipe change (a loss weight, an inference setting) makes another candidate.
+The choice between them is made on validation reports of ``talkinghead evaluate``, paired video by video against the
+reference (usually the shipped model), with one rule written down before any report is read:
+
+* **Only validation people.** Every report must come from ``--identity-split ... --part validation``
+  (``settings.json``); a report of the test part, or one without an identity split, is refused: the test people
+  are read once, after the choice.
+* **Like with like.** A candidate's report of a split is compared with the reference's report of that split, and
+  the two must have measured the same thing: the same dataset (hash), videos, split, shots, targets, seed, fine-tuning
+  steps and temporal window. Anything else is refused with the field that differs.
+* **The whole frame must not fall behind** (random split): on each T, the paired difference candidate − reference of
+  every primary metric (`metrics.report.PRIMARY_METRICS`: SSIM, PSNR, L1) is *behind* when its 95 % Student-t
+  interval over videos excludes 0 on the wrong side. A candidate behind on any of them is not eligible.
+* **The mouth decides** (mouth-open split): on each T, each of `MOUTH_METRICS` counts +1 when its paired interval
+  excludes 0 on the better side and −1 on the worse side (metrics with a target, such as sharpness → 1, compare the
+  distance to it). The score is the sum.
+* **The choice:** the eligible candidate with the highest score above 0 (ties: the higher mean paired SSIM of the
+  random split); when none has a positive score, the reference stays.
+
+Stop 29's continued run is what this rule would have refused: step 5,000 was ahead on teeth invented by a margin
+inside its spread, and behind on whole-frame SSIM (−0.0009 ± 0.0003, 10 of 11 videos).
+
+    python -m talkinghead.evaluate.checkpoint_choice --reference shipped VAL_RANDOM VAL_MOUTH \\
+        --candidate step-9000 VAL_RANDOM_9000 VAL_MOUTH_9000 [--candidate ...] [--method ours-FT-init] [--out F.json]
+
+Each name is followed by that checkpoint's report folders (any number; each folder's split is read from its
+``settings.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from talkinghead.metrics.report import BASELINES, PRIMARY_METRICS, metric_info, paired_difference
+
+MOUTH_METRICS = ("mouth_l1", "mouth_ssim", "mouth_sharpness", "teeth_shown", "teeth_invented")
+"""The mouth-open split's per-video metrics the score counts (`metrics.mouth`)."""
+WHOLE_FRAME_SPLIT = "random"
+MOUTH_SPLIT = "mouth-open"
+MATCHED_SETTINGS = ("dataset_hash", "videos", "split", "shots", "targets", "seed", "finetune_steps",
+                    "finetune_epochs", "temporal_window", "cross_identity")
+"""``settings.json`` fields a candidate's report must share with the reference's report of the same split."""
+CONFIDENCE = 0.95
+
+
+class ChoiceError(ValueError):
+    """A report that cannot take part in the choice (names the folder and what to do)."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """One ``talkinghead evaluate`` output folder: its ``settings.json`` and its ``report.json``."""
+
+    folder: Path
+    settings: dict[str, Any]
+    report: dict[str, Any]
+
+    @property
+    def split(self) -> str:
+        return str(self.settings.get("split") or WHOLE_FRAME_SPLIT)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Report:
+        folder = Path(folder)
+        files = {}
+        for name in ("settings.json", "report.json"):
+            path = folder / name
+            if not path.is_file():
+                raise ChoiceError(f"{folder}: no {name}; pass the --out folder of a finished `talkinghead evaluate`")
+            files[name] = json.loads(path.read_text())
+        settings = files["settings.json"]
+        identity_split = settings.get("identity_split")
+        part = identity_split.get("part") if isinstance(identity_split, dict) else None
+        if part != "validation":
+            seen = "no identity split" if identity_split is None else f"part {part!r}"
+            raise ChoiceError(f"{folder}: this report reads {seen}; a checkpoint is chosen on the validation people "
+                              "only (evaluate with --identity-split SPLIT.json --part validation); the test people "
+                              "are read once, after the choice")
+        return cls(folder, settings, files["report.json"])
+
+    def records(self, method: str, shots: int) -> list[dict]:
+        """The per-video records of ``method`` at T = ``shots`` (self-reenactment)."""
+        return [r for r in self.report["per_video"] if r["method"] == method and int(r["shots"]) == shots
+                and r.get("protocol", "self") == "self"]
+
+    def model_methods(self) -> list[str]:
+        return sorted({r["method"] for r in self.report["per_video"] if r["method"] not in BASELINES})
+
+
+def _check_matched(candidate: Report, reference: Report) -> None:
+    for field in MATCHED_SETTINGS:
+        mine, theirs = candidate.settings.get(field), reference.settings.get(field)
+        if mine != theirs:
+            raise ChoiceError(f"{candidate.folder}: settings.json field {field!r} is {mine!r} but the reference's "
+                              f"{reference.folder} has {theirs!r}; evaluate both with the same data and options")
+
+
+def _verdict(difference: dict, higher_is_better: bool) -> str:
+    """``ahead`` / ``behind`` when the paired interval excludes 0, else ``tie`` (one video: no interval, ``tie``)."""
+    low, high = difference["low"], difference["high"]
+    if low is None or high is None:
+        return "tie"
+    if low > 0:
+        return "ahead" if higher_is_better else "behind"
+    if high < 0:
+        return "behind" if higher_is_better else "ahead"
+    return "tie"
+
+
+def compare(candidate: Report, reference: Report, method: str, metrics: Sequence[str]) -> dict[str, dict]:
+    """Per T and metric: the paired difference candidate − reference (`paired_difference`) and its verdict. Metrics
+    with a target (sharpness → 1) are compared as the negative distance to it, so "ahead" is closer."""
+    _check_matched(candidate, reference)
+    result: dict[str, dict] = {}
+    for shots in candidate.settings["shots"]:
+        mine, theirs = candidate.records(method, shots), reference.records(method, shots)
+        if not mine or not theirs:
+            raise ChoiceError(f"{candidate.folder if not mine else reference.folder}: no {method!r} rows at "
+                              f"T = {shots}; pass --method (the report has {candidate.model_methods()})")
+        per_metric = {}
+        for name in metrics:
+            info = metric_info(name)
+            if info.target is not None:
+                mine_t = [_distance(r, name, info.target) for r in mine]
+                theirs_t = [_distance(r, name, info.target) for r in theirs]
+                difference = paired_difference(mine_t, theirs_t, name, higher_is_better=True)
+                difference["compared"] = f"-|{name} - {info.target:g}|"
+                per_metric[name] = {**difference, "verdict": _verdict(difference, True)}
+            else:
+                difference = paired_difference(mine, theirs, name, info.higher_is_better)
+                per_metric[name] = {**difference, "verdict": _verdict(difference, info.higher_is_better)}
+        result[str(shots)] = per_metric
+    return result
+
+
+def _distance(record: dict, name: str, target: float) -> dict:
+    value = record["metrics"].get(name)
+    return {"video": record["video"], "metrics": {name: None if value is None else -abs(value - target)}}
+
+
+def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[str, Sequence[Report]]],
+           method: str) -> dict[str, Any]:
+    """The rule of the module docstring. Returns ``{"choice": name, "candidates": {name: {"eligible", "score",
+    "ssim", "whole_frame": {T: {metric: ...}}, "mouth": {T: {metric: ...}}}}, "rule": ...}``."""
+    reference_name, reference_reports = reference
+    by_split = {}
+    for report in reference_reports:
+        if report.split in by_split:
+            raise ChoiceError(f"{report.folder}: the reference has two reports of the {report.split!r} split")
+        by_split[report.split] = report
+    if WHOLE_FRAME_SPLIT not in by_split or MOUTH_SPLIT not in by_split:
+        raise ChoiceError(f"the reference {reference_name!r} needs a report of the {WHOLE_FRAME_SPLIT!r} split and one "
+                          f"of the {MOUTH_SPLIT!r} split (evaluate --split {MOUTH_SPLIT}); it has {sorted(by_split)}")
+    results: dict[str, dict] = {}
+    for name, reports in candidates:
+        if name == reference_name or name in results:
+            raise ChoiceError(f"candidate name {name!r} is used twice (or is the reference's)")
+        entry: dict[str, Any] = {"whole_frame": {}, "mouth": {}}
+        splits = {report.split: report for report in reports}
+        missing = {WHOLE_FRAME_SPLIT, MOUTH_SPLIT} - set(splits)
+        if missing:
+            raise ChoiceError(f"candidate {name!r} has no report of the {sorted(missing)} split(s)")
+        entry["whole_frame"] = compare(splits[WHOLE_FRAME_SPLIT], by_split[WHOLE_FRAME_SPLIT], method,
+                                       PRIMARY_METRICS)
+        entry["mouth"] = compare(splits[MOUTH_SPLIT], by_split[MOUTH_SPLIT], method, MOUTH_METRICS)
+        verdicts = [m["verdict"] for per_t in entry["whole_frame"].values() for m in per_t.values()]
+        entry["eligible"] = "behind" not in verdicts
+        entry["score"] = sum({"ahead": 1, "behind": -1, "tie": 0}[m["verdict"]]
+                             for per_t in entry["mouth"].values() for m in per_t.values())
+        entry["ssim"] = sum(per_t["ssim"]["mean"] or 0.0 for per_t in entry["whole_frame"].values())
+        results[name] = entry
+    eligible = [(entry["score"], entry["ssim"], name) for name, entry in results.items()
+                if entry["eligible"] and entry["score"] > 0]
+    choice = max(eligible)[2] if eligible else reference_name
+    return {"choice": choice, "reference": reference_name, "method": method, "candidates": results,
+            "rule": "eligible: no primary whole-frame metric (random split) behind the reference's (95% paired "
+                    "interval); score: mouth metrics (mouth-open split) ahead minus behind; choice: the highest "
+                    "positive score, else the reference"}
+
+
+def table(result: dict) -> str:
+    """Markdown: one row per candidate, T and metric (paired mean ± half-width, videos ahead/behind, verdict)."""
+    lines = [f"Reference: {result['reference']} ({result['method']}). Choice: **{result['choice']}**.", "",
+             "| candidate | split | T | metric | candidate − reference | ahead/behind | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for name, entry in result["candidates"].items():
+        for part, split in (("whole_frame", WHOLE_FRAME_SPLIT), ("mouth", MOUTH_SPLIT)):
+            for shots, per_metric in entry[part].items():
+                for metric, d in per_metric.items():
+                    half = "" if d["low"] is None else f" ± {(d['high'] - d['low']) / 2:.5f}"
+                    mean = "n/a" if d["mean"] is None else f"{d['mean']:+.5f}{half}"
+                    lines.append(f"| {name} | {split} | {shots} | {d.get('compared', metric)} | {mean} | "
+                                 f"{d['ahead']}/{d['behind']} | {d['verdict']} |")
+        lines.append(f"| {name} | | | **eligible {entry['eligible']}, mouth score {entry['score']:+d}** | | | |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from talkinghead.data.index import write_json_atomic
+
+    parser = argparse.ArgumentParser(prog="python -m talkinghead.evaluate.checkpoint_choice",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference", nargs="+", required=True, metavar="NAME_THEN_FOLDERS",
+                        help="a name, then the reference's report folders (random and mouth-open splits)")
+    parser.add_argument("--candidate", nargs="+", action="append", required=True, metavar="NAME_THEN_FOLDERS",
+                        help="a name, then that candidate's report folders; repeat for each candidate")
+    parser.add_argument("--method", default=None,
+                        help="the model row to compare (default: the reports' only non-baseline method)")
+    parser.add_argument("--out", type=Path, default=None, help="write the result as JSON here (atomic)")
+    args = parser.parse_args(argv)
+    groups = [args.reference, *args.candidate]
+    for group in groups:
+        if len(group) < 2:
+            parser.error(f"{group[0]!r}: give a name and then at least one report folder")
+    try:
+        loaded = [(group[0], [Report.load(folder) for folder in group[1:]]) for group in groups]
+        method = args.method
+        if method is None:
+            methods = sorted({m for _, reports in loaded for report in reports for m in report.model_methods()})
+            if len(methods) != 1:
+                raise ChoiceError(f"the reports have the model rows {methods}; choose one with --method")
+            method = methods[0]
+        result = choose(loaded[0], loaded[1:], method)
+    except ChoiceError as error:
+        parser.exit(2, f"error: {error}\n")
+    print(table(result))
+    if args.out is not None:
+        write_json_atomic(args.out, result)
+
+
+if __name__ == "__main__":
+    main()

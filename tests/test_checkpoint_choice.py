@@ -1,0 +1,121 @@
+"""The checkpoint choice (`evaluate.checkpoint_choice`): validation people only, like with like, the whole frame must
+not fall behind, the mouth decides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talkinghead.evaluate.checkpoint_choice import ChoiceError, Report, choose, main
+
+VIDEOS = [f"v{i}.mp4" for i in range(8)]
+
+
+def _write(folder: Path, split: str, values: dict[str, np.ndarray], part: str | None = "validation",
+           videos: list[str] = VIDEOS, shots: int = 8) -> Path:
+    """A report folder as `talkinghead evaluate` writes it: per-video metrics of the model row and one baseline."""
+    folder.mkdir(parents=True)
+    settings = {"dataset_hash": "abc", "videos": videos, "shots": [shots], "targets": 16, "seed": 0,
+                "finetune_steps": 0, "finetune_epochs": None, "temporal_window": 48, "cross_identity": False,
+                "identity_split": None if part is None else {"sha256": "x", "part": part}}
+    if split != "random":
+        settings["split"] = split
+    records = []
+    for i, video in enumerate(videos):
+        records.append({"video": video, "shots": shots, "protocol": "self", "method": "ours-FT-init",
+                        "metrics": {name: float(v[i]) for name, v in values.items()}})
+        records.append({"video": video, "shots": shots, "protocol": "self", "method": "mesh-warp",
+                        "metrics": {name: 0.5 for name in values}})
+    (folder / "settings.json").write_text(json.dumps(settings))
+    (folder / "report.json").write_text(json.dumps({"per_video": records}))
+    return folder
+
+
+def _whole(ssim_shift: float = 0.0, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ssim = 0.8 + 0.05 * rng.standard_normal(len(VIDEOS))
+    l1 = 0.03 + 0.01 * rng.random(len(VIDEOS))
+    psnr = 25 + rng.standard_normal(len(VIDEOS))
+    return {"ssim": ssim + ssim_shift, "l1": l1 - ssim_shift / 10, "psnr": psnr + ssim_shift * 10}
+
+
+def _mouth(l1_shift: float = 0.0, sharpness: float = 0.8, seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = len(VIDEOS)
+    return {"mouth_l1": 0.05 + 0.01 * rng.random(n) + l1_shift, "mouth_ssim": 0.6 + 0.05 * rng.random(n),
+            "mouth_sharpness": np.full(n, sharpness) + 0.01 * rng.standard_normal(n),
+            "teeth_shown": rng.random(n), "teeth_invented": rng.random(n)}
+
+
+def _candidate(tmp_path: Path, name: str, whole: dict, mouth: dict) -> tuple[str, list[Report]]:
+    return name, [Report.load(_write(tmp_path / f"{name}-random", "random", whole)),
+                  Report.load(_write(tmp_path / f"{name}-mouth", "mouth-open", mouth))]
+
+
+def test_a_candidate_ahead_on_the_mouth_and_not_behind_on_the_whole_frame_is_chosen(tmp_path: Path) -> None:
+    reference = _candidate(tmp_path, "shipped", _whole(), _mouth())
+    better = _candidate(tmp_path, "better", _whole(0.0001), _mouth(l1_shift=-0.004))  # mouth L1 lower everywhere
+    same = _candidate(tmp_path, "same", _whole(), _mouth())
+    result = choose(reference, [same, better], "ours-FT-init")
+    assert result["choice"] == "better"
+    assert result["candidates"]["better"]["mouth"]["8"]["mouth_l1"]["verdict"] == "ahead"
+    assert result["candidates"]["better"]["score"] == 1 and result["candidates"]["better"]["eligible"]
+    assert result["candidates"]["same"]["score"] == 0  # identical values: every difference 0, a tie
+
+
+def test_a_better_mouth_does_not_buy_a_worse_whole_frame(tmp_path: Path) -> None:
+    """Stop 29's continued run: a mouth gain with whole-frame SSIM behind on every video is not eligible."""
+    reference = _candidate(tmp_path, "shipped", _whole(), _mouth())
+    candidate = _candidate(tmp_path, "sharper", _whole(-0.001), _mouth(l1_shift=-0.004))
+    result = choose(reference, [candidate], "ours-FT-init")
+    entry = result["candidates"]["sharper"]
+    assert entry["whole_frame"]["8"]["ssim"]["verdict"] == "behind" and entry["whole_frame"]["8"]["ssim"]["behind"] == 8
+    assert entry["whole_frame"]["8"]["l1"]["verdict"] == "behind"  # L1 higher is behind
+    assert not entry["eligible"] and entry["score"] == 1
+    assert result["choice"] == "shipped"
+
+
+def test_a_metric_with_a_target_is_compared_by_its_distance_to_it(tmp_path: Path) -> None:
+    """Mouth sharpness → 1: 1.2 is farther from 1 than 0.9, so moving from 0.9 to 1.2 is behind, not ahead."""
+    reference = _candidate(tmp_path, "shipped", _whole(), _mouth(sharpness=0.9))
+    oversharp = _candidate(tmp_path, "oversharp", _whole(), _mouth(sharpness=1.2))
+    closer = _candidate(tmp_path, "closer", _whole(), _mouth(sharpness=0.97))
+    result = choose(reference, [oversharp, closer], "ours-FT-init")
+    assert result["candidates"]["oversharp"]["mouth"]["8"]["mouth_sharpness"]["verdict"] == "behind"
+    assert result["candidates"]["closer"]["mouth"]["8"]["mouth_sharpness"]["verdict"] == "ahead"
+    assert result["choice"] == "closer"
+
+
+@pytest.mark.parametrize("part", ["test", None])
+def test_reports_of_the_test_people_or_without_a_split_are_refused(tmp_path: Path, part: str | None) -> None:
+    folder = _write(tmp_path / "r", "random", _whole(), part=part)
+    with pytest.raises(ChoiceError, match="validation people only"):
+        Report.load(folder)
+
+
+def test_reports_that_measured_different_things_are_refused_by_field(tmp_path: Path) -> None:
+    reference = _candidate(tmp_path, "shipped", _whole(), _mouth())
+    other_videos = ("other", [Report.load(_write(tmp_path / "o-random", "random", _whole(), videos=VIDEOS[::-1])),
+                              Report.load(_write(tmp_path / "o-mouth", "mouth-open", _mouth()))])
+    with pytest.raises(ChoiceError, match="'videos'"):
+        choose(reference, [other_videos], "ours-FT-init")
+    no_mouth = ("half", [Report.load(_write(tmp_path / "h-random", "random", _whole()))])
+    with pytest.raises(ChoiceError, match="mouth-open"):
+        choose(reference, [no_mouth], "ours-FT-init")
+
+
+def test_the_command_prints_the_table_and_writes_the_choice(tmp_path: Path, capsys) -> None:
+    ref = [_write(tmp_path / "a-random", "random", _whole()), _write(tmp_path / "a-mouth", "mouth-open", _mouth())]
+    cand = [_write(tmp_path / "b-random", "random", _whole(0.0001)),
+            _write(tmp_path / "b-mouth", "mouth-open", _mouth(l1_shift=-0.004))]
+    out = tmp_path / "choice.json"
+    main(["--reference", "a", *map(str, ref), "--candidate", "b", *map(str, cand), "--out", str(out)])
+    assert "Choice: **b**" in capsys.readouterr().out
+    assert json.loads(out.read_text())["choice"] == "b"
+    test_part = _write(tmp_path / "t-random", "random", _whole(), part="test")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--reference", "a", *map(str, ref), "--candidate", "t", str(test_part)])
+    assert exit_info.value.code == 2
