@@ -62,7 +62,8 @@ def test_a_candidate_ahead_on_the_mouth_and_not_behind_on_the_whole_frame_is_cho
     result = choose(reference, [same, better], "ours-FT-init")
     assert result["choice"] == "better"
     assert result["candidates"]["better"]["mouth"]["8"]["mouth_l1"]["verdict"] == "ahead"
-    assert result["candidates"]["better"]["score"] == 1 and result["candidates"]["better"]["eligible"]
+    # SSIM, PSNR and L1 ahead on the random split, mouth L1 ahead on the mouth-open split
+    assert result["candidates"]["better"]["score"] == 4 and result["candidates"]["better"]["eligible"]
     assert result["candidates"]["same"]["score"] == 0  # identical values: every difference 0, a tie
 
 
@@ -74,8 +75,24 @@ def test_a_better_mouth_does_not_buy_a_worse_whole_frame(tmp_path: Path) -> None
     entry = result["candidates"]["sharper"]
     assert entry["whole_frame"]["8"]["ssim"]["verdict"] == "behind" and entry["whole_frame"]["8"]["ssim"]["behind"] == 8
     assert entry["whole_frame"]["8"]["l1"]["verdict"] == "behind"  # L1 higher is behind
-    assert not entry["eligible"] and entry["score"] == 1
+    assert not entry["eligible"] and entry["score"] == 1 - 3
     assert result["choice"] == "shipped"
+
+
+def test_a_steadier_sharper_whole_frame_scores_without_the_mouth(tmp_path: Path) -> None:
+    """Pop rate and sharpness count on the random split; they do not decide eligibility."""
+    whole = _whole()
+    steadier = {**whole, "pop_rate": np.full(len(VIDEOS), 0.02), "sharpness": np.full(len(VIDEOS), 0.6)}
+    shakier = {**whole, "pop_rate": np.full(len(VIDEOS), 0.05), "sharpness": np.full(len(VIDEOS), 0.5)}
+    reference = _candidate(tmp_path, "shipped", shakier, _mouth())
+    result = choose(reference, [_candidate(tmp_path, "steady", steadier, _mouth())], "ours-FT-init")
+    verdicts = result["candidates"]["steady"]["whole_frame"]["8"]
+    assert verdicts["pop_rate"]["verdict"] == "ahead" and verdicts["sharpness"]["verdict"] == "ahead"
+    assert result["candidates"]["steady"]["score"] == 2 and result["choice"] == "steady"
+    reversed_roles = choose(_candidate(tmp_path, "new-ref", steadier, _mouth()),
+                            [_candidate(tmp_path, "shaky", shakier, _mouth())], "ours-FT-init")
+    assert reversed_roles["candidates"]["shaky"]["eligible"] and reversed_roles["candidates"]["shaky"]["score"] == -2
+    assert reversed_roles["choice"] == "new-ref"
 
 
 def test_a_metric_with_a_target_is_compared_by_its_distance_to_it(tmp_path: Path) -> None:

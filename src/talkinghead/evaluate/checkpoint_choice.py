@@ -13,14 +13,18 @@ reference (usually the shipped model), with one rule written down before any rep
 * **The whole frame must not fall behind** (random split): on each T, the paired difference candidate − reference of
   every primary metric (`metrics.report.PRIMARY_METRICS`: SSIM, PSNR, L1) is *behind* when its 95 % Student-t
   interval over videos excludes 0 on the wrong side. A candidate behind on any of them is not eligible.
-* **The mouth decides** (mouth-open split): on each T, each of `MOUTH_METRICS` counts +1 when its paired interval
-  excludes 0 on the better side and −1 on the worse side (metrics with a target, such as sharpness → 1, compare the
-  distance to it). The score is the sum.
+* **The score:** on each T, each of `WHOLE_FRAME_METRICS` (random split: the primary metrics, the pop rate and
+  sharpness) and `MOUTH_METRICS` (mouth-open split: the mouth's L1, SSIM, sharpness and teeth) counts +1 when its
+  paired interval excludes 0 on the better side and −1 on the worse side (metrics with a target, such as sharpness →
+  1, compare the distance to it). The score is the sum: a sharper mouth that costs whole-frame sharpness, or a
+  steadier picture that costs the mouth, weigh one against the other.
 * **The choice:** the eligible candidate with the highest score above 0 (ties: the higher mean paired SSIM of the
   random split); when none has a positive score, the reference stays.
 
-Stop 29's continued run is what this rule would have refused: step 5,000 was ahead on teeth invented by a margin
-inside its spread, and behind on whole-frame SSIM (−0.0009 ± 0.0003, 10 of 11 videos).
+What the rule does not weigh is speed: an inference setting such as ``model.inference_sources`` is also timed
+(`benchmarks/cases/realtime.py`). Stop 29's continued run is what this rule would have refused: step 5,000 was
+ahead on teeth invented by a margin inside its spread, and behind on whole-frame SSIM (−0.0009 ± 0.0003, 10 of 11
+videos).
 
     python -m talkinghead.evaluate.checkpoint_choice --reference shipped VAL_RANDOM VAL_MOUTH \\
         --candidate step-9000 VAL_RANDOM_9000 VAL_MOUTH_9000 [--candidate ...] [--method ours-FT-init] [--out F.json]
@@ -40,6 +44,9 @@ from typing import Any
 
 from talkinghead.metrics.report import BASELINES, PRIMARY_METRICS, metric_info, paired_difference
 
+WHOLE_FRAME_METRICS = (*PRIMARY_METRICS, "pop_rate", "sharpness")
+"""The random split's per-video metrics the score counts; a candidate behind on a `PRIMARY_METRICS` one is not
+eligible."""
 MOUTH_METRICS = ("mouth_l1", "mouth_ssim", "mouth_sharpness", "teeth_shown", "teeth_invented")
 """The mouth-open split's per-video metrics the score counts (`metrics.mouth`)."""
 WHOLE_FRAME_SPLIT = "random"
@@ -168,12 +175,13 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
         if missing:
             raise ChoiceError(f"candidate {name!r} has no report of the {sorted(missing)} split(s)")
         entry["whole_frame"] = compare(splits[WHOLE_FRAME_SPLIT], by_split[WHOLE_FRAME_SPLIT], method,
-                                       PRIMARY_METRICS)
+                                       WHOLE_FRAME_METRICS)
         entry["mouth"] = compare(splits[MOUTH_SPLIT], by_split[MOUTH_SPLIT], method, MOUTH_METRICS)
-        verdicts = [m["verdict"] for per_t in entry["whole_frame"].values() for m in per_t.values()]
-        entry["eligible"] = "behind" not in verdicts
+        guard = [per_t[name]["verdict"] for per_t in entry["whole_frame"].values() for name in PRIMARY_METRICS]
+        entry["eligible"] = "behind" not in guard
         entry["score"] = sum({"ahead": 1, "behind": -1, "tie": 0}[m["verdict"]]
-                             for per_t in entry["mouth"].values() for m in per_t.values())
+                             for part in ("whole_frame", "mouth") for per_t in entry[part].values()
+                             for m in per_t.values())
         entry["ssim"] = sum(per_t["ssim"]["mean"] or 0.0 for per_t in entry["whole_frame"].values())
         results[name] = entry
     eligible = [(entry["score"], entry["ssim"], name) for name, entry in results.items()
@@ -181,8 +189,8 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
     choice = max(eligible)[2] if eligible else reference_name
     return {"choice": choice, "reference": reference_name, "method": method, "candidates": results,
             "rule": "eligible: no primary whole-frame metric (random split) behind the reference's (95% paired "
-                    "interval); score: mouth metrics (mouth-open split) ahead minus behind; choice: the highest "
-                    "positive score, else the reference"}
+                    "interval); score: whole-frame (random split) and mouth (mouth-open split) metrics ahead minus "
+                    "behind; choice: the highest positive score, else the reference"}
 
 
 def table(result: dict) -> str:
@@ -198,7 +206,7 @@ def table(result: dict) -> str:
                     mean = "n/a" if d["mean"] is None else f"{d['mean']:+.5f}{half}"
                     lines.append(f"| {name} | {split} | {shots} | {d.get('compared', metric)} | {mean} | "
                                  f"{d['ahead']}/{d['behind']} | {d['verdict']} |")
-        lines.append(f"| {name} | | | **eligible {entry['eligible']}, mouth score {entry['score']:+d}** | | | |")
+        lines.append(f"| {name} | | | **eligible {entry['eligible']}, score {entry['score']:+d}** | | | |")
     return "\n".join(lines)
 
 
