@@ -15,7 +15,7 @@ from talkinghead import cli
 from talkinghead.checkpoint import load_checkpoint
 from talkinghead.compose import SYNTHETIC_TAG
 from talkinghead.data.split import IdentitySplit
-from talkinghead.shipped import MAX_BYTES, SHIPPED_MODEL, shipped_model_path
+from talkinghead.shipped import MAX_BYTES, SHIPPED_MODEL, main, make_shipped_model, shipped_model_path
 from talkinghead.showcase import animate_portrait
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -42,6 +42,26 @@ def test_the_shipped_model_is_a_small_warp128_export_that_can_be_fine_tuned():
     assert {"discriminator.w0", "discriminator.b"} <= names
     assert not any(name.startswith("discriminator.video_embeddings") for name in names)
     assert checkpoint.metadata["variant"] == "FT"
+
+
+def test_refreshing_the_shipped_model_may_change_how_it_runs_but_not_what_it_is(tmp_path, capsys):
+    """``--set model.inference_sources=3``: same tensors, the run setting changed and recorded; a shape or a
+    training field is refused."""
+    shipped = load_checkpoint(shipped_model_path())
+    before = shipped.config.model.inference_sources
+    result = make_shipped_model(shipped_model_path(), tmp_path / "m.safetensors",
+                                run_settings=[f"model.inference_sources={before + 1}"])
+    made = load_checkpoint(result["path"], expected_kind="export")
+    assert made.config.model.inference_sources == before + 1
+    assert made.config.model.image_size == shipped.config.model.image_size
+    assert made.metadata["run_settings_changed"] == {"inference_sources": {"from": before, "to": before + 1}}
+    assert set(made.tensors) == set(shipped.tensors)
+    assert all(bool((made.tensors[name] == shipped.tensors[name]).all()) for name in shipped.tensors)
+    for item in ("model.image_size=64", "train.steps=1"):
+        with pytest.raises(SystemExit) as refused:
+            main([str(shipped_model_path()), "-o", str(tmp_path / "x.safetensors"), "--set", item])
+        assert refused.value.code == 2 and "run settings" in capsys.readouterr().err
+        assert not (tmp_path / "x.safetensors").exists()
 
 
 def test_the_shipped_model_never_saw_a_held_out_person():

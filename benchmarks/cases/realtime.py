@@ -152,13 +152,13 @@ def case_realtime_landmarks() -> dict:
 
 
 def shipped_run_settings() -> dict:
-    """How the shipped model runs its generator (the weight-free model fields: source rule, mouth prior, flow
-    limit), so that the untrained warp-128/256 avatars are timed as the product runs them."""
+    """How the shipped model runs its generator (the weight-free model fields: sources per frame, source rule, mouth
+    prior, flow limit), so that the untrained warp-128/256 avatars are timed as the product runs them."""
     from talkinghead.config import WEIGHT_FREE_MODEL_FIELDS
     from talkinghead.inference import TalkingHead
 
     model = TalkingHead.load_shipped().config.model
-    return {name: getattr(model, name) for name in WEIGHT_FREE_MODEL_FIELDS if name != "inference_sources"}
+    return {name: getattr(model, name) for name in WEIGHT_FREE_MODEL_FIELDS}
 
 
 def _avatar(name: str, settings: dict):
@@ -235,8 +235,9 @@ def case_realtime() -> dict:
         os.getloadavg()[0], 2), "driver": "synthetic talking head dlib tracks, 256x256, 25 fps, 8 s (200 frames)",
         "real_clips": f"{len(clips)} real talking-head clips at 25 fps from {SHARED_VIDEOS} (each a fresh live run, "
                       "figures pooled over their frames)",
-        "avatar": "untrained (speed does not depend on training), T = 8 sources, N = 2 per frame, run as the "
-                  "shipped model runs (its weight-free model fields) with lip normalization at its default",
+        "avatar": f"untrained (speed does not depend on training), T = 8 sources, N = "
+                  f"{settings['inference_sources']} per frame, run as the shipped model runs (its weight-free model "
+                  "fields) with lip normalization at its default",
         "run_settings": settings,
         "latency": "capture to display: from the frame's capture to the composed frame handed to the encoder"}
     try:
@@ -297,3 +298,36 @@ def case_realtime_settings() -> dict:
         torch.set_num_threads(previous)
     return {"warp-128 animate fps": rows, "settings": settings, "threads": _threads(),
             "target": TARGETS["warp-128 animate fps"], "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
+SOURCE_COUNTS = (2, 3, 4)
+"""Sources mixed per frame (``model.inference_sources``) timed by `case_realtime_sources`."""
+
+
+def case_realtime_sources() -> dict:
+    """warp-256 and warp-128 ``animate`` (decode to encode, pipelined) as the shipped model runs them, with N = 2, 3
+    and 4 sources mixed per frame, interleaved twice in one run: what each source added to the mix costs (the flow
+    network runs once per source). Stop 30 chose the shipped model's N on validation and on this."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(_threads())
+    settings = shipped_run_settings()
+    rows: dict[str, list[float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            driver, _ = synthetic_driver(Path(folder), seconds=8.0)
+            from benchmarks.cases.inference import _warp_avatar
+
+            for _ in range(2):
+                for name in ("warp-256", "warp-128"):
+                    for count in SOURCE_COUNTS:
+                        avatar = _warp_avatar(name, model_changes={**settings, "inference_sources": count})
+                        avatar.render(avatar.source_landmarks[0])  # warm-up
+                        fps = _animate_fps(avatar, driver, Path(folder) / "a.mp4", True)["fps"]
+                        rows.setdefault(f"{name} N={count}", []).append(fps)
+    finally:
+        torch.set_num_threads(previous)
+    return {"animate fps (two interleaved runs)": rows, "shipped N": settings["inference_sources"],
+            "settings": settings, "threads": _threads(),
+            "targets": {"warp-256 animate fps": TARGETS["warp-256 animate fps"],
+                        "warp-128 animate fps": TARGETS["warp-128 animate fps"]},
+            "load_average_1min": round(os.getloadavg()[0], 2)}

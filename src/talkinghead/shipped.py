@@ -12,7 +12,10 @@ model card is ``docs/model-card.md``.
 
 Refresh it from a run (strips W, adds the training index's counts, prints the file's SHA-256 and size)::
 
-    python -m talkinghead.shipped RUN/export.safetensors --index DATASET/index.json
+    python -m talkinghead.shipped RUN/export.safetensors --index DATASET/index.json [--set model.inference_sources=3]
+
+``--set`` changes how the generator is run (`config.INFERENCE_MODEL_FIELDS`, chosen on validation), never a trained
+shape; the file records each change and the value it replaced (``metadata["run_settings_changed"]``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +69,34 @@ def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
     return path
 
 
-def make_shipped_model(export: str | Path, out: str | Path, index: str | Path | None = None) -> dict[str, Any]:
+def make_shipped_model(export: str | Path, out: str | Path, index: str | Path | None = None,
+                       run_settings: Sequence[str] = ()) -> dict[str, Any]:
     """Copy an inference export (``RUN/export.safetensors``) to ``out`` without W, recording where it came from
     and, with ``index`` (the training dataset's ``index.json``), its clip, frame and people counts, after checking
-    the export's identity record names exactly the index's people. Returns the file's path, SHA-256 and size."""
+    the export's identity record names exactly the index's people. ``run_settings``: ``model.FIELD=VALUE`` items of
+    `config.INFERENCE_MODEL_FIELDS` (how the shipped model runs; anything else is refused). Returns the file's
+    path, SHA-256 and size."""
+    from talkinghead.config import INFERENCE_MODEL_FIELDS, apply_overrides, parse_override
+
     checkpoint = load_checkpoint(export, expected_kind="export")
+    config = checkpoint.config
+    changed: dict[str, dict[str, Any]] = {}
+    for item in run_settings:
+        section, name, _ = parse_override(item)
+        if section != "model" or name not in INFERENCE_MODEL_FIELDS:
+            raise ValueError(f"--set {item}: the shipped model's run settings are model."
+                             f"{', model.'.join(INFERENCE_MODEL_FIELDS)}; the rest describes the trained networks")
+        before = getattr(config.model, name)
+        config = apply_overrides(config, [item])
+        changed[name] = {"from": before, "to": getattr(config.model, name)}
     identities = (checkpoint.metadata.get("dataset") or {}).get("identities")
     if not identities:
         raise ValueError(f"{export}: the export records no training identities (metadata 'dataset'); the shipped "
                          "model must say who it was trained on; export it again with the training command")
     metadata = dict(checkpoint.metadata)
     metadata["made_from"] = {"file": Path(export).name, "sha256": sha256_of(Path(export))}
+    if changed:
+        metadata["run_settings_changed"] = changed
     if index is not None:
         data = json.loads(Path(index).read_text())
         people = sorted({video["identity"] for video in data["videos"]})
@@ -87,7 +108,7 @@ def make_shipped_model(export: str | Path, out: str | Path, index: str | Path | 
                                      "people": len(people), "split": "docs/splits/shared-dev-data.json",
                                      "split_sha256": split.get("sha256"), "part": split.get("part")}
     tensors = {name: tensor for name, tensor in checkpoint.tensors.items() if not name.startswith(RUN_ONLY)}
-    path = save_checkpoint(out, tensors, checkpoint.config, kind="export", metadata=metadata)
+    path = save_checkpoint(out, tensors, config, kind="export", metadata=metadata)
     path.chmod(0o644)  # save_checkpoint's temporary file is private; a packaged file is read by everyone
     size = path.stat().st_size
     if size > MAX_BYTES:
@@ -104,10 +125,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("export", help="RUN/export.safetensors")
     parser.add_argument("--index", default=None, help="the training dataset's index.json (adds its counts)")
     parser.add_argument("-o", "--out", default=None, help=f"default: the package's weights/{SHIPPED_MODEL}")
+    parser.add_argument("--set", dest="run_settings", action="append", default=[], metavar="model.FIELD=VALUE",
+                        help="how the shipped model runs (config.INFERENCE_MODEL_FIELDS), e.g. "
+                             "model.inference_sources=3; recorded in the file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = args.out or packaged_weights(SHIPPED_MODEL)
-    print(json.dumps(make_shipped_model(args.export, out, args.index), indent=1))
+    try:
+        result = make_shipped_model(args.export, out, args.index, args.run_settings)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
+    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
