@@ -158,6 +158,30 @@ def test_the_prior_hands_its_pixels_to_synthesis_from_the_start() -> None:
     torch.testing.assert_close(parts["output"][..., :20, :], parts["mixed_warp"][..., :20, :])
 
 
+def test_the_prior_mask_setting_leaves_synthesis_only_where_the_prior_says() -> None:
+    """``model.synthesis_mask=prior``: mask = 1 − prior exactly even when the learned head would blend synthesis in
+    elsewhere; ``learned`` (the default) lets the head act. The same weights, switched at inference."""
+    learned = _generator(synthesis_prior=True)
+    with torch.no_grad():
+        learned.synthesis.mask_head.bias.fill_(0.3)  # a trained head: 30 % synthesis everywhere
+    prior_only = _generator(synthesis_prior=True, synthesis_mask="prior")
+    prior_only.load_state_dict(learned.state_dict())
+    sources = _sources(1, 2, seed=2)
+    prior = torch.zeros(1, 1, SIZE, SIZE)
+    prior[..., 20:30, 20:40] = 1.0
+    sources.prior = prior
+    y = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    psi = learned.project(torch.randn(1, learned.cfg.embedding_dim))
+    with torch.no_grad():
+        with_head, without = learned.render(y, psi, sources), prior_only.render(y, psi, sources)
+    assert float(with_head["mask"][..., :20, :].max()) < 0.75  # the head blends synthesis in outside the prior
+    torch.testing.assert_close(without["mask"], 1 - prior)
+    torch.testing.assert_close(without["output"][..., :20, :], without["mixed_warp"][..., :20, :])
+    torch.testing.assert_close(without["synthesis"], with_head["synthesis"])
+    with pytest.raises(ConfigError, match="synthesis_mask"):
+        dataclasses.replace(preset("warp-tiny").model, synthesis_mask="none").validate()
+
+
 def test_the_residual_flow_stays_within_its_limit() -> None:
     limit = 2.0
     generator = _generator(warp_flow_limit=limit)

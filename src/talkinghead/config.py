@@ -30,10 +30,13 @@ class ConfigError(ValueError):
 GeneratorFamily = Literal["paper", "warp"]
 SourceBlend = Literal["nearest", "smooth"]
 SOURCE_BLENDS: tuple[str, ...] = ("nearest", "smooth")
+SynthesisMask = Literal["learned", "prior"]
+SYNTHESIS_MASKS: tuple[str, ...] = ("learned", "prior")
 """The warp family's rules for sharing pixels between its N sources (`talkinghead.models.source_choice`)."""
 
 
-INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "warp_keep_contours")
+INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "warp_keep_contours",
+                          "synthesis_mask")
 """ModelConfig fields that change how a trained warp generator is run, not its weights: ``--set model.FIELD=...``
 may change them on a trained model (inference, evaluation)."""
 WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior")
@@ -117,12 +120,19 @@ class ModelConfig:
     """Warp family: where the driver's inner mouth has no counterpart in the warped sources (a source mouth closed,
     the driver's open), the blend starts on the synthesis branch (mask = 1 − prior before the learned mask head),
     from landmarks alone (`talkinghead.landmarks.mouth_prior`), so it exists at T = 1."""
+    synthesis_mask: SynthesisMask = "learned"
+    """Warp family: where the synthesis branch shows. ``learned``: mask = 1 − prior − m, m from the learned mask head
+    (it may blend synthesis in anywhere). ``prior``: mask = 1 − prior exactly, the learned head unused, so synthesis
+    shows only where no source shows the driver's mouth (with ``synthesis_prior`` off: nowhere, the mixed warp
+    alone). Stop 30 measured the shipped weights' learned head on validation: it blends about 2 % of a softer
+    synthesis into every pixel, which put T = 1 behind the mesh warp on L1 (+0.0002); ``prior`` ties it."""
 
     def validate(self) -> None:
         _require_power_of_two("model.image_size", self.image_size, minimum=32)
         for name in ("warp_channels", "warp_levels", "synthesis_channels", "synthesis_levels", "inference_sources"):
             _require_positive(f"model.{name}", getattr(self, name))
         _require_choice("model.source_blend", self.source_blend, SOURCE_BLENDS)
+        _require_choice("model.synthesis_mask", self.synthesis_mask, SYNTHESIS_MASKS)
         if not self.source_blend_power > 0:
             raise ConfigError(f"model.source_blend_power must be > 0, got {self.source_blend_power}")
         if self.warp_flow_limit < 0:

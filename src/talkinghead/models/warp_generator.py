@@ -15,6 +15,7 @@ y_k and its mesh grid F_k (the piecewise-affine backward grid from the target's 
            W = Σ_k w_k · (x_k ∘ (F_k + ΔF_k))                                      mixed warp [B, 3, H, W]
            ΔF_k is bounded to ``model.warp_flow_limit`` pixels (limit · tanh(ΔF / limit)) when that is > 0
     synthesis (AdaIN, ψ̂ = P ê as in the paper's G): S, m = G_AdaIN([W, y]; ψ̂),  mask = bounded(1 - prior - m)
+           (``model.synthesis_mask=prior``: m = 0, the learned mask head unused)
            prior: 0, or with ``model.synthesis_prior`` the landmark prior of `landmarks.mouth_prior` (the driver's
            inner mouth where no source shows one): synthesis owns those pixels from the start
     output = mask · W + (1 - mask) · S   in [-1, 1]
@@ -410,6 +411,8 @@ class WarpGenerator(nn.Module):
                 mixed, detail_parts = self._mix(sources.detail_images.flatten(0, 1), sampling, confidence, g, keep,
                                                 nearest, size)  # [B, 3, R, R]
                 parts.update(detail_parts)
+        if self.cfg.synthesis_mask == "prior":  # the learned head unused: synthesis only where the prior says
+            m = torch.zeros_like(m)
         prior = None
         if self.cfg.synthesis_prior:
             if sources.prior is None:
