@@ -30,9 +30,10 @@ class ConfigError(ValueError):
 GeneratorFamily = Literal["paper", "warp"]
 SourceBlend = Literal["nearest", "smooth"]
 SOURCE_BLENDS: tuple[str, ...] = ("nearest", "smooth")
+"""The warp family's rules for sharing pixels between its N sources (`talkinghead.models.source_choice`)."""
 SynthesisMask = Literal["learned", "prior"]
 SYNTHESIS_MASKS: tuple[str, ...] = ("learned", "prior")
-"""The warp family's rules for sharing pixels between its N sources (`talkinghead.models.source_choice`)."""
+"""Where the warp family's synthesis branch may show (``model.synthesis_mask``)."""
 
 
 INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "warp_keep_contours",

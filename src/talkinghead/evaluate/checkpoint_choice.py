@@ -134,15 +134,16 @@ def compare(candidate: Report, reference: Report, method: str, metrics: Sequence
         per_metric = {}
         for name in metrics:
             info = metric_info(name)
+            if info.target is None:
+                ours, base, higher_is_better = mine, theirs, info.higher_is_better
+            else:  # the negative distance to the target: higher is closer
+                ours = [_distance(r, name, info.target) for r in mine]
+                base = [_distance(r, name, info.target) for r in theirs]
+                higher_is_better = True
+            difference = paired_difference(ours, base, name, higher_is_better, CONFIDENCE)
             if info.target is not None:
-                mine_t = [_distance(r, name, info.target) for r in mine]
-                theirs_t = [_distance(r, name, info.target) for r in theirs]
-                difference = paired_difference(mine_t, theirs_t, name, higher_is_better=True)
                 difference["compared"] = f"-|{name} - {info.target:g}|"
-                per_metric[name] = {**difference, "verdict": _verdict(difference, True)}
-            else:
-                difference = paired_difference(mine, theirs, name, info.higher_is_better)
-                per_metric[name] = {**difference, "verdict": _verdict(difference, info.higher_is_better)}
+            per_metric[name] = {**difference, "verdict": _verdict(difference, higher_is_better)}
         result[str(shots)] = per_metric
     return result
 
