@@ -249,6 +249,11 @@ class LossConfig:
     flow_smoothness_weight: float = 0.0
     """Total variation of the warp family's residual flow (mean |∂ΔF/∂x| + |∂ΔF/∂y| in pixels at the frame's size):
     a smooth correction that cannot tear. Not in the paper; issue 25."""
+    identity_weight: float = 0.0
+    """Weight of the embedder's identity term (`losses.identity_contrast_loss`): frames of one person embed
+    alike and apart from other people's, so that ψ̂ = P ê can carry identity. Not in the paper; issue 25."""
+    identity_temperature: float = 0.1
+    """Temperature of the identity term's softmax over cosine similarities."""
 
     def resolved_weights(self) -> dict[str, float]:
         """The weight of every loss term, version defaults filled in."""
@@ -265,12 +270,15 @@ class LossConfig:
             "lip_adversarial": self.lip_adversarial_weight,
             "lip_feature_matching": self.lip_feature_matching_weight,
             "flow_smoothness": self.flow_smoothness_weight,
+            "identity": self.identity_weight,
         }
 
     def validate(self) -> None:
         for name, value in self.resolved_weights().items():
             if value < 0:
                 raise ConfigError(f"loss weight {name} must be >= 0, got {value}")
+        if not self.identity_temperature > 0:
+            raise ConfigError(f"loss.identity_temperature must be > 0, got {self.identity_temperature}")
 
 
 Variant = Literal["FT", "FF"]

@@ -58,6 +58,39 @@ def embedding_match_loss(embedding: torch.Tensor, video_embedding: torch.Tensor)
     return F.l1_loss(embedding, video_embedding)
 
 
+def identity_contrast_loss(embeddings: torch.Tensor, identities: torch.Tensor,
+                           temperature: float = 0.1) -> torch.Tensor:
+    """Supervised contrastive identity term on the embedder's per-frame outputs (not in the paper; issue 25).
+
+    ``embeddings`` [B, K, N]: E(x_i(s_k), y_i(s_k)) before Eq. 1's mean; ``identities`` [B]: the person of each
+    episode. Over the B·K frames, each frame's cosine similarities to the others (divided by ``temperature``) are
+    a softmax, and the term is the mean −log of the share that falls on the frames of the same person
+    (Khosla et al. 2020, averaged over positives). Why: the warp family gives E no reason to tell people apart
+    (its sources' pixels carry the identity), so ê collapsed and ψ̂ = P ê barely differed between people; this
+    asks E for an embedding that names the person. Returns 0 (still connected to the graph) when the batch has
+    a single person, as there is nothing to contrast.
+    """
+    if embeddings.dim() != 3 or identities.shape != embeddings.shape[:1]:
+        raise ValueError(f"embeddings must be [B, K, N] and identities [B]; got {tuple(embeddings.shape)} "
+                         f"and {tuple(identities.shape)}")
+    b, k, _ = embeddings.shape
+    if torch.unique(identities).numel() < 2:
+        return embeddings.sum() * 0.0
+    unit = F.normalize(embeddings.flatten(0, 1).float(), dim=1)  # [B*K, N]
+    labels = identities.repeat_interleave(k)  # [B*K]
+    logits = unit @ unit.T / temperature  # [B*K, B*K]
+    self_pair = torch.eye(b * k, dtype=torch.bool, device=logits.device)
+    logits = logits.masked_fill(self_pair, float("-inf"))
+    log_share = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positive = (labels[:, None] == labels[None, :]) & ~self_pair
+    counts = positive.sum(1)
+    has_positive = counts > 0  # K = 1 with a lone person: that frame has no positive
+    if not bool(has_positive.any()):
+        return embeddings.sum() * 0.0
+    per_frame = -(log_share.masked_fill(~positive, 0.0).sum(1)[has_positive] / counts[has_positive])
+    return per_frame.mean()
+
+
 def discriminator_hinge_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> dict[str, torch.Tensor]:
     """L_DSC = max(0, 1 + r̂) + max(0, 1 − r), batch means. Returns {"real", "fake", "total"}."""
     real = F.relu(1.0 - real_score).mean()

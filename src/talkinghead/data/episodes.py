@@ -7,6 +7,8 @@ videos of a dataset folder (see `talkinghead.data.index`): item ``i`` is the i-t
 * ``source_images`` float32 [K, 3, H, W] and ``source_landmark_images`` [K, 3, H, W]: the embedder's input;
 * ``target_image`` [3, H, W] and ``target_landmark_image`` [3, H, W]: the generator's target and input;
 * ``video_index`` long (the discriminator's row of W), ``source_frames`` long [K], ``target_frame`` long;
+* ``identity_index`` long: the person's place among the index's identities (sorted names), the same for every
+  video of one person (the label of the embedder's identity term, `losses.identity_contrast_loss`);
 * ``source_landmarks`` float32 [K, 68, 2] and ``target_landmarks`` [68, 2]: pixel coordinates at ``image_size``
   (pixel centres at integers), the points the landmark images are drawn from;
 * with ``warp_sources=True`` (the warp generator, issue 15) also ``source_grids`` float32 [K, H, W, 2], the mesh
@@ -126,6 +128,7 @@ class EpisodeDataset(Dataset):
             if unknown:
                 raise DatasetError(f"{self.root / 'index.json'}: no identities named {sorted(unknown)[:5]}")
         self.videos = [v for v in self.index.videos if (keep is None or v.identity in keep)]
+        self._identity_index = {name: place for place, name in enumerate(sorted(self.index.identities))}
         short = [v.key for v in self.videos if v.num_frames < 2]
         if short:
             log.info("%s: %d videos have fewer than 2 frames and are left out of episodes (e.g. %s)",
@@ -214,6 +217,7 @@ class EpisodeDataset(Dataset):
             "target_image": images_t[k],
             "target_landmark_image": drawings_t[k],
             "video_index": torch.tensor(video.video_index, dtype=torch.long),
+            "identity_index": torch.tensor(self._identity_index[video.identity], dtype=torch.long),
             "source_frames": torch.from_numpy(sources.astype(np.int64)),
             "target_frame": torch.tensor(target, dtype=torch.long),
             "source_landmarks": torch.from_numpy(points_all[:k].copy()),

@@ -128,6 +128,7 @@ class MetaLearner:
                       if any(self.weights[name] > 0 for name in mouth_terms) else None)
         self.train_lip_discriminator = self.weights["lip_adversarial"] > 0 or self.weights["lip_feature_matching"] > 0
         self._parts: dict[str, torch.Tensor] = {}
+        self._frame_embeddings = torch.empty(0)
         self._warned_dead_discriminator = False
 
         self.step = 0  # E/G steps taken (bad ones included: the data stream is tied to it)
@@ -148,16 +149,22 @@ class MetaLearner:
 
     def embed(self, embedder: nn.Module, batch: Batch) -> torch.Tensor:
         """ê_i = (1/K) Σ_k E(x_i(s_k), y_i(s_k)) (Eq. 1): E runs once on all B·K frames. -> [B, N]."""
+        return self.embed_frames(embedder, batch).mean(dim=1)
+
+    @staticmethod
+    def embed_frames(embedder: nn.Module, batch: Batch) -> torch.Tensor:
+        """E(x_i(s_k), y_i(s_k)) of every source frame, before Eq. 1's mean: [B, K, N]."""
         frames, landmark_images = batch["source_images"], batch["source_landmark_images"]
         b, k = frames.shape[:2]
         embeddings = embedder(frames.flatten(0, 1), landmark_images.flatten(0, 1))  # [B*K, 3, H, W] -> [B*K, N]
-        return embeddings.view(b, k, -1).mean(dim=1)
+        return embeddings.view(b, k, -1)
 
     def generate(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(ê [B, N], x̂ = G(y_target, P ê) [B, 3, H, W]) with the current (training) E and G; the warp
         generator's parts are kept for the step's loss (``residual_flow`` for the smoothness term)."""
         with autocast(self.world.device, self.autocast_dtype):
-            embedding = self.embed(self.embedder, batch)
+            self._frame_embeddings = self.embed_frames(self.embedder, batch)  # [B, K, N], for the identity term
+            embedding = self._frame_embeddings.mean(dim=1)  # ê (Eq. 1)
             self._parts = render_parts(self.generator, batch["target_landmark_image"],
                                        self.generator.project(embedding), batch, self.config.train.generator_sources)
         return embedding, self._parts["output"]
@@ -196,6 +203,9 @@ class MetaLearner:
                                                         batch["target_landmarks"], weights))
             if weights["flow_smoothness"] > 0 and "residual_flow" in self._parts:
                 terms["flow_smoothness"] = flow_total_variation(self._parts["residual_flow"])
+            if weights["identity"] > 0:
+                terms["identity"] = losses.identity_contrast_loss(
+                    self._frame_embeddings, batch["identity_index"], self.config.loss.identity_temperature)
             return terms
 
         return generator_update(self.discriminator, self.generator_phase, generated, batch["target_image"],
