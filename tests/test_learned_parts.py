@@ -85,7 +85,10 @@ def test_the_untrained_warp_model_is_the_mesh_warp_and_nothing_learned_acts(worl
         assert video["max_difference_from_avatar_grey"] == 0
         assert video["psi_swap_mouth_grey"] == 0.0
     overall = result["overall"]
-    assert set(overall) == {*FIGURES, "auc_projection"}  # the export carries D, not a lip discriminator
+    assert set(overall) == {*FIGURES, "auc_projection", "embedding"}  # the export carries D, not a lip D
+    embedding = overall["embedding"]
+    assert embedding["videos"] == 3 and embedding["chance"] == pytest.approx(1 / 3)
+    assert 0.0 <= embedding["identification"] <= 1.0 and embedding["relative_spread"] > 0
     auc = overall["auc_projection"]
     assert 0.0 <= auc["auc"] <= 1.0 and auc["frames"] == len(result["videos"]) * TARGETS
     assert overall["gate_mean"] == {"mean": 1.0, "min": 1.0, "max": 1.0, "videos": 3}
@@ -149,3 +152,33 @@ def test_the_command_writes_json_and_prints_the_table(world, tmp_path, capsys):
     assert not list(out.parent.glob("*.tmp"))
     printed = capsys.readouterr().out
     assert "residual_flow_mean_px" in printed and "3 videos" in printed
+
+
+def test_the_embedding_figures_on_an_embedder_that_sees_only_colour():
+    """ê = the frames' mean colour: people of distinct colours are identified from other frames of theirs, and the
+    spread is the distance between their colours over the mean norm, as written."""
+    from types import SimpleNamespace
+
+    from talkinghead.evaluate.learned_parts import embedding_identity
+
+    colours = {"a": (200, 20, 20), "b": (20, 200, 20), "c": (20, 20, 200)}
+
+    def frames(colour, count):
+        return np.broadcast_to(np.array(colour, np.uint8), (count, 8, 8, 3)).copy()
+
+    def tensors(sources):
+        return torch.from_numpy(np.stack([s.crop for s in sources])).permute(0, 3, 1, 2).float() / 255, None
+
+    generator = SimpleNamespace(project=lambda e: e * 2, _identity_coefficients=lambda: torch.zeros(3),
+                                parameters=lambda: iter([torch.zeros(1)]))
+    head = SimpleNamespace(_tensors=tensors, embedder=lambda x, _: x.mean(dim=(2, 3)), generator=generator)
+    points = np.zeros((2, 68, 2), np.float32)
+    inputs = {f"{p}/v": (frames(c, 2), points, points, frames(tuple(v + 5 for v in c), 2))
+              for p, c in colours.items()}
+    splits = {f"{p}/v": SimpleNamespace(identity=p) for p in colours}
+    figures = embedding_identity(head, inputs, splits)
+    assert figures["identification"] == 1.0 and figures["chance"] == pytest.approx(1 / 3)
+    vectors = torch.tensor(list(colours.values()), dtype=torch.float32) / 255
+    pair = float((vectors[0] - vectors[1]).norm())  # every pair is equally far apart
+    assert figures["relative_spread"] == pytest.approx(pair / float(vectors.norm(dim=1).mean()), rel=1e-5)
+    assert figures["psi_relative_spread"] == pytest.approx(figures["relative_spread"], rel=1e-5)  # ψ = 2ê, scale-free

@@ -23,6 +23,12 @@ test video and over videos:
   ``psi_swap_mouth_grey``: the same over the mouth region only (`metrics.mouth.mouth_box` of each target's
   landmarks), where synthesis should supply the pixels of a mouth-open target (issue 25: >= 5 grey levels on the
   mouth-open split).
+* ``embedding`` (over videos, not per video): does the embedder tell the people apart? Each video's ê is computed
+  twice from disjoint frames, once from its T sources (the avatar's ê, Eq. 7) and once from its target frames.
+  ``relative_spread``: the mean distance between two people's source ê, over the mean norm of ê (the shipped
+  embedder: 7 %). ``identification``: the share of videos whose target-frame ê is nearest (cosine) to their own
+  source ê among all videos' (chance: 1 / videos). ``psi_relative_spread``: the same spread for ψ̂ = P ê, measured
+  from the identity AdaIN's coefficients' mean (the part that is not common to everyone).
 * ``auc_projection`` / ``auc_lip`` (over all frames of all videos, not per video): the discriminators' AUC between
   the real target frames and the avatar's renderings of them (`evaluate.critics`): is the adversarial term alive?
 
@@ -222,6 +228,7 @@ def measure_learned_parts(checkpoint: str | Path, data: str | Path, shots: int =
                 scores.setdefault(critic, {"real": [], "generated": []})[kind].append(values)
         log.info("%s: %s", key, ", ".join(f"{n} {figures[n]:.4g}" for n in FIGURES if figures[n] is not None))
     overall: dict[str, Any] = summarize(per_video)
+    overall["embedding"] = embedding_identity(model.head, inputs, splits)
     for critic, kinds in scores.items():
         real, fake = np.concatenate(kinds["real"]), np.concatenate(kinds["generated"])
         overall[f"auc_{critic}"] = {"auc": auc(real, fake), "real_mean": float(real.mean()),
@@ -240,6 +247,38 @@ def measure_learned_parts(checkpoint: str | Path, data: str | Path, shots: int =
                                 "(output_vs_mesh_warp_grey between uint8 frames, the others from float images)"}}
 
 
+def embedding_identity(head, inputs: dict[str, tuple], splits: dict[str, Any]) -> dict[str, float | int]:
+    """How well ê names the person (module docstring, ``embedding``). ``inputs[key]``: (source images, source
+    landmarks, target landmarks, target images) as uint8 crops and points; the target frames give the second ê."""
+    from talkinghead.evaluate.methods import source_objects
+
+    keys = list(inputs)
+    from_sources, from_targets = [], []
+    with torch.no_grad():
+        for key in keys:
+            source_images, source_landmarks, target_landmarks, target_images = inputs[key]
+            for images, points, bank in ((source_images, source_landmarks, from_sources),
+                                         (target_images, target_landmarks, from_targets)):
+                frames, drawings = head._tensors(source_objects(images, points, key, range(len(images))))
+                bank.append(head.embedder(frames, drawings).mean(0).float().cpu())  # ê, Eq. 7: [N]
+        sources, targets = torch.stack(from_sources), torch.stack(from_targets)  # [V, N]
+        psi = head.generator.project(sources.to(next(head.generator.parameters()).device)).float().cpu()
+    people = [splits[key].identity for key in keys]
+    different = torch.tensor([[a != b for b in people] for a in people])
+
+    def spread(vectors: torch.Tensor, centre: torch.Tensor) -> float:
+        distances = torch.cdist(vectors, vectors)[different]
+        return float(distances.mean() / (vectors - centre).norm(dim=1).mean()) if distances.numel() else float("nan")
+
+    cosine = torch.nn.functional.normalize(targets, dim=1) @ torch.nn.functional.normalize(sources, dim=1).T
+    nearest = cosine.argmax(dim=1)
+    identified = [people[int(n)] == people[i] for i, n in enumerate(nearest)]
+    identity_psi = head.generator._identity_coefficients().float()  # the warp family's identity AdaIN
+    return {"relative_spread": spread(sources, torch.zeros(sources.shape[1])),
+            "identification": float(np.mean(identified)), "chance": 1.0 / len(keys), "videos": len(keys),
+            "psi_relative_spread": spread(psi, identity_psi)}
+
+
 def table(result: dict) -> str:
     """A short text table: each figure's mean over videos and its range."""
     overall = result["overall"]
@@ -250,6 +289,11 @@ def table(result: dict) -> str:
             lines.append(f"{name:<28} {'n/a':>10} {'':>10} {'':>10}  0")
             continue
         lines.append(f"{name:<28} {row['mean']:>10.4f} {row['min']:>10.4f} {row['max']:>10.4f}  {row['videos']}")
+    embedding = overall.get("embedding")
+    if embedding:
+        lines.append(f"{'embedding relative spread':<28} {embedding['relative_spread']:>10.4f}  (psi "
+                     f"{embedding['psi_relative_spread']:.4f}); identification {embedding['identification']:.2f} "
+                     f"(chance {embedding['chance']:.2f}, {embedding['videos']} videos)")
     for name in sorted(k for k in overall if k.startswith("auc_")):
         row = overall[name]
         lines.append(f"{name:<28} {row['auc']:>10.4f}  (real {row['real_mean']:.3f}, generated "
