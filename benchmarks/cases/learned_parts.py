@@ -29,8 +29,9 @@ def learned_parts() -> dict:
     from talkinghead.shipped import shipped_model_path
 
     result = measure_learned_parts(shipped_model_path(), data, shots=8, targets=16)
+    rows = {name: row for name, row in result["overall"].items() if row.get("mean") is not None}
     return {"videos": result["settings"]["videos"],
-            **{f"{name}_mean": round(row["mean"], 4) for name, row in result["overall"].items()
-               if row["mean"] is not None},
-            **{f"{name}_range": [round(row["min"], 4), round(row["max"], 4)] for name, row in result["overall"].items()
-               if row["mean"] is not None}}
+            **{f"{name}_mean": round(row["mean"], 4) for name, row in rows.items()},
+            **{f"{name}_range": [round(row["min"], 4), round(row["max"], 4)] for name, row in rows.items()},
+            **{name: round(row["auc"], 4) for name, row in result["overall"].items() if name.startswith("auc_")},
+            **{f"embedding_{name}": round(value, 4) for name, value in result["overall"]["embedding"].items()}}
