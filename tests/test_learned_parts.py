@@ -84,6 +84,7 @@ def test_the_untrained_warp_model_is_the_mesh_warp_and_nothing_learned_acts(worl
         assert video["output_vs_mesh_warp_grey"] < 0.05, video  # 0 measured; cv2.remap may round apart
         assert video["max_difference_from_avatar_grey"] == 0
         assert video["psi_swap_mouth_grey"] == 0.0
+        assert video["psi_swap_synthesis_grey"] is None  # nothing is synthesized
     overall = result["overall"]
     assert set(overall) == {*FIGURES, "auc_projection", "embedding"}  # the export carries D, not a lip D
     embedding = overall["embedding"]
@@ -114,6 +115,8 @@ def test_an_open_mask_gives_its_synthesis_share_and_lets_another_persons_psi_cha
         assert video["synthesis_share"] == pytest.approx(0.25, abs=1e-6)  # mask = 1 - 0.25 everywhere
         assert video["output_vs_mixed_warp_grey"] > 1.0
         assert video["psi_swap_grey"] > 0.01, video
+        # one synthesis share everywhere: the share-weighted swap is the plain one
+        assert video["psi_swap_synthesis_grey"] == pytest.approx(video["psi_swap_grey"], rel=1e-4)
         assert video["max_difference_from_avatar_grey"] == 0
     values = [v["psi_swap_grey"] for v in result["videos"].values()]
     assert result["overall"]["psi_swap_grey"]["mean"] == pytest.approx(float(np.mean(values)))

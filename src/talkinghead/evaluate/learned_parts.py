@@ -22,7 +22,9 @@ test video and over videos:
   with the same sources and landmarks: how much the person-specific AdaIN coefficients matter.
   ``psi_swap_mouth_grey``: the same over the mouth region only (`metrics.mouth.mouth_box` of each target's
   landmarks), where synthesis should supply the pixels of a mouth-open target (issue 25: >= 5 grey levels on the
-  mouth-open split).
+  mouth-open split). ``psi_swap_synthesis_grey``: the same weighted by the synthesis share of each pixel,
+  Σ (1 − mask)·|Δ| / Σ (1 − mask): the change where the synthesis supplies the output (with
+  ``model.synthesis_mask=prior``, the driver's inner mouth that no source shows); None when nothing is synthesized.
 * ``embedding`` (over videos, not per video): does the embedder tell the people apart? Each video's ê is computed
   twice from disjoint frames, once from its T sources (the avatar's ê, Eq. 7) and once from its target frames.
   ``relative_spread``: the mean distance between two people's source ê, over the mean norm of ê (the shipped
@@ -61,7 +63,7 @@ log = logging.getLogger(__name__)
 
 FIGURES = ("residual_flow_mean_px", "residual_flow_max_px", "residual_flow_weighted_px", "synthesis_share",
            "gate_mean", "output_vs_mixed_warp_grey", "output_vs_mesh_warp_grey", "psi_swap_grey",
-           "psi_swap_mouth_grey")
+           "psi_swap_mouth_grey", "psi_swap_synthesis_grey")
 """The per-video figures, in table order (module docstring)."""
 BATCH_SIZE = 16
 """Frames per generator call, as `evaluate.methods.render_batch` renders them."""
@@ -124,7 +126,7 @@ def video_figures(avatar, landmarks: np.ndarray, source_images: np.ndarray, sour
     from talkinghead.pixels import to_uint8
 
     sums = {name: 0.0 for name in FIGURES if name != "residual_flow_max_px"}
-    flow_max, pixels, flow_values, largest, mouth_pixels = 0.0, 0, 0, 0, 0
+    flow_max, pixels, flow_values, largest, mouth_pixels, synthesized = 0.0, 0, 0, 0, 0, 0.0
     frames = []
     for start in range(0, len(landmarks), BATCH_SIZE):
         chunk = np.asarray(landmarks[start:start + BATCH_SIZE], np.float32)
@@ -149,15 +151,19 @@ def video_figures(avatar, landmarks: np.ndarray, source_images: np.ndarray, sour
             total, in_mouth = _mouth_sum((output - swapped).abs().mean(1), chunk)  # [B, H, W], grey levels
             sums["psi_swap_mouth_grey"] += total
             mouth_pixels += in_mouth
+            share = 1 - parts["mask"].float()[:, 0]  # [B, H, W], the synthesis branch's share of each pixel
+            sums["psi_swap_synthesis_grey"] += float((share * (output - swapped).abs().mean(1)).sum())
+            synthesized += float(share.sum())
         flow_max = max(flow_max, float(flow.max()))
         pixels += count
         flow_values += flow.numel()
     figures: dict[str, float | None] = {name: value / pixels for name, value in sums.items()}
     figures["psi_swap_mouth_grey"] = sums["psi_swap_mouth_grey"] / max(mouth_pixels, 1)
+    figures["psi_swap_synthesis_grey"] = sums["psi_swap_synthesis_grey"] / synthesized if synthesized > 0 else None
     figures["residual_flow_mean_px"] = sums["residual_flow_mean_px"] / flow_values
     figures["residual_flow_max_px"] = flow_max
     if other_psi is None:
-        figures["psi_swap_grey"] = None
+        figures["psi_swap_grey"] = figures["psi_swap_mouth_grey"] = figures["psi_swap_synthesis_grey"] = None
     figures["max_difference_from_avatar_grey"] = largest
     return {name: figures[name] for name in (*FIGURES, "max_difference_from_avatar_grey")}, np.concatenate(frames)
 
