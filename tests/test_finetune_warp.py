@@ -228,3 +228,32 @@ def test_held_out_frames_are_rendered_from_training_frames_only(monkeypatch):
     indices, source_frames, target_frames = seen["holdout"][0]
     assert indices == held and target_frames.tolist() == held
     assert set(source_frames.flatten().tolist()) <= set(result.train_indices)
+
+
+def test_fine_tuning_only_the_warp_parts_keeps_the_synthesis_and_psi_as_meta_learned():
+    """finetune.parts=warp: the flow network and heads train, the synthesis branch and ψ′ = P ê_NEW do not (they
+    stay exactly as meta-learning and the embedder left them); the paper's generator refuses the setting."""
+    embedder, generator, discriminator = warp_networks()
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for head in (generator.flow_head, generator.gate_head, generator.synthesis.mask_head):
+            head.weight.normal_(0, 0.02)
+            head.bias.normal_(0, 0.1)
+    frames, landmark_images, landmarks = person(4)
+    result = finetune(embedder, generator, discriminator, frames, landmark_images, pixel_l1, steps=8, seed=2,
+                      landmarks=landmarks, config=FinetuneConfig(parts="warp"))
+    start = start_state(embedder, generator, discriminator, frames, landmark_images)
+    assert torch.equal(result.psi, start.psi)
+    before = dict(generator.named_parameters())  # parameters: spectral norm's power-iteration buffers move anyway
+    changed = {name.split(".")[0] for name, value in result.generator.named_parameters()
+               if not torch.equal(value, before[name])}
+    assert {"flow_network", "flow_head", "gate_head"} <= changed and "synthesis" not in changed, changed
+    assert "projection" not in changed
+    original = generator.synthesis.state_dict()  # buffers too: S renders exactly as meta-learned
+    assert all(torch.equal(value, original[name]) for name, value in result.generator.synthesis.state_dict().items())
+    config = preset("tiny-64")
+    torch.manual_seed(0)
+    paper = (Embedder(config.model).eval(), build_generator(config.model).eval(), Discriminator(config.model, 4).eval())
+    with pytest.raises(ValueError, match="finetune.parts=warp .* paper's generator"):
+        finetune(*paper, torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64), pixel_l1, steps=1,
+                 config=FinetuneConfig(parts="warp"))

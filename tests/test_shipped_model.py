@@ -49,12 +49,15 @@ def test_refreshing_the_shipped_model_may_change_how_it_runs_but_not_what_it_is(
     training field is refused."""
     shipped = load_checkpoint(shipped_model_path())
     before = shipped.config.model.inference_sources
+    parts = shipped.config.finetune.parts
+    other = "all" if parts == "warp" else "warp"
     result = make_shipped_model(shipped_model_path(), tmp_path / "m.safetensors",
-                                run_settings=[f"model.inference_sources={before + 1}"])
+                                run_settings=[f"model.inference_sources={before + 1}", f"finetune.parts={other}"])
     made = load_checkpoint(result["path"], expected_kind="export")
-    assert made.config.model.inference_sources == before + 1
+    assert made.config.model.inference_sources == before + 1 and made.config.finetune.parts == other
     assert made.config.model.image_size == shipped.config.model.image_size
-    assert made.metadata["run_settings_changed"] == {"inference_sources": {"from": before, "to": before + 1}}
+    assert made.metadata["run_settings_changed"] == {"inference_sources": {"from": before, "to": before + 1},
+                                                     "finetune.parts": {"from": parts, "to": other}}
     assert set(made.tensors) == set(shipped.tensors)
     assert all(bool((made.tensors[name] == shipped.tensors[name]).all()) for name in shipped.tensors)
     for item in ("model.image_size=64", "train.steps=1"):

@@ -282,6 +282,7 @@ class LossConfig:
 
 
 Variant = Literal["FT", "FF"]
+FinetuneParts = Literal["all", "warp"]
 MixedPrecision = Literal["no", "bf16", "fp16"]
 
 
@@ -372,6 +373,12 @@ class FinetuneConfig:
     """With at least this many source images, hold some out and stop early on their loss."""
     patience: int = 5
     """Epochs without improvement of the held-out loss before stopping early."""
+    parts: FinetuneParts = "all"
+    """What G′ trains. ``all`` (the paper, §3.3): G's weights and ψ′. ``warp`` (the warp family only): the warp
+    parts (residual flow, confidences, gate); the synthesis branch and ψ′ = P ê_NEW stay as meta-learning and the
+    embedder left them. Why: fine-tuning's pairs (T = 1: known warps of the one frame; T > 1: the other frames)
+    rarely show a mouth opened past the sources, so they cannot teach the synthesis of the inner mouth, and
+    training it on them only lets it drift (issue 25: at T = 1 fine-tuning doubled the teeth invented)."""
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "holdout_min_shots", "patience"):

@@ -14,8 +14,9 @@ Refresh it from a run (strips W, adds the training index's counts, prints the fi
 
     python -m talkinghead.shipped RUN/export.safetensors --index DATASET/index.json [--set model.inference_sources=3]
 
-``--set`` changes how the generator is run (`config.INFERENCE_MODEL_FIELDS`, chosen on validation), never a trained
-shape; the file records each change and the value it replaced (``metadata["run_settings_changed"]``).
+``--set`` changes how the generator is run (`config.INFERENCE_MODEL_FIELDS`) or how new people are fine-tuned
+(``finetune.*``), chosen on validation, never a trained shape; the file records each change and the value it replaced
+(``metadata["run_settings_changed"]``: model fields by name, the others as ``finetune.NAME``).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def make_shipped_model(export: str | Path, out: str | Path, index: str | Path | 
     """Copy an inference export (``RUN/export.safetensors``) to ``out`` without W, recording where it came from
     and, with ``index`` (the training dataset's ``index.json``), its clip, frame and people counts, after checking
     the export's identity record names exactly the index's people. ``run_settings``: ``model.FIELD=VALUE`` items of
-    `config.INFERENCE_MODEL_FIELDS` (how the shipped model runs; anything else is refused). Returns the file's
+    `config.INFERENCE_MODEL_FIELDS` and ``finetune.FIELD=VALUE`` items (how the shipped model runs and fine-tunes;
+    anything else is refused). Returns the file's
     path, SHA-256 and size."""
     from talkinghead.config import INFERENCE_MODEL_FIELDS, apply_overrides, parse_override
 
@@ -83,12 +85,14 @@ def make_shipped_model(export: str | Path, out: str | Path, index: str | Path | 
     changed: dict[str, dict[str, Any]] = {}
     for item in run_settings:
         section, name, _ = parse_override(item)
-        if section != "model" or name not in INFERENCE_MODEL_FIELDS:
+        if not (section == "finetune" or (section == "model" and name in INFERENCE_MODEL_FIELDS)):
             raise ValueError(f"--set {item}: the shipped model's run settings are model."
-                             f"{', model.'.join(INFERENCE_MODEL_FIELDS)}; the rest describes the trained networks")
-        before = getattr(config.model, name)
+                             f"{', model.'.join(INFERENCE_MODEL_FIELDS)} and finetune.*; the rest describes the "
+                             "trained networks")
+        before = getattr(getattr(config, section), name)
         config = apply_overrides(config, [item])
-        changed[name] = {"from": before, "to": getattr(config.model, name)}
+        key = name if section == "model" else f"{section}.{name}"  # model fields by bare name, as files recorded
+        changed[key] = {"from": before, "to": getattr(getattr(config, section), name)}
     identities = (checkpoint.metadata.get("dataset") or {}).get("identities")
     if not identities:
         raise ValueError(f"{export}: the export records no training identities (metadata 'dataset'); the shipped "
@@ -126,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index", default=None, help="the training dataset's index.json (adds its counts)")
     parser.add_argument("-o", "--out", default=None, help=f"default: the package's weights/{SHIPPED_MODEL}")
     parser.add_argument("--set", dest="run_settings", action="append", default=[], metavar="model.FIELD=VALUE",
-                        help="how the shipped model runs (config.INFERENCE_MODEL_FIELDS), e.g. "
-                             "model.inference_sources=3; recorded in the file")
+                        help="how the shipped model runs (config.INFERENCE_MODEL_FIELDS) or fine-tunes "
+                             "(finetune.*), e.g. model.inference_sources=3; recorded in the file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = args.out or packaged_weights(SHIPPED_MODEL)

@@ -142,7 +142,8 @@ def finetune(
     line_width: float | None = None,
     num_sources: int | None = None,
 ) -> FinetuneResult:
-    """Fine-tune G′ (ψ and ψ′) and D′ (θ, w′, b) on T frames [T,3,H,W] with landmark images [T,3,H,W].
+    """Fine-tune G′ (ψ and ψ′; with ``config.parts`` = ``warp`` only the warp parts) and D′ (θ, w′, b) on T
+    frames [T,3,H,W] with landmark images [T,3,H,W].
 
     ``content_loss`` is the weighted L_CNT (e.g. `losses.ContentLoss`); ``weights`` (default: the paper's,
     `LossConfig.resolved_weights()`) weight L_ADV's terms; ``betas``: Adam's (default ``TrainConfig.betas``).
@@ -169,6 +170,9 @@ def finetune(
         raise ValueError(f"epochs must be positive, got {epochs}")
     if steps is not None and steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    if config.parts == "warp" and not hasattr(generator, "synthesis"):
+        raise ValueError("finetune.parts=warp keeps the warp generator's synthesis branch as meta-learned; this is "
+                         "the paper's generator, which has no warp parts: use finetune.parts=all")
     shots = frames.shape[0]
     train_idx, held_idx = holdout_split(shots, config, holdout)
     batch_size = 1 if len(train_idx) == 1 else min(config.batch_size, len(train_idx))
@@ -190,16 +194,17 @@ def finetune(
         d = copy.deepcopy(discriminator).train()
         for p in list(g.parameters()) + list(d.parameters()):
             p.requires_grad_(True)
-        projection = getattr(g, "projection", None)
-        g_params = [p for name, p in g.named_parameters() if not name.startswith("projection.")]
-        if projection is not None:
-            projection.requires_grad_(False)  # P is not used after initialisation
-        psi = nn.Parameter(start.psi.clone()[None])  # ψ′ [1, P]
+        frozen = ("projection.",) if config.parts == "all" else ("projection.", "synthesis.")
+        g_params = [p for name, p in g.named_parameters() if not name.startswith(frozen)]
+        for name, p in g.named_parameters():
+            if name.startswith(frozen):
+                p.requires_grad_(False)  # P is not used after initialisation; with parts=warp nor is S trained
+        psi = nn.Parameter(start.psi.clone()[None], requires_grad=config.parts == "all")  # ψ′ [1, P]
         w = nn.Parameter(start.discriminator_w.clone())  # w′ [N]
         # θ and b train; W (one row per training video) and w0 are replaced by w′.
         d_params = [p for name, p in d.named_parameters()
                     if not name.startswith("video_embeddings") and name != "w0"]
-        g_phase = _phase(g_params + [psi], config.lr_generator, betas)  # G′: ψ and ψ′
+        g_phase = _phase(g_params + ([psi] if psi.requires_grad else []), config.lr_generator, betas)  # G′: ψ, ψ′
         d_phase = _phase(d_params + [w], config.lr_discriminator, betas)  # D′: θ, b and w′
         world = World(device=frames.device)
 
@@ -247,6 +252,8 @@ def finetune(
             with torch.no_grad():
                 psi.copy_(best[3])
             best_epoch = best[1]
+    if config.parts == "warp":  # spectral norm's power iteration moved S's buffers in train mode: put them back
+        g.synthesis.load_state_dict(generator.synthesis.state_dict())
     g.eval()
     g.requires_grad_(False)
     return FinetuneResult(generator=g, psi=psi.detach()[0].clone(), discriminator_w=w.detach().clone(),
