@@ -283,6 +283,7 @@ class LossConfig:
 
 Variant = Literal["FT", "FF"]
 FinetuneParts = Literal["all", "warp"]
+TrainParts = Literal["all", "synthesis"]
 MixedPrecision = Literal["no", "bf16", "fp16"]
 
 
@@ -335,6 +336,11 @@ class TrainConfig:
     lip_pool_size: int = 0
     """(real, generated) mouth-crop pairs kept from past steps; each lip-discriminator update also scores up to
     3 × batch_size of them (`training.mouth.POOL_DRAW`). 0 = this batch's mouths only."""
+    parts: TrainParts = "all"
+    """What the E/G update trains. ``all``: E, G and P (the paper). ``synthesis`` (the warp family): E, P and the
+    synthesis branch only; the warp parts (flow network, flow, confidence and gate heads) stay as the warm start
+    (``train.init_from``) left them, so the pixels the sources supply cannot drift while the mouth and ψ learn
+    (issue 25: continued training of every part lost whole-frame SSIM in runs C, D and F)."""
     init_from: str | None = None
     """A warm start: a ``warm-start`` file or a training checkpoint of the same architecture whose E, G, D (not
     W) and EMA a *new* run starts from (`talkinghead.training.warm_start`); a resumed run ignores its weights."""

@@ -96,7 +96,15 @@ class MetaLearner:
         self.use_match = train.variant == "FT"  # L_MCH only in the FT variant
 
         # Parameter ownership: E+G+P | D's θ, w0, b | W (sparse rows).
-        self.generator_parameters = [*self.embedder.parameters(), *self.generator.parameters()]
+        if train.parts == "synthesis":  # E, P and the synthesis branch; the warp parts stay as they start
+            if not hasattr(self.generator, "synthesis"):
+                raise ValueError("train.parts=synthesis trains the warp generator's synthesis branch only; this is "
+                                 "the paper's generator, which has no warp parts: use train.parts=all")
+            kept = ("synthesis.", "projection.")
+            for name, parameter in self.generator.named_parameters():
+                parameter.requires_grad_(name.startswith(kept))
+        self.generator_parameters = [*self.embedder.parameters(),
+                                     *(p for p in self.generator.parameters() if p.requires_grad)]
         self.video_embeddings = self.discriminator.video_embeddings.weight  # W: [num_videos, N]
         self.discriminator_parameters = [p for name, p in self.discriminator.named_parameters()
                                          if not name.startswith("video_embeddings.")]
