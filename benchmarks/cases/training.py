@@ -48,8 +48,10 @@ def _batch(size: int, k: int, b: int) -> dict[str, torch.Tensor]:
 
 
 def _measure(preset_name: str, feature_network: str, steps: int, batch_size: int = 2, k: int = 8,
-             compiled: bool = False, batch: dict[str, torch.Tensor] | None = None) -> dict:
-    config = apply_overrides(preset(preset_name), [f"train.batch_size={batch_size}", f"data.frames_per_episode={k}"])
+             compiled: bool = False, batch: dict[str, torch.Tensor] | None = None,
+             overrides: tuple[str, ...] = ()) -> dict:
+    config = apply_overrides(preset(preset_name), [f"train.batch_size={batch_size}", f"data.frames_per_episode={k}",
+                                                   *overrides])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     networks = ({"vgg19": VGG19Features().freeze(), "vggface": VGGFaceFeatures().freeze()}
                 if feature_network == "vgg" else {"mobilenet": MobileNetV2Features().freeze()})
@@ -148,12 +150,14 @@ def _rss_now_mib() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def _measure_preset_alone(preset_name: str, root: str, steps: int, batch_size: int, k: int) -> dict:
+def _measure_preset_alone(preset_name: str, root: str, steps: int, batch_size: int, k: int,
+                          overrides: tuple[str, ...] = ()) -> dict:
     """In a fresh process: one thread, a batch of real episodes, ``steps`` timed meta-learning steps."""
     torch.set_num_threads(1)  # shared cores: 2 OpenMP threads under load can be far slower than 1
     batch, load_ms = _episodes(root, preset_name, batch_size, k)
     rss_before = _rss_now_mib()
-    figures = _measure(preset_name, "mobilenet", steps=steps, batch_size=batch_size, k=k, batch=batch)
+    figures = _measure(preset_name, "mobilenet", steps=steps, batch_size=batch_size, k=k, batch=batch,
+                       overrides=overrides)
     figures["episode_load_ms"] = round(load_ms, 1)
     figures["rss_before_model_mib"] = round(rss_before, 1)
     figures["generator_parameters_m"] = round(_generator_parameters(preset_name) / 1e6, 3)
@@ -183,4 +187,26 @@ def training_step_warp128() -> dict:
                                                2)
     figures["memory_method"] = ("ru_maxrss of the fresh process after the timed steps (CPU) / "
                                 "max_memory_allocated (CUDA); rss_before_model_mib: the process before building it")
+    return figures
+
+
+@case("training_step_warp128_parts")
+def training_step_warp128_parts() -> dict:
+    """warp-128 meta-learning step training every part (``train.parts=all``) against the synthesis branch, E and P
+    only (``train.parts=synthesis``, issue 25), both with the identity term, batch 4, K = 8, offline MobileNetV2,
+    1 thread, each in a fresh process, on the same real synthetic-head episodes."""
+    from talkinghead.data.prepare import write_synthetic_dataset
+
+    batch_size, k, steps = 4, 8, 6
+    context = multiprocessing.get_context("spawn")
+    figures: dict = {}
+    with tempfile.TemporaryDirectory() as root:
+        write_synthetic_dataset(root, num_identities=batch_size, videos_per_identity=1, frames_per_video=k + 4,
+                                size=128, seed=0)
+        for parts in ("all", "synthesis"):
+            overrides = (f"train.parts={parts}", "loss.identity_weight=1")
+            with context.Pool(1) as pool:
+                figures[parts] = pool.apply(_measure_preset_alone, ("warp-128", root, steps, batch_size, k, overrides))
+    figures["synthesis_over_all_step_time"] = round(figures["synthesis"]["step_s_best"] / figures["all"]["step_s_best"],
+                                                    2)
     return figures
