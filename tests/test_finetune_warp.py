@@ -120,6 +120,15 @@ def test_t1_pairs_come_from_the_known_warp():
     assert not np.array_equal(other, moved)
 
 
+def off_the_mesh_warp_start(generator, seed: int = 7) -> None:
+    """Move the learned heads (flow, gate, mask) off their exact zero start, so each has something to learn."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for head in (generator.flow_head, generator.gate_head, generator.synthesis.mask_head):
+            head.weight.normal_(0, 0.02)
+            head.bias.normal_(0, 0.1)
+
+
 def _warp_loss(generator, psi, batch) -> float:
     with torch.no_grad():
         targets = batch["target_image"]
@@ -137,11 +146,7 @@ def test_fine_tuning_the_warp_family_learns(shots: int):
     longer zero: a generator that does not yet reproduce this person) at the paper's fine-tuning settings:
     16 steps lower the content loss on the pairs it trains on, and the returned G′ and ψ′ moved."""
     embedder, generator, discriminator = warp_networks()
-    torch.manual_seed(7)
-    with torch.no_grad():
-        for head in (generator.flow_head, generator.gate_head, generator.synthesis.mask_head):
-            head.weight.normal_(0, 0.02)
-            head.bias.normal_(0, 0.1)
+    off_the_mesh_warp_start(generator)
     frames, landmark_images, landmarks = person(shots)
     calls = []
     result = finetune(embedder, generator, discriminator, frames, landmark_images, pixel_l1, steps=16, seed=2,
@@ -234,11 +239,7 @@ def test_fine_tuning_only_the_warp_parts_keeps_the_synthesis_and_psi_as_meta_lea
     """finetune.parts=warp: the flow network and heads train, the synthesis branch and ψ′ = P ê_NEW do not (they
     stay exactly as meta-learning and the embedder left them); the paper's generator refuses the setting."""
     embedder, generator, discriminator = warp_networks()
-    torch.manual_seed(7)
-    with torch.no_grad():
-        for head in (generator.flow_head, generator.gate_head, generator.synthesis.mask_head):
-            head.weight.normal_(0, 0.02)
-            head.bias.normal_(0, 0.1)
+    off_the_mesh_warp_start(generator)
     frames, landmark_images, landmarks = person(4)
     result = finetune(embedder, generator, discriminator, frames, landmark_images, pixel_l1, steps=8, seed=2,
                       landmarks=landmarks, config=FinetuneConfig(parts="warp"))

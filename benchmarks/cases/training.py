@@ -168,21 +168,28 @@ def _generator_parameters(preset_name: str) -> int:
     return sum(p.numel() for p in build_generator(preset(preset_name).model).parameters())
 
 
-@case("training_step_warp128")
-def training_step_warp128() -> dict:
-    """warp-128 vs cpu-128 meta-learning step, batch 4, K=8, offline MobileNetV2, 1 thread, each preset in a
-    fresh process (own peak RSS), on real synthetic-head episodes (the warp family's with its mesh grids)."""
+def _each_alone(runs: dict[str, tuple[str, tuple[str, ...]]], steps: int, batch_size: int = 4, k: int = 8) -> dict:
+    """``{name: (preset, overrides)}`` -> ``{name: figures}``: each run timed in its own fresh process (its own peak
+    RSS) on the same real synthetic-head episodes (128 px), one after the other."""
     from talkinghead.data.prepare import write_synthetic_dataset
 
-    batch_size, k, steps = 4, 8, 8
     context = multiprocessing.get_context("spawn")
     figures: dict = {}
     with tempfile.TemporaryDirectory() as root:
         write_synthetic_dataset(root, num_identities=batch_size, videos_per_identity=1, frames_per_video=k + 4,
                                 size=128, seed=0)
-        for name in ("cpu-128", "warp-128"):
+        for name, (preset_name, overrides) in runs.items():
             with context.Pool(1) as pool:
-                figures[name] = pool.apply(_measure_preset_alone, (name, root, steps, batch_size, k))
+                figures[name] = pool.apply(_measure_preset_alone,
+                                           (preset_name, root, steps, batch_size, k, overrides))
+    return figures
+
+
+@case("training_step_warp128")
+def training_step_warp128() -> dict:
+    """warp-128 vs cpu-128 meta-learning step, batch 4, K=8, offline MobileNetV2, 1 thread, each preset in a
+    fresh process (own peak RSS), on real synthetic-head episodes (the warp family's with its mesh grids)."""
+    figures = _each_alone({"cpu-128": ("cpu-128", ()), "warp-128": ("warp-128", ())}, steps=8)
     figures["warp_over_cpu_step_time"] = round(figures["warp-128"]["step_s_best"] / figures["cpu-128"]["step_s_best"],
                                                2)
     figures["memory_method"] = ("ru_maxrss of the fresh process after the timed steps (CPU) / "
@@ -195,18 +202,8 @@ def training_step_warp128_parts() -> dict:
     """warp-128 meta-learning step training every part (``train.parts=all``) against the synthesis branch, E and P
     only (``train.parts=synthesis``, issue 25), both with the identity term, batch 4, K = 8, offline MobileNetV2,
     1 thread, each in a fresh process, on the same real synthetic-head episodes."""
-    from talkinghead.data.prepare import write_synthetic_dataset
-
-    batch_size, k, steps = 4, 8, 6
-    context = multiprocessing.get_context("spawn")
-    figures: dict = {}
-    with tempfile.TemporaryDirectory() as root:
-        write_synthetic_dataset(root, num_identities=batch_size, videos_per_identity=1, frames_per_video=k + 4,
-                                size=128, seed=0)
-        for parts in ("all", "synthesis"):
-            overrides = (f"train.parts={parts}", "loss.identity_weight=1")
-            with context.Pool(1) as pool:
-                figures[parts] = pool.apply(_measure_preset_alone, ("warp-128", root, steps, batch_size, k, overrides))
+    figures = _each_alone({parts: ("warp-128", (f"train.parts={parts}", "loss.identity_weight=1"))
+                           for parts in ("all", "synthesis")}, steps=6)
     figures["synthesis_over_all_step_time"] = round(figures["synthesis"]["step_s_best"] / figures["all"]["step_s_best"],
                                                     2)
     return figures

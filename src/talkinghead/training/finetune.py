@@ -194,11 +194,11 @@ def finetune(
         d = copy.deepcopy(discriminator).train()
         for p in list(g.parameters()) + list(d.parameters()):
             p.requires_grad_(True)
+        # P is not used after initialisation; with parts=warp neither is S trained.
         frozen = ("projection.",) if config.parts == "all" else ("projection.", "synthesis.")
-        g_params = [p for name, p in g.named_parameters() if not name.startswith(frozen)]
         for name, p in g.named_parameters():
-            if name.startswith(frozen):
-                p.requires_grad_(False)  # P is not used after initialisation; with parts=warp nor is S trained
+            p.requires_grad_(not name.startswith(frozen))
+        g_params = [p for p in g.parameters() if p.requires_grad]
         psi = nn.Parameter(start.psi.clone()[None], requires_grad=config.parts == "all")  # ψ′ [1, P]
         w = nn.Parameter(start.discriminator_w.clone())  # w′ [N]
         # θ and b train; W (one row per training video) and w0 are replaced by w′.
