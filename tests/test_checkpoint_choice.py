@@ -15,8 +15,10 @@ VIDEOS = [f"v{i}.mp4" for i in range(8)]
 
 
 def _write(folder: Path, split: str, values: dict[str, np.ndarray], part: str | None = "validation",
-           videos: list[str] = VIDEOS, shots: int = 8) -> Path:
-    """A report folder as `talkinghead evaluate` writes it: per-video metrics of the model row and one baseline."""
+           videos: list[str] = VIDEOS, shots: int = 8, fd_mouth: float = 60.0) -> Path:
+    """A report folder as `talkinghead evaluate` writes it: per-video metrics of the model row and one baseline
+    (the mesh warp, 0.5 on every metric), and the rows' means; the mouth-open split's rows also carry the set
+    metric mouth FD (the model's ``fd_mouth``, the mesh warp's 100)."""
     folder.mkdir(parents=True)
     settings = {"dataset_hash": "abc", "videos": videos, "shots": [shots], "targets": 16, "seed": 0,
                 "finetune_steps": 0, "finetune_epochs": None, "temporal_window": 48, "cross_identity": False,
@@ -29,8 +31,14 @@ def _write(folder: Path, split: str, values: dict[str, np.ndarray], part: str | 
                         "metrics": {name: float(v[i]) for name, v in values.items()}})
         records.append({"video": video, "shots": shots, "protocol": "self", "method": "mesh-warp",
                         "metrics": {name: 0.5 for name in values}})
+    rows = []
+    for method, means in (("ours-FT-init", {n: float(np.mean(v)) for n, v in values.items()}),
+                          ("mesh-warp", {n: 0.5 for n in values})):
+        if split == "mouth-open":
+            means["fd_mouth"] = fd_mouth if method == "ours-FT-init" else 100.0
+        rows.append({"method": method, "shots": shots, "metrics": {n: {"mean": m} for n, m in means.items()}})
     (folder / "settings.json").write_text(json.dumps(settings))
-    (folder / "report.json").write_text(json.dumps({"per_video": records}))
+    (folder / "report.json").write_text(json.dumps({"per_video": records, "rows": rows}))
     return folder
 
 
@@ -50,9 +58,10 @@ def _mouth(l1_shift: float = 0.0, sharpness: float = 0.8, seed: int = 1) -> dict
             "teeth_shown": rng.random(n), "teeth_invented": rng.random(n)}
 
 
-def _candidate(tmp_path: Path, name: str, whole: dict, mouth: dict) -> tuple[str, list[Report]]:
+def _candidate(tmp_path: Path, name: str, whole: dict, mouth: dict, fd_mouth: float = 60.0
+               ) -> tuple[str, list[Report]]:
     return name, [Report.load(_write(tmp_path / f"{name}-random", "random", whole)),
-                  Report.load(_write(tmp_path / f"{name}-mouth", "mouth-open", mouth))]
+                  Report.load(_write(tmp_path / f"{name}-mouth", "mouth-open", mouth, fd_mouth=fd_mouth))]
 
 
 def test_a_candidate_ahead_on_the_mouth_and_not_behind_on_the_whole_frame_is_chosen(tmp_path: Path) -> None:
@@ -91,7 +100,10 @@ def test_a_steadier_sharper_whole_frame_scores_without_the_mouth(tmp_path: Path)
     assert result["candidates"]["steady"]["score"] == 2 and result["choice"] == "steady"
     reversed_roles = choose(_candidate(tmp_path, "new-ref", steadier, _mouth()),
                             [_candidate(tmp_path, "shaky", shakier, _mouth())], "ours-FT-init")
-    assert reversed_roles["candidates"]["shaky"]["eligible"] and reversed_roles["candidates"]["shaky"]["score"] == -2
+    # the steady reference meets the pop-rate target (<= 0.02), the shaky candidate gives it up: not eligible
+    shaky = reversed_roles["candidates"]["shaky"]
+    assert shaky["score"] == -2 and not shaky["eligible"]
+    assert shaky["targets_lost"] == ["pop_rate@random/T=8"]
     assert reversed_roles["choice"] == "new-ref"
 
 
@@ -136,3 +148,34 @@ def test_the_command_prints_the_table_and_writes_the_choice(tmp_path: Path, caps
     with pytest.raises(SystemExit) as exit_info:
         main(["--reference", "a", *map(str, ref), "--candidate", "t", str(test_part)])
     assert exit_info.value.code == 2
+
+
+def test_a_better_score_does_not_buy_a_worse_mouth_fd(tmp_path: Path) -> None:
+    """Stop 31's run H: ahead on the score, its mouth FD 13 % above the reference's. FD is a set metric, so it is a
+    guard (at most 5 % above the reference's on each T), not a score term."""
+    reference = _candidate(tmp_path, "shipped", _whole(), _mouth(), fd_mouth=60.0)
+    worse_fd = _candidate(tmp_path, "worse-fd", _whole(0.0001), _mouth(l1_shift=-0.004), fd_mouth=68.0)
+    near_fd = _candidate(tmp_path, "near-fd", _whole(0.0001), _mouth(l1_shift=-0.004), fd_mouth=62.5)
+    result = choose(reference, [worse_fd, near_fd], "ours-FT-init")
+    refused = result["candidates"]["worse-fd"]
+    assert refused["score"] == 4 and not refused["eligible"]
+    assert refused["mouth_fd"]["8"]["change"] == pytest.approx(68 / 60 - 1)
+    assert refused["refusals"] == ["mouth FD +13.3 % at T = 8"]
+    assert result["candidates"]["near-fd"]["eligible"] and result["choice"] == "near-fd"
+
+
+def test_a_target_the_reference_meets_is_never_given_up(tmp_path: Path) -> None:
+    """Teeth invented <= 0.2 met by the reference; a candidate ahead elsewhere that invents teeth in 0.3 of the
+    mouths is refused, and a reference that misses a target does not hold a candidate to it."""
+    n = len(VIDEOS)
+    few = {**_mouth(), "teeth_invented": np.full(n, 0.1)}
+    many = {**_mouth(l1_shift=-0.004), "teeth_invented": np.full(n, 0.3)}
+    result = choose(_candidate(tmp_path, "shipped", _whole(), few), [_candidate(tmp_path, "inventive", _whole(0.0001),
+                                                                                many)], "ours-FT-init")
+    entry = result["candidates"]["inventive"]
+    assert entry["targets"]["teeth_invented@mouth-open/T=8"] is False
+    assert entry["targets_lost"] == ["teeth_invented@mouth-open/T=8"] and not entry["eligible"]
+    assert result["choice"] == "shipped"
+    both_miss = choose(_candidate(tmp_path, "ref2", _whole(), {**_mouth(), "teeth_invented": np.full(n, 0.4)}),
+                       [_candidate(tmp_path, "cand2", _whole(0.0001), many)], "ours-FT-init")
+    assert both_miss["candidates"]["cand2"]["targets_lost"] == [] and both_miss["choice"] == "cand2"

@@ -13,6 +13,13 @@ reference (usually the shipped model), with one rule written down before any rep
 * **The whole frame must not fall behind** (random split): on each T, the paired difference candidate − reference of
   every primary metric (`metrics.report.PRIMARY_METRICS`: SSIM, PSNR, L1) is *behind* when its 95 % Student-t
   interval over videos excludes 0 on the wrong side. A candidate behind on any of them is not eligible.
+* **No target is given up** (`evaluate.targets`, issue 25's targets read from the same reports against their
+  baseline rows): a candidate that misses a target the reference meets is not eligible.
+* **Mouth FD may not grow** (mouth-open split): mouth-crop FD is a set metric with no per-video pairing, so it
+  cannot enter the score; on each T the candidate's may be at most `MOUTH_FD_TOLERANCE` (5 %) above the
+  reference's, or the candidate is not eligible. Written down in stop 32, before its candidates were read, after
+  stop 31's run H scored +1 on whole-frame sharpness while its mouth FD went from −20 % / −28 % of the mesh warp's to
+  −9 % / −20 %.
 * **The score:** on each T, each of `WHOLE_FRAME_METRICS` (random split: the primary metrics, the pop rate and
   sharpness) and `MOUTH_METRICS` (mouth-open split: the mouth's L1, SSIM, sharpness and teeth) counts +1 when its
   paired interval excludes 0 on the better side and −1 on the worse side (metrics with a target, such as sharpness →
@@ -42,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from talkinghead.evaluate.targets import row_means, targets_met
 from talkinghead.metrics.report import BASELINES, PRIMARY_METRICS, metric_info, paired_difference
 
 WHOLE_FRAME_METRICS = (*PRIMARY_METRICS, "pop_rate", "sharpness")
@@ -55,6 +63,8 @@ MATCHED_SETTINGS = ("dataset_hash", "videos", "split", "shots", "targets", "seed
                     "finetune_epochs", "temporal_window", "cross_identity")
 """``settings.json`` fields a candidate's report must share with the reference's report of the same split."""
 CONFIDENCE = 0.95
+MOUTH_FD_TOLERANCE = 0.05
+"""How much a candidate's mouth-crop FD may exceed the reference's, relative, on each T of the mouth-open split."""
 
 
 class ChoiceError(ValueError):
@@ -153,6 +163,18 @@ def _distance(record: dict, name: str, target: float) -> dict:
     return {"video": record["video"], "metrics": {name: None if value is None else -abs(value - target)}}
 
 
+def mouth_fd_change(candidate: Report, reference: Report, method: str) -> dict[str, dict]:
+    """Per T of the mouth-open split: the reference's and the candidate's mouth-crop FD and the relative change
+    (candidate / reference − 1; None when either is missing)."""
+    result = {}
+    for shots in candidate.settings["shots"]:
+        mine = row_means(candidate.report, int(shots)).get(method, {}).get("fd_mouth")
+        theirs = row_means(reference.report, int(shots)).get(method, {}).get("fd_mouth")
+        change = None if mine is None or theirs is None or theirs <= 0 else mine / theirs - 1.0
+        result[str(shots)] = {"reference": theirs, "candidate": mine, "change": change}
+    return result
+
+
 def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[str, Sequence[Report]]],
            method: str) -> dict[str, Any]:
     """The rule of the module docstring. Returns ``{"choice": name, "candidates": {name: {"eligible", "score",
@@ -178,8 +200,21 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
         entry["whole_frame"] = compare(splits[WHOLE_FRAME_SPLIT], by_split[WHOLE_FRAME_SPLIT], method,
                                        WHOLE_FRAME_METRICS)
         entry["mouth"] = compare(splits[MOUTH_SPLIT], by_split[MOUTH_SPLIT], method, MOUTH_METRICS)
-        guard = [per_t[name]["verdict"] for per_t in entry["whole_frame"].values() for name in PRIMARY_METRICS]
-        entry["eligible"] = "behind" not in guard
+        refusals = [f"{name} behind at T = {shots}" for shots, per_t in entry["whole_frame"].items()
+                    for name in PRIMARY_METRICS if per_t[name]["verdict"] == "behind"]
+        reference_targets = targets_met({s: r.report for s, r in by_split.items()}, method)
+        entry["targets"] = targets_met({s: r.report for s, r in splits.items()}, method)
+        entry["targets_lost"] = [key for key, met in reference_targets.items()
+                                 if met is True and entry["targets"].get(key) is not True]
+        refusals += [f"target lost: {key}" for key in entry["targets_lost"]]
+        entry["mouth_fd"] = mouth_fd_change(splits[MOUTH_SPLIT], by_split[MOUTH_SPLIT], method)
+        for shots, d in entry["mouth_fd"].items():
+            if d["change"] is None:
+                refusals.append(f"mouth FD not measured at T = {shots} (evaluate the mouth-open split with FD)")
+            elif d["change"] > MOUTH_FD_TOLERANCE:
+                refusals.append(f"mouth FD +{100 * d['change']:.1f} % at T = {shots}")
+        entry["refusals"] = refusals
+        entry["eligible"] = not refusals
         entry["score"] = sum({"ahead": 1, "behind": -1, "tie": 0}[m["verdict"]]
                              for part in ("whole_frame", "mouth") for per_t in entry[part].values()
                              for m in per_t.values())
@@ -190,8 +225,10 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
     choice = max(eligible)[2] if eligible else reference_name
     return {"choice": choice, "reference": reference_name, "method": method, "candidates": results,
             "rule": "eligible: no primary whole-frame metric (random split) behind the reference's (95% paired "
-                    "interval); score: whole-frame (random split) and mouth (mouth-open split) metrics ahead minus "
-                    "behind; choice: the highest positive score, else the reference"}
+                    "interval), no target the reference meets missed (evaluate.targets), mouth FD at most "
+                    f"{100 * MOUTH_FD_TOLERANCE:g}% above the reference's on each T; score: whole-frame (random "
+                    "split) and mouth (mouth-open split) metrics ahead minus behind; choice: the highest positive "
+                    "score, else the reference"}
 
 
 def table(result: dict) -> str:
@@ -207,7 +244,14 @@ def table(result: dict) -> str:
                     mean = "n/a" if d["mean"] is None else f"{d['mean']:+.5f}{half}"
                     lines.append(f"| {name} | {split} | {shots} | {d.get('compared', metric)} | {mean} | "
                                  f"{d['ahead']}/{d['behind']} | {d['verdict']} |")
-        lines.append(f"| {name} | | | **eligible {entry['eligible']}, score {entry['score']:+d}** | | | |")
+        for shots, d in entry["mouth_fd"].items():
+            change = "n/a" if d["change"] is None else f"{100 * d['change']:+.1f} %"
+            lines.append(f"| {name} | {MOUTH_SPLIT} | {shots} | mouth FD (set) | {change} | | "
+                         f"{d['candidate'] if d['candidate'] is None else round(d['candidate'], 1)} against "
+                         f"{d['reference'] if d['reference'] is None else round(d['reference'], 1)} |")
+        refused = "; ".join(entry["refusals"]) or "none"
+        lines.append(f"| {name} | | | **eligible {entry['eligible']}, score {entry['score']:+d}** | | | "
+                     f"refused for: {refused} |")
     return "\n".join(lines)
 
 
