@@ -39,7 +39,8 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument("--split", choices=SPLITS, default="random",
                         help="random: the paper's frame split (default); large-yaw: targets turned furthest to one "
                         "side, sources > 20 degrees of yaw from them, videos whose head turns that much; mouth-open: "
-                        "targets with the mouth open, sources with it closed")
+                        "targets with the mouth open, sources with it closed; eyes-closed: targets in a blink, "
+                        "sources with the eyes open")
     parser.add_argument("--temporal-window", type=int, default=DEFAULT_WINDOW, metavar="N",
                         help=f"consecutive frames per video for the pop rate (random split; default {DEFAULT_WINDOW}; "
                         "0: none)")

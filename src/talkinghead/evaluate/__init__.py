@@ -77,6 +77,7 @@ from talkinghead.evaluate.protocol import (
     assign_drivers,
     check_identity_overlap,
     dataset_identity_record,
+    eyes_closed_split_frames,
     large_yaw_split_frames,
     mouth_open_split_frames,
     pick_test_videos,
@@ -91,7 +92,8 @@ __all__ = ["COPY_SOURCE", "DEFAULT_SHOTS", "DEFAULT_TARGETS", "FEED_FORWARD", "F
            "FIXED_BLEND", "LARGE_YAW_DEGREES", "MESH_WARP", "MESH_WARP_BLUR", "METHOD_NOTES", "RETARGET_MODES",
            "SPLITS", "Backends", "Detector", "EvaluatedModel", "EvaluationSettings", "FrameScorer",
            "IdentityOverlapError", "VideoSplit", "assign_drivers", "check_identity_overlap", "checkpoint_variant",
-           "dataset_identity_record", "default_detector", "evaluate", "evaluate_video", "format_summary",
+           "dataset_identity_record", "default_detector", "evaluate", "evaluate_video", "eyes_closed_split_frames",
+           "format_summary",
            "holdout_note", "is_synthetic", "large_yaw_split_frames", "load_frames", "load_models", "mean_metrics",
            "mouth_open_split_frames", "pick_test_videos", "plan", "render_batch", "source_objects", "split_frames",
            "synthetic_cross_ground_truth", "temporal_window", "video_yaw", "write_reports"]

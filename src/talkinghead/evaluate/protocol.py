@@ -18,9 +18,9 @@ DEFAULT_SHOTS = (1, 8, 32)
 DEFAULT_TARGETS = 32
 LARGE_YAW_DEGREES = 20.0
 """The large-yaw split's target frames differ in yaw from every source frame by more than this."""
-SPLITS = ("random", "large-yaw", "mouth-open")
-"""How target and source frames are chosen: `split_frames` (the paper's random split), `large_yaw_split_frames` or
-`mouth_open_split_frames`."""
+SPLITS = ("random", "large-yaw", "mouth-open", "eyes-closed")
+"""How target and source frames are chosen: `split_frames` (the paper's random split), `large_yaw_split_frames`,
+`mouth_open_split_frames` or `eyes_closed_split_frames`."""
 DEFAULT_WINDOW = 48
 """Consecutive frames per test video on which temporal stability is measured (random split; `temporal_window`)."""
 MIN_WINDOW = 8
@@ -127,8 +127,38 @@ def mouth_open_split_frames(key: str, openness: np.ndarray, shots: Sequence[int]
                 f"T = {shots[-1]} needs {shots[-1]}")
     if len(opened) == 0:
         return f"no frame with the mouth open (gap > {open_above:g} inter-ocular)"
-    chosen = opened[_rng(seed, "mouth-targets", key).permutation(len(opened))[:targets]]
-    order = closed[_rng(seed, "mouth-sources", key).permutation(len(closed))]
+    return _sampled(key, opened, closed, shots, targets, seed, "mouth")
+
+
+def eyes_closed_split_frames(key: str, relative_openness: np.ndarray, shots: Sequence[int],
+                             targets: int = DEFAULT_TARGETS, seed: int = 0
+                             ) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]] | str:
+    """(target frames, {T: source frames}) for the eyes-closed split, or the reason this video cannot have one.
+
+    Targets: up to ``targets`` frames whose eyes are shut (openness under `metrics.eyes.EYES_CLOSED` of the video's
+    median: a blink), a random sample; sources: frames whose eyes are open (over `metrics.eyes.EYES_OPEN`) in a
+    random order, T = 1 ⊂ T = 8 ⊂ T = 32, so every source shows the eyes open and the method must draw the lids.
+    relative_openness: `metrics.eyes.relative_eye_openness` of the video [N]."""
+    from talkinghead.metrics.eyes import EYES_CLOSED, EYES_OPEN
+
+    shots = _checked_shots(shots, targets)
+    relative_openness = np.asarray(relative_openness, dtype=np.float64)
+    shut = np.flatnonzero(relative_openness < EYES_CLOSED)
+    opened = np.flatnonzero(relative_openness > EYES_OPEN)
+    if len(opened) < shots[-1]:
+        return (f"{len(opened)} frames with the eyes open (openness > {EYES_OPEN:g} of the video's median), "
+                f"T = {shots[-1]} needs {shots[-1]}")
+    if len(shut) == 0:
+        return f"no frame with the eyes shut (openness < {EYES_CLOSED:g} of the video's median)"
+    return _sampled(key, shut, opened, shots, targets, seed, "eyes")
+
+
+def _sampled(key: str, target_pool: np.ndarray, source_pool: np.ndarray, shots: tuple[int, ...], targets: int,
+             seed: int, tag: str) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]]:
+    """A random sample of up to ``targets`` frames of ``target_pool``, and the first T of ``source_pool`` in a
+    random order for each T (nested), seeded by (seed, tag, key)."""
+    chosen = target_pool[_rng(seed, f"{tag}-targets", key).permutation(len(target_pool))[:targets]]
+    order = source_pool[_rng(seed, f"{tag}-sources", key).permutation(len(source_pool))]
     return (tuple(sorted(int(f) for f in chosen)),
             {t: tuple(sorted(int(f) for f in order[:t])) for t in shots})
 

@@ -25,6 +25,7 @@ from talkinghead.evaluate.protocol import (
     VideoSplit,
     assign_drivers,
     check_identity_overlap,
+    eyes_closed_split_frames,
     large_yaw_split_frames,
     mouth_open_split_frames,
     pick_test_videos,
@@ -33,6 +34,7 @@ from talkinghead.evaluate.protocol import (
 )
 from talkinghead.evaluate.scoring import FrameScorer, default_detector, fid_set_metrics
 from talkinghead.evaluate.settings import Backends, EvaluationSettings
+from talkinghead.metrics.eyes import EYE_MARGIN, EYES_CLOSED, EYES_OPEN, relative_eye_openness
 from talkinghead.metrics.mouth import MOUTH_CLOSED, MOUTH_MARGIN, MOUTH_OPEN, mouth_openness
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,8 @@ def plan(index, models: Sequence[EvaluatedModel], settings: EvaluationSettings) 
     """The test videos and their frame splits ({key: split}, in key order), after checking that no model was
     meta-learned on their people (what was checked is returned for the report, with ``skipped``: the videos a split
     could not use, and why). With the large-yaw split only videos whose head turns enough are eligible; with the
-    mouth-open split only videos with an open mouth and enough closed-mouth frames for the sources."""
+    mouth-open split only videos with an open mouth and enough closed-mouth frames for the sources; with the
+    eyes-closed split only videos with a blink and enough open-eyed frames for the sources."""
     chosen_frames: dict[str, tuple] = {}
     skipped: dict[str, str] = {}
 
@@ -106,6 +109,10 @@ def plan(index, models: Sequence[EvaluatedModel], settings: EvaluationSettings) 
             found = large_yaw_split_frames(video.key, video_yaw(index, video.video_index), settings.shots,
                                            settings.targets, settings.seed)
             reason = f"the head does not turn {LARGE_YAW_DEGREES:g} degrees" if found is None else None
+        elif settings.split == "eyes-closed":
+            found = eyes_closed_split_frames(video.key, relative_eye_openness(index.landmarks(video.video_index)),
+                                             settings.shots, settings.targets, settings.seed)
+            reason = found if isinstance(found, str) else None
         else:
             found = mouth_open_split_frames(video.key, mouth_openness(index.landmarks(video.video_index)),
                                             settings.shots, settings.targets, settings.seed)
@@ -250,9 +257,14 @@ SPLIT_NOTES = {
     "mouth-open": (f"mouth-open: target frames a random sample of those whose mouth is open (inner-lip gap > "
                    f"{MOUTH_OPEN:g} inter-ocular distances), sources random among the frames whose mouth is closed "
                    f"(gap < {MOUTH_CLOSED:g}), so every source shows the mouth closed; only videos that have both"),
+    "eyes-closed": (f"eyes-closed: target frames a random sample of those in a blink (eye aspect ratio < "
+                    f"{EYES_CLOSED:g} of the video's median), sources random among the frames whose eyes are open "
+                    f"(> {EYES_OPEN:g} of it), so every source shows the eyes open; only videos that have both"),
 }
 MOUTH_NOTE = (f"Mouth columns: L1, SSIM and Sharpness on the target's mouth region (its outer-lip box enlarged by "
               f"{MOUTH_MARGIN:g} of its size on every side), and FD-MobileNetV2 of those regions resized to 64 px.")
+EYE_NOTE = (f"Eye columns: L1, SSIM and Sharpness on the target's eye region (its brows-and-eyes box enlarged by "
+            f"{EYE_MARGIN:g} of its size on every side; `metrics.eyes`).")
 TEMPORAL_NOTE = ("Pop rate, excess change and change ratio: on a window of consecutive frames per video (disjoint from "
                  "targets and sources), driven frame by frame as animate does (its landmarks One-Euro smoothed as "
                  "animate smooths a driver, unless --temporal-landmarks raw); a pair pops when the output changes "
@@ -279,7 +291,8 @@ def _report_metadata(models: Sequence[EvaluatedModel], index, settings: Evaluati
     holdout = next((m.holdout(settings.shots) for m in models if m.fine_tunes), {})
     baselines = [COPY_SOURCE, MESH_WARP, MESH_WARP_BLUR, FIXED_BLEND]
     notes = [f"{label}: {METHOD_NOTES[label]}" for label in baselines + labels]
-    notes += [MOUTH_NOTE] + ([TEMPORAL_NOTE] if settings.split == "random" and settings.temporal_window else [])
+    notes += [MOUTH_NOTE, EYE_NOTE]
+    notes += [TEMPORAL_NOTE] if settings.split == "random" and settings.temporal_window else []
     skipped = identity_check.get("skipped", {})
     if skipped:
         notes.append(f"{len(skipped)} video(s) left out of the {settings.split} split: "

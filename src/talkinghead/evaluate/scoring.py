@@ -76,10 +76,12 @@ class FrameScorer:
         identity_references: (image, key) pairs; CSIM = mean cosine to their descriptors (instead of the
         reference's).
         mouth_landmarks: the reference's landmarks [68, 2]: the mouth-region metrics and the teeth
-        (``teeth_shown``/``teeth_invented``, `metrics.mouth.mouth_metrics`) against the reference.
+        (``teeth_shown``/``teeth_invented``, `metrics.mouth.mouth_metrics`) and the eye-region metrics
+        (`metrics.eyes.eye_metrics`) against the reference.
         With an identity backend that has a same-person threshold (dlib's 0.6): ``identity_distance``, the mean
         descriptor distance to the same references, and ``verified``, 1.0 when it is below the threshold.
         """
+        from talkinghead.metrics.eyes import eye_metrics
         from talkinghead.metrics.identity import cosine_similarity, identity_distance, verified
         from talkinghead.metrics.image import l1, psnr, ssim
         from talkinghead.metrics.landmark_distance import landmark_distance
@@ -93,6 +95,7 @@ class FrameScorer:
                           sharpness=relative_sharpness(output, reference))
             if mouth_landmarks is not None:
                 values.update(mouth_metrics(output, reference, mouth_landmarks))
+                values.update(eye_metrics(output, reference, mouth_landmarks))
         references = list(identity_references) or ([(reference, reference_key)] if reference_key else [])
         if references:
             mine = self.descriptor(output)

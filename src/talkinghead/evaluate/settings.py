@@ -61,8 +61,9 @@ class EvaluationSettings:
     split: str = "random"
     """How target and source frames are chosen (`protocol.SPLITS`): "random" (the paper's protocol) or
     "large-yaw" (targets turned furthest to one side, sources more than 20° of yaw from every target, only videos
-    whose head turns that much; `protocol.large_yaw_split_frames`) or "mouth-open" (targets with the mouth open,
-    sources with it closed; `protocol.mouth_open_split_frames`)."""
+    whose head turns that much; `protocol.large_yaw_split_frames`), "mouth-open" (targets with the mouth open,
+    sources with it closed; `protocol.mouth_open_split_frames`) or "eyes-closed" (targets in a blink, sources with
+    the eyes open; `protocol.eyes_closed_split_frames`)."""
     temporal_window: int = DEFAULT_WINDOW
     """Consecutive frames per video for temporal stability (pop rate; random split only; 0: none). They are taken out
     of the frames targets and sources are drawn from (`protocol.temporal_window`), so the split differs from an

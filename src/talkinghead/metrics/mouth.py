@@ -131,8 +131,14 @@ def mouth_box(points: np.ndarray, shape: tuple[int, int], margin: float = MOUTH_
     points = np.asarray(points, dtype=np.float64)
     if points.shape != (68, 2):
         raise ValueError(f"mouth_box needs landmarks [68, 2], got {points.shape}")
-    lips = points[list(OUTER_LIP)]
-    (left, top), (right, bottom) = lips.min(axis=0), lips.max(axis=0)
+    return region_box(points[list(OUTER_LIP)], shape, margin)
+
+
+def region_box(points: np.ndarray, shape: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), exclusive ends: the bounding box of points [N, 2] enlarged by ``margin`` of its width and
+    height on every side, clipped to a frame of ``shape`` (height, width) and at least `MIN_REGION` px a side where
+    the frame allows (the mouth's and the eyes' regions)."""
+    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
     height, width = shape
     box = []
     for low, high, limit in ((left, right, width), (top, bottom, height)):
@@ -274,5 +280,5 @@ def teeth_metrics(output: np.ndarray, truth: np.ndarray, truth_landmarks: np.nda
 
 __all__ = ["MOUTH_CLOSED", "MOUTH_MARGIN", "MOUTH_OPEN", "TEETH_FACE_LIGHTNESS", "TEETH_LIP_CHROMA",
            "TEETH_LIP_LIGHTNESS", "TEETH_METRICS", "TEETH_MIN_PIXELS", "TEETH_NOTE", "TEETH_SHARE", "crop", "face_mask",
-           "inner_mouth_mask", "lips_mask", "mouth_box", "mouth_crop", "mouth_metrics", "mouth_openness",
+           "inner_mouth_mask", "lips_mask", "mouth_box", "mouth_crop", "mouth_metrics", "mouth_openness", "region_box",
            "shows_teeth", "teeth_metrics", "teeth_share"]

@@ -99,6 +99,10 @@ METRICS: dict[str, MetricInfo] = {
     # metrics.mouth: teeth (issue 25's targets: shown >= 0.5, invented <= 0.2); pooled over frames (`pooled_share`)
     "teeth_shown": MetricInfo("Teeth shown (truth has teeth)", True, 3),
     "teeth_invented": MetricInfo("Teeth invented (truth has none)", False, 3),
+    # metrics.eyes: the target's brows-and-eyes region (a blink on the eyes-closed split)
+    "eye_l1": MetricInfo("Eye L1", False, 4),
+    "eye_ssim": MetricInfo("Eye SSIM", True, 3),
+    "eye_sharpness": MetricInfo("Eye sharpness", True, 3, target=1.0),
 }
 FRAME_SHARES = ("teeth_shown", "teeth_invented")
 """Per-frame 1/0 metrics pooled over every counted frame of every video (`pooled_share`), not averaged by video."""
