@@ -54,7 +54,9 @@ def describe(metadata: dict[str, Any], preset: str) -> str:
     clips = training.get("clips", metadata.get("num_videos"))
     frames = training.get("frames")
     counts = f"{people} people, {clips} clips" + (f", {frames:,} frames" if frames else "")
-    return (f"{preset} meta-learned for {metadata.get('step')} steps on the training part of "
+    warm = metadata.get("warm_start") or {}
+    steps = f"{metadata.get('step')} steps" + (f" after a warm start of {warm['step']}" if "step" in warm else "")
+    return (f"{preset} meta-learned for {steps} on the training part of "
             f"{training.get('split', 'docs/splits/shared-dev-data.json')} ({counts}; research use only, see "
             f"{MODEL_CARD})")
 
