@@ -53,6 +53,7 @@ def _generator_ms() -> float | None:
 
 def case_metrics_per_frame_128() -> dict:
     from talkinghead.metrics.baselines import copy_source, fixed_blend, mesh_warp_blur, mesh_warp_image
+    from talkinghead.metrics.eyes import eye_metrics, relative_eye_openness
     from talkinghead.metrics.identity import DlibIdentity
     from talkinghead.metrics.image import l1, psnr, ssim
     from talkinghead.metrics.landmark_distance import landmark_distance
@@ -83,6 +84,9 @@ def case_metrics_per_frame_128() -> dict:
         "fixed_blend_ms": _per_call_ms(lambda: fixed_blend(sources, source_landmarks, moved), 10),
         "mouth_metrics_ms": _per_call_ms(lambda: mouth_metrics(output, face, landmarks), 20),
         "mouth_crop_ms": _per_call_ms(lambda: mouth_crop(output, landmarks), 20),
+        # stop 32: the eye region (every split) and the blink test of the eyes-closed split (per video of 300 frames)
+        "eye_metrics_ms": _per_call_ms(lambda: eye_metrics(output, face, landmarks), 20),
+        "eye_openness_300_frames_ms": _per_call_ms(lambda: relative_eye_openness(np.stack([landmarks] * 300)), 20),
         "frame_change_ms": _per_call_ms(lambda: frame_change(output, face), 50),
     }
     reference = {"reference_gaussian_blur_128_ms": _per_call_ms(lambda: cv2.GaussianBlur(face, (11, 11), 1.5), 50),
