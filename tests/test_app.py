@@ -209,8 +209,11 @@ def test_the_app_command_serves_on_loopback_and_cleans_up_on_ctrl_c():
     import urllib.request
 
     port = _free_port()
+    # A runner started in the background (`nohup ... &`) ignores SIGINT, and so would the app it starts: give the
+    # app the default handler, as in a terminal, so that Ctrl-C is what it receives.
     process = subprocess.Popen([sys.executable, "-m", "talkinghead", "app", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = ""
         while "talkinghead app on" not in line and process.poll() is None:
