@@ -188,6 +188,7 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
     if WHOLE_FRAME_SPLIT not in by_split or MOUTH_SPLIT not in by_split:
         raise ChoiceError(f"the reference {reference_name!r} needs a report of the {WHOLE_FRAME_SPLIT!r} split and one "
                           f"of the {MOUTH_SPLIT!r} split (evaluate --split {MOUTH_SPLIT}); it has {sorted(by_split)}")
+    reference_targets = targets_met({s: r.report for s, r in by_split.items()}, method)
     results: dict[str, dict] = {}
     for name, reports in candidates:
         if name == reference_name or name in results:
@@ -202,7 +203,6 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
         entry["mouth"] = compare(splits[MOUTH_SPLIT], by_split[MOUTH_SPLIT], method, MOUTH_METRICS)
         refusals = [f"{name} behind at T = {shots}" for shots, per_t in entry["whole_frame"].items()
                     for name in PRIMARY_METRICS if per_t[name]["verdict"] == "behind"]
-        reference_targets = targets_met({s: r.report for s, r in by_split.items()}, method)
         entry["targets"] = targets_met({s: r.report for s, r in splits.items()}, method)
         entry["targets_lost"] = [key for key, met in reference_targets.items()
                                  if met is True and entry["targets"].get(key) is not True]

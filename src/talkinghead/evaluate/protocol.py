@@ -122,12 +122,9 @@ def mouth_open_split_frames(key: str, openness: np.ndarray, shots: Sequence[int]
     openness = np.asarray(openness, dtype=np.float64)
     opened = np.flatnonzero(openness > open_above)
     closed = np.flatnonzero(openness < closed_below)
-    if len(closed) < shots[-1]:
-        return (f"{len(closed)} frames with the mouth closed (gap < {closed_below:g} inter-ocular), "
-                f"T = {shots[-1]} needs {shots[-1]}")
-    if len(opened) == 0:
-        return f"no frame with the mouth open (gap > {open_above:g} inter-ocular)"
-    return _sampled(key, opened, closed, shots, targets, seed, "mouth")
+    return _sampled(key, opened, closed, shots, targets, seed, "mouth",
+                    f"the mouth open (gap > {open_above:g} inter-ocular)",
+                    f"the mouth closed (gap < {closed_below:g} inter-ocular)")
 
 
 def eyes_closed_split_frames(key: str, relative_openness: np.ndarray, shots: Sequence[int],
@@ -145,18 +142,21 @@ def eyes_closed_split_frames(key: str, relative_openness: np.ndarray, shots: Seq
     relative_openness = np.asarray(relative_openness, dtype=np.float64)
     shut = np.flatnonzero(relative_openness < EYES_CLOSED)
     opened = np.flatnonzero(relative_openness > EYES_OPEN)
-    if len(opened) < shots[-1]:
-        return (f"{len(opened)} frames with the eyes open (openness > {EYES_OPEN:g} of the video's median), "
-                f"T = {shots[-1]} needs {shots[-1]}")
-    if len(shut) == 0:
-        return f"no frame with the eyes shut (openness < {EYES_CLOSED:g} of the video's median)"
-    return _sampled(key, shut, opened, shots, targets, seed, "eyes")
+    return _sampled(key, shut, opened, shots, targets, seed, "eyes",
+                    f"the eyes shut (openness < {EYES_CLOSED:g} of the video's median)",
+                    f"the eyes open (openness > {EYES_OPEN:g} of the video's median)")
 
 
 def _sampled(key: str, target_pool: np.ndarray, source_pool: np.ndarray, shots: tuple[int, ...], targets: int,
-             seed: int, tag: str) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]]:
+             seed: int, tag: str, target_state: str, source_state: str
+             ) -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]] | str:
     """A random sample of up to ``targets`` frames of ``target_pool``, and the first T of ``source_pool`` in a
-    random order for each T (nested), seeded by (seed, tag, key)."""
+    random order for each T (nested), seeded by (seed, tag, key); or why the video cannot have them (too few
+    source frames for the largest T, or no target frame), naming each pool by its state ("the mouth closed ...")."""
+    if len(source_pool) < shots[-1]:
+        return f"{len(source_pool)} frames with {source_state}, T = {shots[-1]} needs {shots[-1]}"
+    if len(target_pool) == 0:
+        return f"no frame with {target_state}"
     chosen = target_pool[_rng(seed, f"{tag}-targets", key).permutation(len(target_pool))[:targets]]
     order = source_pool[_rng(seed, f"{tag}-sources", key).permutation(len(source_pool))]
     return (tuple(sorted(int(f) for f in chosen)),

@@ -109,13 +109,12 @@ def plan(index, models: Sequence[EvaluatedModel], settings: EvaluationSettings) 
             found = large_yaw_split_frames(video.key, video_yaw(index, video.video_index), settings.shots,
                                            settings.targets, settings.seed)
             reason = f"the head does not turn {LARGE_YAW_DEGREES:g} degrees" if found is None else None
-        elif settings.split == "eyes-closed":
-            found = eyes_closed_split_frames(video.key, relative_eye_openness(index.landmarks(video.video_index)),
-                                             settings.shots, settings.targets, settings.seed)
-            reason = found if isinstance(found, str) else None
-        else:
-            found = mouth_open_split_frames(video.key, mouth_openness(index.landmarks(video.video_index)),
-                                            settings.shots, settings.targets, settings.seed)
+        else:  # a state the landmarks tell, in the targets and not in the sources
+            split_frames_of, openness = ((eyes_closed_split_frames, relative_eye_openness)
+                                         if settings.split == "eyes-closed" else
+                                         (mouth_open_split_frames, mouth_openness))
+            found = split_frames_of(video.key, openness(index.landmarks(video.video_index)), settings.shots,
+                                    settings.targets, settings.seed)
             reason = found if isinstance(found, str) else None
         if reason is not None:
             skipped[video.key] = reason

@@ -71,7 +71,7 @@ def eye_box(points: np.ndarray, shape: tuple[int, int], margin: float = EYE_MARG
     """(x0, y0, x1, y1), exclusive ends: the brows-and-eyes box of landmarks [68, 2] enlarged by ``margin`` on every
     side, clipped to a frame of ``shape`` (height, width) and at least `MIN_REGION` px a side where the frame
     allows."""
-    points = _checked(points, "eye_box")
+    points = np.asarray(points, dtype=np.float64)
     if points.shape != (68, 2):
         raise ValueError(f"eye_box needs one face's landmarks [68, 2], got {points.shape}")
     return region_box(points[list(BROWS) + list(RIGHT_EYE) + list(LEFT_EYE)], shape, margin)
