@@ -37,7 +37,7 @@ SYNTHESIS_MASKS: tuple[str, ...] = ("learned", "prior")
 
 
 INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "warp_keep_contours",
-                          "synthesis_mask")
+                          "synthesis_mask", "stretch_limit")
 """ModelConfig fields that change how a trained warp generator is run, not its weights: ``--set model.FIELD=...``
 may change them on a trained model (inference, evaluation)."""
 WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior")
@@ -121,6 +121,11 @@ class ModelConfig:
     """Warp family: where the driver's inner mouth has no counterpart in the warped sources (a source mouth closed,
     the driver's open), the blend starts on the synthesis branch (mask = 1 − prior before the learned mask head),
     from landmarks alone (`talkinghead.landmarks.mouth_prior`), so it exists at T = 1."""
+    stretch_limit: float = 0.0
+    """Warp family, with ``synthesis_prior``: the prior also covers where the mesh magnifies a source more than this
+    many times along some direction, or folds it (disocclusion: a lid over an opening eye, a turned cheek, lips
+    parting), ramping to 1 at twice the limit (`talkinghead.landmarks.stretch_prior`); 0 = the mouth's prior alone
+    (the models before stop 33)."""
     synthesis_mask: SynthesisMask = "learned"
     """Warp family: where the synthesis branch shows. ``learned``: mask = 1 − prior − m, m from the learned mask head
     (it may blend synthesis in anywhere). ``prior``: mask = 1 − prior exactly, the learned head unused, so synthesis
@@ -136,6 +141,8 @@ class ModelConfig:
         _require_choice("model.synthesis_mask", self.synthesis_mask, SYNTHESIS_MASKS)
         if not self.source_blend_power > 0:
             raise ConfigError(f"model.source_blend_power must be > 0, got {self.source_blend_power}")
+        if self.stretch_limit != 0 and not self.stretch_limit > 1:
+            raise ConfigError(f"model.stretch_limit must be 0 (off) or a magnification > 1, got {self.stretch_limit}")
         if self.warp_flow_limit < 0:
             raise ConfigError(f"model.warp_flow_limit must be >= 0 pixels (0 = unbounded), got {self.warp_flow_limit}")
         if self.warp_pool not in (1, 2, 4):
@@ -249,6 +256,10 @@ class LossConfig:
     flow_smoothness_weight: float = 0.0
     """Total variation of the warp family's residual flow (mean |∂ΔF/∂x| + |∂ΔF/∂y| in pixels at the frame's size):
     a smooth correction that cannot tear. Not in the paper; issue 25."""
+    prior_pixel_weight: float = 0.0
+    """L1 over the synthesis prior's pixels, weighted by the prior and normalized by its area (Σ prior·|x̂ − x| /
+    Σ prior): the pixels no source shows weigh as if they filled the frame, whatever their size. Needs
+    ``model.synthesis_prior``. Not in the paper; issue 25, item 2 ("the loss weights those pixels")."""
     identity_weight: float = 0.0
     """Weight of the embedder's identity term (`losses.identity_contrast_loss`): frames of one person embed
     alike and apart from other people's, so that ψ̂ = P ê can carry identity. Not in the paper; issue 25."""
@@ -270,6 +281,7 @@ class LossConfig:
             "lip_adversarial": self.lip_adversarial_weight,
             "lip_feature_matching": self.lip_feature_matching_weight,
             "flow_smoothness": self.flow_smoothness_weight,
+            "prior_pixel": self.prior_pixel_weight,
             "identity": self.identity_weight,
         }
 
@@ -407,6 +419,11 @@ class Config:
             section = getattr(self, name)
             _check_choices(name, section)  # every Literal[...] field holds one of its choices
             section.validate()
+        if self.loss.prior_pixel_weight > 0 and not (self.model.generator == "warp" and self.model.synthesis_prior):
+            raise ConfigError("loss.prior_pixel_weight > 0 weights the synthesis prior's pixels: it needs "
+                              "model.generator=warp and model.synthesis_prior=true")
+        if self.model.stretch_limit and not self.model.synthesis_prior:
+            raise ConfigError("model.stretch_limit extends the synthesis prior: it needs model.synthesis_prior=true")
         return self
 
     def to_dict(self) -> dict[str, Any]:

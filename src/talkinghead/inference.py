@@ -38,8 +38,8 @@ from talkinghead.landmarks.detector import LandmarkFn, NoFaceFound, default_land
 from talkinghead.landmarks.drawing import draw_landmarks
 from talkinghead.landmarks.lip_normalization import DEFAULT as LIP_NORMALIZATION
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grids
-from talkinghead.landmarks.mouth_prior import mouth_prior
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
+from talkinghead.landmarks.synthesis_prior import synthesis_prior
 from talkinghead.models.source_choice import choose_sources
 from talkinghead.models.warp_generator import WarpSources
 from talkinghead.pixels import to_tensor, to_uint8
@@ -359,8 +359,9 @@ class Avatar:
         weights = torch.from_numpy(np.stack(shares)).to(self.device) if model.source_blend != "nearest" else None
         prior = None
         if model.synthesis_prior:
-            prior = mouth_prior(torch.from_numpy(targets), torch.from_numpy(self.source_landmarks[np.stack(picks)]),
-                                grid, torch.from_numpy(np.stack(shares))).to(self.device)  # [B, 1, S, S]
+            prior = synthesis_prior(torch.from_numpy(targets),  # [B, 1, S, S]
+                                    torch.from_numpy(self.source_landmarks[np.stack(picks)]), grid,
+                                    torch.from_numpy(np.stack(shares)), model.stretch_limit).to(self.device)
         return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]
                            grid.to(self.device), torch.from_numpy(np.stack(distances)).float().to(self.device),
                            None if detail is None else detail[index].float().div_(127.5).sub_(1.0),  # [B, N, 3, R, R]

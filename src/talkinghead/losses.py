@@ -91,6 +91,15 @@ def identity_contrast_loss(embeddings: torch.Tensor, identities: torch.Tensor,
     return per_frame.mean()
 
 
+def prior_pixel_loss(generated: torch.Tensor, real: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """Σ prior·|x̂ − x| / (C · Σ prior): L1 over the synthesis prior's pixels, as if they filled the frame (issue 25,
+    item 2). generated, real [B, C, H, W]; prior [B, 1, H, W] in [0, 1] (a constant: no gradient reaches it). The
+    denominator is at least one pixel, so a batch with (almost) no prior gives (almost) 0, not a division by 0."""
+    prior = prior.detach().to(generated.dtype)
+    area = prior.sum() * generated.shape[1]
+    return (prior * (generated - real).abs()).sum() / area.clamp_min(float(generated.shape[1]))
+
+
 def discriminator_hinge_loss(real_score: torch.Tensor, fake_score: torch.Tensor) -> dict[str, torch.Tensor]:
     """L_DSC = max(0, 1 + r̂) + max(0, 1 − r), batch means. Returns {"real", "fake", "total"}."""
     real = F.relu(1.0 - real_score).mean()

@@ -26,7 +26,8 @@ both kinds of frames gives a random episode (the item's ``gap`` key says which i
 Generator sources (``generator_sources`` = N < K, issue 25): the embedder still sees all K sources, but they come
 nearest to the target first, and ``source_weights`` [K] (the ``source_blend`` rule's share of each, 0 beyond the
 N nearest) is added, so the generator trains on what inference gives it (`WarpSources.first`). With
-``synthesis_prior`` also ``synthesis_prior`` [1, H, W] (`talkinghead.landmarks.mouth_prior`, over those N).
+``synthesis_prior`` also ``synthesis_prior`` [1, H, W] (`talkinghead.landmarks.synthesis_prior`, over those N; with
+``stretch_limit`` > 0 it also covers where the mesh stretches or folds a source).
 
 Images are in [-1, 1] (a black landmark-image background is -1). Landmark images are drawn at load time
 with `talkinghead.landmarks.landmark_image` from the stored landmarks (scaled to ``image_size``), so the
@@ -92,13 +93,13 @@ class EpisodeDataset(Dataset):
                  seed: int = 0, identities: Iterable[str] | None = None, line_width: float | None = None,
                  warp_sources: bool = False, gap_fraction: float = 0.0, generator_sources: int | None = None,
                  source_blend: str = "nearest", source_blend_power: float = 4.0,
-                 synthesis_prior: bool = False) -> None:
+                 synthesis_prior: bool = False, stretch_limit: float = 0.0) -> None:
         """``image_size``: frames are resized when it differs from the dataset's (None = as stored).
         ``identities``: keep only these identities' videos (e.g. the train side of `split_identities`);
         ``video_index`` stays the dataset's, so W's rows do not move. ``line_width``: passed to
         `landmark_image` (None = its default). ``warp_sources``: add the mesh grids and landmark distances the warp
         generator needs (~2 ms per source at 128 px). ``gap_fraction``, ``generator_sources``, ``source_blend``,
-        ``source_blend_power``, ``synthesis_prior``: see the module docstring (issue 25)."""
+        ``source_blend_power``, ``synthesis_prior``, ``stretch_limit``: see the module docstring (issue 25)."""
         if not 0.0 <= gap_fraction <= 1.0:
             raise ValueError(f"gap_fraction must be in [0, 1], got {gap_fraction}")
         if generator_sources is not None and generator_sources < 1:
@@ -110,6 +111,7 @@ class EpisodeDataset(Dataset):
         self.source_blend = source_blend
         self.source_blend_power = float(source_blend_power)
         self.synthesis_prior = bool(synthesis_prior)
+        self.stretch_limit = float(stretch_limit)
         self._mouth_frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if frames_per_episode < 1:
             raise ValueError(f"frames_per_episode must be >= 1, got {frames_per_episode}")
@@ -243,11 +245,12 @@ class EpisodeDataset(Dataset):
             else:  # the generator takes all K and the nearest alone where the gate keeps to the rule
                 weights[int(np.argmin(distances))] = 1.0
             if self.synthesis_prior:
-                from talkinghead.landmarks.mouth_prior import mouth_prior
+                from talkinghead.landmarks.synthesis_prior import synthesis_prior
 
-                item_tensors["synthesis_prior"] = mouth_prior(
+                item_tensors["synthesis_prior"] = synthesis_prior(
                     torch.from_numpy(target_points)[None], torch.from_numpy(points_all[:k].copy())[None],
-                    item_tensors["source_grids"][None], torch.from_numpy(weights)[None])[0]  # [1, H, W]
+                    item_tensors["source_grids"][None], torch.from_numpy(weights)[None],
+                    self.stretch_limit)[0]  # [1, H, W]
         return item_tensors
 
 

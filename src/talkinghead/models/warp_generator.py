@@ -16,8 +16,9 @@ y_k and its mesh grid F_k (the piecewise-affine backward grid from the target's 
            ΔF_k is bounded to ``model.warp_flow_limit`` pixels (limit · tanh(ΔF / limit)) when that is > 0
     synthesis (AdaIN, ψ̂ = P ê as in the paper's G): S, m = G_AdaIN([W, y]; ψ̂),  mask = bounded(1 - prior - m)
            (``model.synthesis_mask=prior``: m = 0, the learned mask head unused)
-           prior: 0, or with ``model.synthesis_prior`` the landmark prior of `landmarks.mouth_prior` (the driver's
-           inner mouth where no source shows one): synthesis owns those pixels from the start
+           prior: 0, or with ``model.synthesis_prior`` the landmark prior of `landmarks.synthesis_prior` (the
+           driver's inner mouth where no source shows one; with ``model.stretch_limit`` also where the mesh
+           stretches or folds a source): synthesis owns those pixels from the start
     output = mask · W + (1 - mask) · S   in [-1, 1]
 
 Initialization: conv_flow, conv_gate and the mask head start at exactly zero, so ΔF = 0, gate = 1, mask = 1 and
@@ -84,7 +85,8 @@ class WarpSources:
     (``model.source_blend``, `talkinghead.models.source_choice`); None = the nearest source alone."""
     prior: torch.Tensor | None = None
     """[B, 1, H, W] in [0, 1]: where no source shows what the target needs (the driver's open inner mouth over
-    closed source mouths, `talkinghead.landmarks.mouth_prior`); with ``model.synthesis_prior`` the blend starts on
+    closed source mouths, and stretched or folded mesh with ``model.stretch_limit``:
+    `talkinghead.landmarks.synthesis_prior`); with ``model.synthesis_prior`` the blend starts on
     the synthesis branch there. None = nowhere."""
 
     OPTIONAL = ("detail_images", "weights", "prior")
@@ -417,7 +419,7 @@ class WarpGenerator(nn.Module):
         if self.cfg.synthesis_prior:
             if sources.prior is None:
                 raise ValueError("model.synthesis_prior is on but the sources carry no prior (WarpSources.prior): "
-                                 "build them with talkinghead.landmarks.mouth_prior")
+                                 "build them with talkinghead.landmarks.synthesis_prior")
             prior = sources.prior.to(m.dtype)
             parts["prior"] = prior
             m = m + (_upsample(prior, m.shape[-2:]) if prior.shape[-2:] != m.shape[-2:] else prior)

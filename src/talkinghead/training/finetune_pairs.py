@@ -34,7 +34,7 @@ import torch
 from talkinghead.config import ModelConfig
 from talkinghead.landmarks.drawing import landmark_image
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grid, warp_image
-from talkinghead.landmarks.mouth_prior import mouth_prior
+from talkinghead.landmarks.synthesis_prior import synthesis_prior
 from talkinghead.models.source_choice import choose_sources
 from talkinghead.pixels import to_tensor, to_uint8
 
@@ -86,8 +86,9 @@ def with_rule(batch: Batch, model: ModelConfig, weights: np.ndarray) -> Batch:
     if model.source_blend != "nearest":
         batch["source_weights"] = shares.to(device)
     if model.synthesis_prior:
-        batch["synthesis_prior"] = mouth_prior(batch["target_landmarks"].cpu(), batch["source_landmarks"].cpu(),
-                                               batch["source_grids"].cpu(), shares).to(device)
+        batch["synthesis_prior"] = synthesis_prior(batch["target_landmarks"].cpu(), batch["source_landmarks"].cpu(),
+                                                   batch["source_grids"].cpu(), shares,
+                                                   model.stretch_limit).to(device)
     return batch
 
 

@@ -209,6 +209,8 @@ class MetaLearner:
             if self.mouth is not None:
                 terms.update(self.mouth.generator_terms(generated, real, batch["target_landmark_image"],
                                                         batch["target_landmarks"], weights))
+            if weights["prior_pixel"] > 0:  # Config.validate: only with the warp generator's synthesis prior
+                terms["prior_pixel"] = losses.prior_pixel_loss(generated, real, self._parts["prior"])
             if weights["flow_smoothness"] > 0 and "residual_flow" in self._parts:
                 terms["flow_smoothness"] = flow_total_variation(self._parts["residual_flow"])
             if weights["identity"] > 0:

@@ -37,7 +37,8 @@ def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resu
                                  generator_sources=config.train.generator_sources or None,
                                  source_blend=config.model.source_blend,
                                  source_blend_power=config.model.source_blend_power,
-                                 synthesis_prior=config.model.synthesis_prior)
+                                 synthesis_prior=config.model.synthesis_prior,
+                                 stretch_limit=config.model.stretch_limit)
         if world.is_main:
             log.info("training on %s: %d videos (W rows: %d), %d process(es) on %s, %d episodes per step",
                      data, len(dataset), dataset.num_videos, world.world_size, world.device,

@@ -1,0 +1,66 @@
+"""Where the mesh stretches or folds a source: the disocclusion half of the warp family's synthesis prior (issue 25,
+item 2).
+
+The piecewise-affine mesh (`talkinghead.landmarks.mesh`) samples source k at F_k(p) for every target pixel p. Its
+Jacobian J_k(p) = ∂F_k/∂p (source pixels per target pixel, 2x2) says how the source is resampled there:
+
+    σ_min(J_k) < 1 / L     the source is magnified more than L times along some direction: what the target shows
+                           there was a thin sliver in the source (a lid over an opening eye, a turned cheek, lips
+                           parting), and the warp can only smear it
+    det(J_k) <= 0          the triangle is flipped: the mesh folds, two target places sample one source place
+
+The stretch of source k at p is 1 where the mesh folds, else a ramp from 0 at a magnification of L to 1 at 2L:
+
+    stretch_k(p) = clamp((1 / σ_min(J_k(p)) − L) / L, 0, 1)
+    prior(p)     = Σ_k r_k · stretch_k(p)            (r_k the rule's weights), softened by a 3x3 box filter
+
+Like the mouth's (`talkinghead.landmarks.mouth_prior`), it comes from landmarks alone (the grids are the mesh's),
+so it exists at T = 1. Magnification is measured in pixels at the grids' size, not relative to the face's scale:
+the frames the warp family sees are crops of one framing (the dataset's crop, or a driver retargeted onto the
+portrait), and the border anchors keep the background near the identity map.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def grid_jacobian(grids: torch.Tensor) -> torch.Tensor:
+    """∂(source pixel)/∂(target pixel) of grids [..., H, W, 2] (grid_sample coordinates, align_corners=False) ->
+    [..., H, W, 2, 2] (rows: source x, y; columns: target x, y), by central differences (one-sided at the edges)."""
+    height, width = grids.shape[-3:-1]
+    pixels = torch.stack([grids[..., 0] * (width / 2.0), grids[..., 1] * (height / 2.0)], dim=-1)  # [..., H, W, 2]
+    d_dx = torch.gradient(pixels, dim=-2)[0]  # along x (W): [..., H, W, 2]
+    d_dy = torch.gradient(pixels, dim=-3)[0]  # along y (H)
+    return torch.stack([d_dx, d_dy], dim=-1)
+
+
+def smallest_stretch(jacobian: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(σ_min, det) of 2x2 matrices [..., 2, 2]: σ_min² = (‖J‖²_F − sqrt(‖J‖⁴_F − 4 det²)) / 2."""
+    a, b = jacobian[..., 0, 0], jacobian[..., 0, 1]
+    c, d = jacobian[..., 1, 0], jacobian[..., 1, 1]
+    det = a * d - b * c
+    frobenius = a * a + b * b + c * c + d * d
+    root = (frobenius * frobenius - 4 * det * det).clamp_min(0).sqrt()
+    return ((frobenius - root) / 2).clamp_min(0).sqrt(), det
+
+
+def stretch_prior(grids: torch.Tensor, limit: float, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The prior [B, 1, H, W] in [0, 1] (module docstring) of grids [B, K, H, W, 2] at magnification limit L > 1;
+    weights [B, K] (rows summing to 1; None = the first source alone, so pass the sources nearest first)."""
+    if not limit > 1:
+        raise ValueError(f"the stretch prior's limit is a magnification > 1, got {limit}")
+    batch, k = grids.shape[:2]
+    sigma, det = smallest_stretch(grid_jacobian(grids.to(torch.float32)))  # [B, K, H, W]
+    magnification = 1.0 / sigma.clamp_min(1e-6)
+    stretch = ((magnification - limit) / limit).clamp(0, 1)
+    stretch = torch.where(det <= 0, torch.ones_like(stretch), stretch)
+    if weights is None:
+        weights = torch.zeros(batch, k, device=grids.device)
+        weights[:, 0] = 1.0
+    prior = (weights.to(torch.float32)[:, :, None, None] * stretch).sum(1, keepdim=True)  # [B, 1, H, W]
+    return F.avg_pool2d(prior, 3, stride=1, padding=1, count_include_pad=False)
+
+
+__all__ = ["grid_jacobian", "smallest_stretch", "stretch_prior"]

@@ -1,0 +1,30 @@
+"""The warp family's synthesis prior: where no source shows what the driver needs (issue 25, item 2).
+
+    prior(p) = max(mouth(p), stretch(p))
+
+``mouth``: the driver's inner mouth that no warped source mouth covers (`talkinghead.landmarks.mouth_prior`).
+``stretch``: where the mesh magnifies a source past ``model.stretch_limit`` or folds it
+(`talkinghead.landmarks.stretch_prior`; off at limit 0). Both come from landmarks and the mesh grids alone, so the
+prior exists at T = 1; the data loader, fine-tuning and inference all build it here, with the same arguments.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from talkinghead.landmarks.mouth_prior import mouth_prior
+from talkinghead.landmarks.stretch_prior import stretch_prior
+
+
+def synthesis_prior(target_points: torch.Tensor, source_points: torch.Tensor, grids: torch.Tensor,
+                    weights: torch.Tensor | None = None, stretch_limit: float = 0.0) -> torch.Tensor:
+    """The prior [B, 1, H, W] in [0, 1]. target_points [B, 68, 2], source_points [B, K, 68, 2] (pixels at the grids'
+    size), grids [B, K, H, W, 2] (the mesh grid from the target to each source), weights [B, K] (the rule's share
+    of each source; None = the first alone), stretch_limit (0 = the mouth's prior alone)."""
+    prior = mouth_prior(target_points, source_points, grids, weights)
+    if stretch_limit:
+        prior = torch.maximum(prior, stretch_prior(grids, stretch_limit, weights))
+    return prior
+
+
+__all__ = ["synthesis_prior"]
