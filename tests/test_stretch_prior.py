@@ -196,3 +196,19 @@ def test_fine_tuning_pairs_build_the_prior_with_the_model_s_stretch_limit() -> N
                                synthesis_prior(batch["target_landmarks"], batch["source_landmarks"], grid,
                                                torch.ones(1, 1), 1.5))
     assert float((stretched["synthesis_prior"] - mouth_only).max()) > 0.5
+
+
+def test_a_large_frame_is_read_at_the_working_size_and_gives_the_same_prior() -> None:
+    """At 256 px the prior is computed on every 2nd pixel and upsampled: the same values as at full size on a
+    stretched band, and the same shape as the frame."""
+    from talkinghead.landmarks.stretch_prior import WORK_SIZE
+
+    size = 2 * WORK_SIZE
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    for factor, expected in ((1.8, 0.0), (3.0, 0.5), (5.0, 1.0)):
+        sy = size / 2 + (ys - size / 2) / factor
+        grid = torch.stack([(2 * xs + 1) / size - 1, (2 * sy + 1) / size - 1], dim=-1)[None, None]
+        prior = stretch_prior(grid, 2.0)
+        assert prior.shape == (1, 1, size, size)
+        assert float(prior[0, 0, 40:-40, 40:-40].mean()) == pytest.approx(expected, abs=1e-3), factor
