@@ -57,6 +57,15 @@ def polygon_mask(polygons: torch.Tensor, height: int, width: int) -> torch.Tenso
     return out
 
 
+def rule_weights(weights: torch.Tensor | None, batch: int, k: int, device: torch.device) -> torch.Tensor:
+    """The rule's share of each source, [B, K] float32: ``weights`` as given, or None = the first source alone (the
+    priors' callers pass the sources nearest first)."""
+    if weights is None:
+        weights = torch.zeros(batch, k, device=device)
+        weights[:, 0] = 1.0
+    return weights.to(torch.float32)
+
+
 def mouth_prior(target_points: torch.Tensor, source_points: torch.Tensor, grids: torch.Tensor,
                 weights: torch.Tensor | None = None) -> torch.Tensor:
     """The prior [B, 1, H, W] in [0, 1] (module docstring).
@@ -70,12 +79,10 @@ def mouth_prior(target_points: torch.Tensor, source_points: torch.Tensor, grids:
     source_masks = polygon_mask(source_points[:, :, INNER_MOUTH].flatten(0, 1), height, width)  # [B*K, 1, H, W]
     warped = F.grid_sample(source_masks, grids.flatten(0, 1).to(torch.float32), mode="bilinear",
                            padding_mode="zeros", align_corners=False).unflatten(0, (batch, k))  # [B, K, 1, H, W]
-    if weights is None:
-        weights = torch.zeros(batch, k, device=grids.device)
-        weights[:, 0] = 1.0
-    shown = (weights.to(torch.float32)[:, :, None, None, None] * warped).sum(1)  # [B, 1, H, W]
+    weights = rule_weights(weights, batch, k, grids.device)
+    shown = (weights[:, :, None, None, None] * warped).sum(1)  # [B, 1, H, W]
     prior = (target - shown).clamp(0, 1)
     return F.avg_pool2d(prior, 3, stride=1, padding=1, count_include_pad=False)
 
 
-__all__ = ["INNER_MOUTH", "mouth_prior", "polygon_mask"]
+__all__ = ["INNER_MOUTH", "mouth_prior", "polygon_mask", "rule_weights"]

@@ -26,6 +26,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from talkinghead.landmarks.mouth_prior import rule_weights
+
 WORK_SIZE = 128
 """Grids larger than this are read every (H / WORK_SIZE)-th pixel and the prior is upsampled back: the mesh is
 piecewise affine over triangles of several pixels, and at 256 px the full-size differences cost ~4x as much for
@@ -66,11 +68,9 @@ def stretch_prior(grids: torch.Tensor, limit: float, weights: torch.Tensor | Non
     sigma, det = smallest_stretch(grid_jacobian(sampled.to(torch.float32), step))  # [B, K, h, w]
     magnification = 1.0 / sigma.clamp_min(1e-6)
     stretch = ((magnification - limit) / limit).clamp(0, 1)
-    stretch = torch.where(det <= 0, torch.ones_like(stretch), stretch)
-    if weights is None:
-        weights = torch.zeros(batch, k, device=grids.device)
-        weights[:, 0] = 1.0
-    prior = (weights.to(torch.float32)[:, :, None, None] * stretch).sum(1, keepdim=True)  # [B, 1, h, w]
+    stretch = stretch.masked_fill(det <= 0, 1.0)  # a fold: covered whatever its stretch
+    weights = rule_weights(weights, batch, k, grids.device)
+    prior = (weights[:, :, None, None] * stretch).sum(1, keepdim=True)  # [B, 1, h, w]
     prior = F.avg_pool2d(prior, 3, stride=1, padding=1, count_include_pad=False)
     if step > 1:
         prior = F.interpolate(prior, size=(height, width), mode="bilinear", align_corners=False)
