@@ -179,3 +179,28 @@ def test_a_target_the_reference_meets_is_never_given_up(tmp_path: Path) -> None:
     both_miss = choose(_candidate(tmp_path, "ref2", _whole(), {**_mouth(), "teeth_invented": np.full(n, 0.4)}),
                        [_candidate(tmp_path, "cand2", _whole(0.0001), many)], "ours-FT-init")
     assert both_miss["candidates"]["cand2"]["targets_lost"] == [] and both_miss["choice"] == "cand2"
+
+
+def _eyes(l1_shift: float = 0.0, seed: int = 2) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = len(VIDEOS)
+    return {"eye_l1": 0.07 + 0.01 * rng.random(n) + l1_shift, "eye_ssim": 0.6 + 0.05 * rng.random(n),
+            "eye_sharpness": np.full(n, 0.9) + 0.01 * rng.standard_normal(n)}
+
+
+def test_the_eyes_count_when_the_reference_reads_them_and_every_candidate_must_then_read_them(tmp_path: Path) -> None:
+    """Stop 34: with an eyes-closed report beside the reference's, the eye region's metrics enter the score; a
+    candidate without that report is refused by name."""
+    reference = _candidate(tmp_path, "shipped", _whole(), _mouth())
+    reference[1].append(Report.load(_write(tmp_path / "shipped-eyes", "eyes-closed", _eyes())))
+    lids = _candidate(tmp_path, "lids", _whole(), _mouth())
+    lids[1].append(Report.load(_write(tmp_path / "lids-eyes", "eyes-closed", _eyes(l1_shift=-0.003))))
+    result = choose(reference, [lids], "ours-FT-init")
+    entry = result["candidates"]["lids"]
+    assert entry["eyes"]["8"]["eye_l1"]["verdict"] == "ahead" and entry["eyes"]["8"]["eye_ssim"]["verdict"] == "tie"
+    assert entry["score"] == 1 and entry["eligible"] and result["choice"] == "lids"
+    blind = _candidate(tmp_path, "blind", _whole(), _mouth())
+    with pytest.raises(ChoiceError, match="eyes-closed"):
+        choose(reference, [blind], "ours-FT-init")
+    without = choose(_candidate(tmp_path, "plain", _whole(), _mouth()), [lids], "ours-FT-init")
+    assert without["candidates"]["lids"]["eyes"] == {} and without["candidates"]["lids"]["score"] == 0

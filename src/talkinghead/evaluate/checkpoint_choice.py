@@ -25,6 +25,10 @@ reference (usually the shipped model), with one rule written down before any rep
   paired interval excludes 0 on the better side and −1 on the worse side (metrics with a target, such as sharpness →
   1, compare the distance to it). The score is the sum: a sharper mouth that costs whole-frame sharpness, or a
   steadier picture that costs the mouth, weigh one against the other.
+* **The eyes, when they are read** (eyes-closed split, optional; written in stop 34, before its lid-prior candidates
+  were read): when the reference gives a report of the eyes-closed split, every candidate must give one too, and on
+  each T `EYE_METRICS` (the eye region's L1, SSIM and sharpness on blink targets) count in the score like the mouth's.
+  A blink is a few frames of a few pixels that the other splits cannot see.
 * **The choice:** the eligible candidate with the highest score above 0 (ties: the higher mean paired SSIM of the
   random split); when none has a positive score, the reference stays.
 
@@ -57,8 +61,11 @@ WHOLE_FRAME_METRICS = (*PRIMARY_METRICS, "pop_rate", "sharpness")
 eligible."""
 MOUTH_METRICS = ("mouth_l1", "mouth_ssim", "mouth_sharpness", "teeth_shown", "teeth_invented")
 """The mouth-open split's per-video metrics the score counts (`metrics.mouth`)."""
+EYE_METRICS = ("eye_l1", "eye_ssim", "eye_sharpness")
+"""The eyes-closed split's per-video metrics the score counts when the reference has that split (`metrics.eyes`)."""
 WHOLE_FRAME_SPLIT = "random"
 MOUTH_SPLIT = "mouth-open"
+EYES_SPLIT = "eyes-closed"
 MATCHED_SETTINGS = ("dataset_hash", "videos", "split", "shots", "targets", "seed", "finetune_steps",
                     "finetune_epochs", "temporal_window", "cross_identity")
 """``settings.json`` fields a candidate's report must share with the reference's report of the same split."""
@@ -178,7 +185,8 @@ def mouth_fd_change(candidate: Report, reference: Report, method: str) -> dict[s
 def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[str, Sequence[Report]]],
            method: str) -> dict[str, Any]:
     """The rule of the module docstring. Returns ``{"choice": name, "candidates": {name: {"eligible", "score",
-    "ssim", "whole_frame": {T: {metric: ...}}, "mouth": {T: {metric: ...}}}}, "rule": ...}``."""
+    "ssim", "whole_frame": {T: {metric: ...}}, "mouth": {T: {metric: ...}}, "eyes": {T: {metric: ...}}}}, "rule":
+    ...}`` ("eyes" is empty when the reference has no eyes-closed report)."""
     reference_name, reference_reports = reference
     by_split = {}
     for report in reference_reports:
@@ -193,14 +201,16 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
     for name, reports in candidates:
         if name == reference_name or name in results:
             raise ChoiceError(f"candidate name {name!r} is used twice (or is the reference's)")
-        entry: dict[str, Any] = {"whole_frame": {}, "mouth": {}}
+        entry: dict[str, Any] = {"whole_frame": {}, "mouth": {}, "eyes": {}}
         splits = {report.split: report for report in reports}
-        missing = {WHOLE_FRAME_SPLIT, MOUTH_SPLIT} - set(splits)
+        missing = {WHOLE_FRAME_SPLIT, MOUTH_SPLIT, *({EYES_SPLIT} & set(by_split))} - set(splits)
         if missing:
             raise ChoiceError(f"candidate {name!r} has no report of the {sorted(missing)} split(s)")
         entry["whole_frame"] = compare(splits[WHOLE_FRAME_SPLIT], by_split[WHOLE_FRAME_SPLIT], method,
                                        WHOLE_FRAME_METRICS)
         entry["mouth"] = compare(splits[MOUTH_SPLIT], by_split[MOUTH_SPLIT], method, MOUTH_METRICS)
+        if EYES_SPLIT in by_split:
+            entry["eyes"] = compare(splits[EYES_SPLIT], by_split[EYES_SPLIT], method, EYE_METRICS)
         refusals = [f"{name} behind at T = {shots}" for shots, per_t in entry["whole_frame"].items()
                     for name in PRIMARY_METRICS if per_t[name]["verdict"] == "behind"]
         entry["targets"] = targets_met({s: r.report for s, r in splits.items()}, method)
@@ -216,7 +226,7 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
         entry["refusals"] = refusals
         entry["eligible"] = not refusals
         entry["score"] = sum({"ahead": 1, "behind": -1, "tie": 0}[m["verdict"]]
-                             for part in ("whole_frame", "mouth") for per_t in entry[part].values()
+                             for part in ("whole_frame", "mouth", "eyes") for per_t in entry[part].values()
                              for m in per_t.values())
         entry["ssim"] = sum(per_t["ssim"]["mean"] or 0.0 for per_t in entry["whole_frame"].values())
         results[name] = entry
@@ -227,8 +237,8 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
             "rule": "eligible: no primary whole-frame metric (random split) behind the reference's (95% paired "
                     "interval), no target the reference meets missed (evaluate.targets), mouth FD at most "
                     f"{100 * MOUTH_FD_TOLERANCE:g}% above the reference's on each T; score: whole-frame (random "
-                    "split) and mouth (mouth-open split) metrics ahead minus behind; choice: the highest positive "
-                    "score, else the reference"}
+                    "split), mouth (mouth-open split) and, when the reference has it, eye (eyes-closed split) "
+                    "metrics ahead minus behind; choice: the highest positive score, else the reference"}
 
 
 def table(result: dict) -> str:
@@ -237,8 +247,8 @@ def table(result: dict) -> str:
              "| candidate | split | T | metric | candidate − reference | ahead/behind | verdict |",
              "|---|---|---|---|---|---|---|"]
     for name, entry in result["candidates"].items():
-        for part, split in (("whole_frame", WHOLE_FRAME_SPLIT), ("mouth", MOUTH_SPLIT)):
-            for shots, per_metric in entry[part].items():
+        for part, split in (("whole_frame", WHOLE_FRAME_SPLIT), ("mouth", MOUTH_SPLIT), ("eyes", EYES_SPLIT)):
+            for shots, per_metric in entry.get(part, {}).items():
                 for metric, d in per_metric.items():
                     half = "" if d["low"] is None else f" ± {(d['high'] - d['low']) / 2:.5f}"
                     mean = "n/a" if d["mean"] is None else f"{d['mean']:+.5f}{half}"
@@ -261,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m talkinghead.evaluate.checkpoint_choice",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference", nargs="+", required=True, metavar="NAME_THEN_FOLDERS",
-                        help="a name, then the reference's report folders (random and mouth-open splits)")
+                        help="a name, then the reference's report folders (random and mouth-open splits; "
+                             "eyes-closed too to score the eyes)")
     parser.add_argument("--candidate", nargs="+", action="append", required=True, metavar="NAME_THEN_FOLDERS",
                         help="a name, then that candidate's report folders; repeat for each candidate")
     parser.add_argument("--method", default=None,
