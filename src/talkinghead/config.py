@@ -37,7 +37,7 @@ SYNTHESIS_MASKS: tuple[str, ...] = ("learned", "prior")
 
 
 INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "warp_keep_contours",
-                          "synthesis_mask", "stretch_limit")
+                          "synthesis_mask", "stretch_limit", "lid_prior")
 """ModelConfig fields that change how a trained warp generator is run, not its weights: ``--set model.FIELD=...``
 may change them on a trained model (inference, evaluation)."""
 WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior")
@@ -126,6 +126,11 @@ class ModelConfig:
     many times along some direction, or folds it (disocclusion: a lid over an opening eye, a turned cheek, lips
     parting), ramping to 1 at twice the limit (`talkinghead.landmarks.stretch_prior`); 0 = the mouth's prior alone
     (the models before stop 33)."""
+    lid_prior: bool = False
+    """Warp family, with ``synthesis_prior``: the prior also covers where the driver's eye is shut and the sources'
+    are open (a blink the sources do not show: the mesh would squash their open eye into the lid line), over the
+    region the source's open eye would take in the target (`talkinghead.landmarks.lid_prior`); off = the models
+    before stop 34."""
     synthesis_mask: SynthesisMask = "learned"
     """Warp family: where the synthesis branch shows. ``learned``: mask = 1 − prior − m, m from the learned mask head
     (it may blend synthesis in anywhere). ``prior``: mask = 1 − prior exactly, the learned head unused, so synthesis
@@ -333,6 +338,10 @@ class TrainConfig:
     gap_fraction: float = 0.0
     """Share of episodes that need invention: the target's mouth open and every source's closed
     (`data.episodes`, issue 25); the rest are random. 0 = all random (the paper)."""
+    eye_gap_fraction: float = 0.0
+    """Share of episodes whose target blinks (eye openness under `metrics.eyes.EYES_CLOSED` of its video's median)
+    and whose every source has the eyes open (over `EYES_OPEN`): what the lid prior (``model.lid_prior``) is for.
+    Drawn after the mouth's: ``gap_fraction + eye_gap_fraction`` must be at most 1."""
     generator_sources: int = 0
     """The warp generator trains on the N nearest of the K episode sources with the ``model.source_blend`` weights,
     as inference and fine-tuning give it (0 = all K, the nearest alone where the gate keeps to the rule). The embedder
@@ -370,6 +379,9 @@ class TrainConfig:
             raise ConfigError("train.ema_decay must be in [0, 1)")
         if not 0 <= self.gap_fraction <= 1:
             raise ConfigError(f"train.gap_fraction must be in [0, 1], got {self.gap_fraction}")
+        if not 0 <= self.eye_gap_fraction <= 1 - self.gap_fraction:
+            raise ConfigError(f"train.eye_gap_fraction must be in [0, 1 - train.gap_fraction = "
+                              f"{1 - self.gap_fraction:g}], got {self.eye_gap_fraction}")
         if self.lr_lip_discriminator is not None and not self.lr_lip_discriminator > 0:
             raise ConfigError(f"train.lr_lip_discriminator must be > 0 (or null), got {self.lr_lip_discriminator}")
         for name in ("generator_sources", "adversarial_warmup", "adversarial_ramp", "lip_pool_size"):
@@ -424,6 +436,11 @@ class Config:
                               "model.generator=warp and model.synthesis_prior=true")
         if self.model.stretch_limit and not self.model.synthesis_prior:
             raise ConfigError("model.stretch_limit extends the synthesis prior: it needs model.synthesis_prior=true")
+        if self.model.lid_prior and not self.model.synthesis_prior:
+            raise ConfigError("model.lid_prior extends the synthesis prior: it needs model.synthesis_prior=true")
+        if self.train.eye_gap_fraction > 0 and self.model.generator != "warp":
+            raise ConfigError("train.eye_gap_fraction > 0 makes blink episodes for the warp family's lid prior: it "
+                              "needs model.generator=warp")
         return self
 
     def to_dict(self) -> dict[str, Any]:

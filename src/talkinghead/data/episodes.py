@@ -21,13 +21,18 @@ so the warp is already right and nothing rewards the generator for inventing pix
 ``gap_fraction`` an episode is a MOUTH-GAP episode instead: the target is a frame whose mouth is open (inner-lip
 gap > `MOUTH_OPEN` inter-ocular distances) and every source a frame whose mouth is closed (< `MOUTH_CLOSED`), the
 situation of the mouth-open evaluation split and of a closed-mouth portrait driven by a talker. A video without
-both kinds of frames gives a random episode (the item's ``gap`` key says which it was: 1 mouth gap, 0 random).
+both kinds of frames gives a random episode. With probability ``eye_gap_fraction`` (drawn from the same number, after
+the mouth's share) an episode is an EYE-GAP episode: the target blinks (eye openness under `metrics.eyes.EYES_CLOSED`
+of its video's median) and every source has the eyes open (over `EYES_OPEN`), the situation of the eyes-closed
+evaluation split and of the lid prior (``lid_prior``). The item's ``gap`` key says which it was: 1 mouth gap, 2 eye
+gap, 0 random.
 
 Generator sources (``generator_sources`` = N < K, issue 25): the embedder still sees all K sources, but they come
 nearest to the target first, and ``source_weights`` [K] (the ``source_blend`` rule's share of each, 0 beyond the
 N nearest) is added, so the generator trains on what inference gives it (`WarpSources.first`). With
 ``synthesis_prior`` also ``synthesis_prior`` [1, H, W] (`talkinghead.landmarks.synthesis_prior`, over those N; with
-``stretch_limit`` > 0 it also covers where the mesh stretches or folds a source).
+``stretch_limit`` > 0 it also covers where the mesh stretches or folds a source, with ``lid_prior`` the driver's shut
+eye where the sources' are open).
 
 Images are in [-1, 1] (a black landmark-image background is -1). Landmark images are drawn at load time
 with `talkinghead.landmarks.landmark_image` from the stored landmarks (scaled to ``image_size``), so the
@@ -64,13 +69,14 @@ from talkinghead.pixels import to_tensor
 log = logging.getLogger(__name__)
 
 
-def sample_gap_frames(open_frames: np.ndarray, closed_frames: np.ndarray, frames_per_episode: int,
+def sample_gap_frames(target_frames: np.ndarray, source_frames: np.ndarray, frames_per_episode: int,
                       rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """A mouth-gap episode: (K sources drawn from ``closed_frames``, sorted; one target from ``open_frames``).
-    Both must be non-empty and disjoint (a frame is open or closed, never both)."""
-    target = int(rng.choice(open_frames))
-    replace = closed_frames.size < frames_per_episode
-    sources = np.sort(rng.choice(closed_frames, size=frames_per_episode, replace=replace))
+    """A gap episode: (K sources drawn from ``source_frames``, sorted; one target from ``target_frames``). Both must
+    be non-empty and disjoint (mouth gap: the target's mouth open, the sources' closed; eye gap: the target's eyes
+    shut, the sources' open)."""
+    target = int(rng.choice(target_frames))
+    replace = source_frames.size < frames_per_episode
+    sources = np.sort(rng.choice(source_frames, size=frames_per_episode, replace=replace))
     return sources, target
 
 
@@ -93,26 +99,35 @@ class EpisodeDataset(Dataset):
                  seed: int = 0, identities: Iterable[str] | None = None, line_width: float | None = None,
                  warp_sources: bool = False, gap_fraction: float = 0.0, generator_sources: int | None = None,
                  source_blend: str = "nearest", source_blend_power: float = 4.0,
-                 synthesis_prior: bool = False, stretch_limit: float = 0.0) -> None:
+                 synthesis_prior: bool = False, stretch_limit: float = 0.0, eye_gap_fraction: float = 0.0,
+                 lid_prior: bool = False) -> None:
         """``image_size``: frames are resized when it differs from the dataset's (None = as stored).
         ``identities``: keep only these identities' videos (e.g. the train side of `split_identities`);
         ``video_index`` stays the dataset's, so W's rows do not move. ``line_width``: passed to
         `landmark_image` (None = its default). ``warp_sources``: add the mesh grids and landmark distances the warp
         generator needs (~2 ms per source at 128 px). ``gap_fraction``, ``generator_sources``, ``source_blend``,
-        ``source_blend_power``, ``synthesis_prior``, ``stretch_limit``: see the module docstring (issue 25)."""
+        ``source_blend_power``, ``synthesis_prior``, ``stretch_limit``, ``eye_gap_fraction``, ``lid_prior``: see the
+        module docstring (issue 25)."""
         if not 0.0 <= gap_fraction <= 1.0:
             raise ValueError(f"gap_fraction must be in [0, 1], got {gap_fraction}")
+        if not 0.0 <= eye_gap_fraction <= 1.0 - gap_fraction:
+            raise ValueError(f"eye_gap_fraction must be in [0, 1 - gap_fraction], got {eye_gap_fraction}")
         if generator_sources is not None and generator_sources < 1:
             raise ValueError(f"generator_sources must be >= 1, got {generator_sources}")
         if (generator_sources is not None or synthesis_prior) and not warp_sources:
             raise ValueError("generator_sources and synthesis_prior need warp_sources=True (the warp generator)")
+        if (stretch_limit or lid_prior) and not synthesis_prior:
+            raise ValueError("stretch_limit and lid_prior extend the synthesis prior: they need synthesis_prior=True")
         self.gap_fraction = float(gap_fraction)
         self.generator_sources = generator_sources
         self.source_blend = source_blend
         self.source_blend_power = float(source_blend_power)
         self.synthesis_prior = bool(synthesis_prior)
         self.stretch_limit = float(stretch_limit)
+        self.eye_gap_fraction = float(eye_gap_fraction)
+        self.lid_prior = bool(lid_prior)
         self._mouth_frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._eye_frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if frames_per_episode < 1:
             raise ValueError(f"frames_per_episode must be >= 1, got {frames_per_episode}")
         self.index: DatasetIndex = load_index(root)
@@ -157,15 +172,36 @@ class EpisodeDataset(Dataset):
         """The (source frames, target frame) item ``item`` gives in ``epoch`` (default: the current one)."""
         return self._episode(item, epoch)[:2]
 
-    def _episode(self, item: int, epoch: int | None = None) -> tuple[np.ndarray, int, bool]:
-        """(source frames, target frame, whether it is a mouth-gap episode)."""
+    def _episode(self, item: int, epoch: int | None = None) -> tuple[np.ndarray, int, int]:
+        """(source frames, target frame, the kind of episode: 0 random, 1 mouth gap, 2 eye gap)."""
         video = self.videos[item]
         rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch), video.video_index])
-        if self.gap_fraction > 0 and rng.random() < self.gap_fraction:
-            open_frames, closed_frames = self._mouth_split(item)
-            if open_frames.size and closed_frames.size:
-                return (*sample_gap_frames(open_frames, closed_frames, self.frames_per_episode, rng), True)
-        return (*sample_episode_frames(video.num_frames, self.frames_per_episode, rng), False)
+        if self.gap_fraction > 0 or self.eye_gap_fraction > 0:
+            draw = rng.random()  # one number: the mouth's share first, then the eyes' (random episodes unchanged)
+            if draw < self.gap_fraction:
+                targets, sources = self._mouth_split(item)
+                kind = 1
+            elif draw < self.gap_fraction + self.eye_gap_fraction:
+                targets, sources = self._eye_split(item)
+                kind = 2
+            else:
+                targets = sources = np.empty(0, dtype=np.int64)
+                kind = 0
+            if targets.size and sources.size:
+                return (*sample_gap_frames(targets, sources, self.frames_per_episode, rng), kind)
+        return (*sample_episode_frames(video.num_frames, self.frames_per_episode, rng), 0)
+
+    def _eye_split(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """(frames whose eyes are shut, frames whose eyes are open) of video ``item``, from its landmarks."""
+        video = self.videos[item]
+        if video.video_index not in self._eye_frames:
+            from talkinghead.metrics.eyes import EYES_CLOSED, EYES_OPEN, relative_eye_openness
+
+            points = np.load(self.root / video.path / "landmarks.npy", mmap_mode="r")
+            openness = relative_eye_openness(np.asarray(points, dtype=np.float64))
+            self._eye_frames[video.video_index] = (np.flatnonzero(openness < EYES_CLOSED),
+                                                   np.flatnonzero(openness > EYES_OPEN))
+        return self._eye_frames[video.video_index]
 
     def _mouth_split(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         """(frames whose mouth is open, frames whose mouth is closed) of video ``item``, from its landmarks."""
@@ -250,7 +286,7 @@ class EpisodeDataset(Dataset):
                 item_tensors["synthesis_prior"] = synthesis_prior(
                     torch.from_numpy(target_points)[None], torch.from_numpy(points_all[:k].copy())[None],
                     item_tensors["source_grids"][None], torch.from_numpy(weights)[None],
-                    self.stretch_limit)[0]  # [1, H, W]
+                    self.stretch_limit, self.lid_prior)[0]  # [1, H, W]
         return item_tensors
 
 

@@ -1,10 +1,11 @@
 """The warp family's synthesis prior: where no source shows what the driver needs (issue 25, item 2).
 
-    prior(p) = max(mouth(p), stretch(p))
+    prior(p) = max(mouth(p), stretch(p), lids(p))
 
 ``mouth``: the driver's inner mouth that no warped source mouth covers (`talkinghead.landmarks.mouth_prior`).
 ``stretch``: where the mesh magnifies a source past ``model.stretch_limit`` or folds it
-(`talkinghead.landmarks.stretch_prior`; off at limit 0). Both come from landmarks and the mesh grids alone, so the
+(`talkinghead.landmarks.stretch_prior`; off at limit 0). ``lids``: the driver's shut eye where the sources' are open
+(`talkinghead.landmarks.lid_prior`; with ``lids=True``). All come from landmarks and the mesh grids alone, so the
 prior exists at T = 1; the data loader, fine-tuning and inference all build it here, with the same arguments.
 """
 
@@ -12,18 +13,22 @@ from __future__ import annotations
 
 import torch
 
+from talkinghead.landmarks.lid_prior import lid_prior
 from talkinghead.landmarks.mouth_prior import mouth_prior
 from talkinghead.landmarks.stretch_prior import stretch_prior
 
 
 def synthesis_prior(target_points: torch.Tensor, source_points: torch.Tensor, grids: torch.Tensor,
-                    weights: torch.Tensor | None = None, stretch_limit: float = 0.0) -> torch.Tensor:
+                    weights: torch.Tensor | None = None, stretch_limit: float = 0.0,
+                    lids: bool = False) -> torch.Tensor:
     """The prior [B, 1, H, W] in [0, 1]. target_points [B, 68, 2], source_points [B, K, 68, 2] (pixels at the grids'
     size), grids [B, K, H, W, 2] (the mesh grid from the target to each source), weights [B, K] (the rule's share
-    of each source; None = the first alone), stretch_limit (0 = the mouth's prior alone)."""
+    of each source; None = the first alone), stretch_limit (0 = no stretch prior), lids (the lid prior too)."""
     prior = mouth_prior(target_points, source_points, grids, weights)
     if stretch_limit:
         prior = torch.maximum(prior, stretch_prior(grids, stretch_limit, weights))
+    if lids:
+        prior = torch.maximum(prior, lid_prior(target_points, source_points, grids.shape[2], grids.shape[3], weights))
     return prior
 
 

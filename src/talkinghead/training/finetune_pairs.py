@@ -88,7 +88,7 @@ def with_rule(batch: Batch, model: ModelConfig, weights: np.ndarray) -> Batch:
     if model.synthesis_prior:
         batch["synthesis_prior"] = synthesis_prior(batch["target_landmarks"].cpu(), batch["source_landmarks"].cpu(),
                                                    batch["source_grids"].cpu(), shares,
-                                                   model.stretch_limit).to(device)
+                                                   model.stretch_limit, model.lid_prior).to(device)
     return batch
 
 

@@ -34,11 +34,13 @@ def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resu
                                  line_width=config.data.landmark_line_width * config.model.image_size,
                                  warp_sources=config.model.generator == "warp",  # mesh grids for the warp family
                                  gap_fraction=config.train.gap_fraction,
+                                 eye_gap_fraction=config.train.eye_gap_fraction,
                                  generator_sources=config.train.generator_sources or None,
                                  source_blend=config.model.source_blend,
                                  source_blend_power=config.model.source_blend_power,
                                  synthesis_prior=config.model.synthesis_prior,
-                                 stretch_limit=config.model.stretch_limit)
+                                 stretch_limit=config.model.stretch_limit,
+                                 lid_prior=config.model.lid_prior)
         if world.is_main:
             log.info("training on %s: %d videos (W rows: %d), %d process(es) on %s, %d episodes per step",
                      data, len(dataset), dataset.num_videos, world.world_size, world.device,
