@@ -5,8 +5,9 @@
 The shipped model's generator (warp-128), personalized feed-forward on 8 frames of one synthetic person, renders
 the same 64 driver frames (one at a time, as `animate` does) under each way of running it: the nearest source alone
 (the stop-23 rule), the smooth rule (`models.source_choice`), and the smooth rule with the synthesis prior
-(`landmarks.mouth_prior`), and with the stretch prior added (`landmarks.stretch_prior`, ``model.stretch_limit`` 1.5;
-the shipped weights were not trained with it, so only its cost is meaningful there). Each
+(`landmarks.mouth_prior`), and with the stretch prior added (`landmarks.stretch_prior`, ``model.stretch_limit`` 1.5)
+or the lid prior (`landmarks.lid_prior`, ``model.lid_prior``; the shipped weights were trained with neither, so only
+their cost is meaningful there). Each
 row gives the ms per frame of choosing the sources (`Avatar.warp_sources`: rule, mesh grids, prior) and of the whole
 frame (sources + generator), best and median of 3 passes, and the output's largest difference from the nearest
 rule's (how much the rule changes the pixels). Torch runs 1 intra-op thread.
@@ -54,7 +55,9 @@ def source_blend() -> dict:
         for name, changes in (("nearest", {"source_blend": "nearest"}), ("smooth p=4", {"source_blend": "smooth"}),
                               ("smooth p=4 + mouth prior", {"source_blend": "smooth", "synthesis_prior": True}),
                               ("smooth p=4 + mouth and stretch prior",
-                               {"source_blend": "smooth", "synthesis_prior": True, "stretch_limit": 1.5})):
+                               {"source_blend": "smooth", "synthesis_prior": True, "stretch_limit": 1.5}),
+                              ("smooth p=4 + mouth and lid prior",
+                               {"source_blend": "smooth", "synthesis_prior": True, "lid_prior": True})):
             avatar, drivers = _avatar(changes)
             if changes.get("synthesis_prior"):  # the shipped generator was built without it: run it with it on
                 avatar.generator.cfg = dataclasses.replace(avatar.generator.cfg, synthesis_prior=True)
