@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from talkinghead.config import ConfigError, preset
+from talkinghead.landmarks.geometry import close_eyes
 from talkinghead.landmarks.lid_prior import LID_FULL, LID_START, closure, eye_aspect_ratio, eye_onto_target, lid_prior
 from talkinghead.landmarks.mesh import sampling_grid
 from talkinghead.landmarks.mouth_prior import mouth_prior, polygon_mask
@@ -34,11 +35,7 @@ def _synthetic_face() -> np.ndarray:
 def _shut(points: np.ndarray, eye: slice, keep: float = 0.0) -> np.ndarray:
     """``points`` with one eye's lids moved to ``keep`` of their distance from the corners' line (0: shut)."""
     out = points.copy()
-    corner_a, corner_b = out[eye][0], out[eye][3]
-    for i in (1, 2, 4, 5):
-        t = np.dot(out[eye][i] - corner_a, corner_b - corner_a) / np.dot(corner_b - corner_a, corner_b - corner_a)
-        on_line = corner_a + t * (corner_b - corner_a)
-        out[eye.start + i] = on_line + keep * (out[eye][i] - on_line)
+    out[eye] = close_eyes(points, keep)[eye]
     return out
 
 
@@ -52,6 +49,28 @@ def test_the_eye_aspect_ratio_is_soukupova_and_cech_s() -> None:
     both = (float(eye_aspect_ratio(torch.from_numpy(face[36:42]))) + float(eye_aspect_ratio(torch.from_numpy(
         face[42:48])))) / 2
     assert both == pytest.approx(eye_openness(face), rel=1e-5)  # the evaluation's measure, one eye at a time
+
+
+def test_close_eyes_puts_the_lids_on_the_corners_line_and_keeps_the_rest() -> None:
+    face = _synthetic_face()
+
+    def off_line(points: np.ndarray, outer: int, inner: int, lid: int) -> float:
+        axis = points[inner] - points[outer]
+        normal = np.array([-axis[1], axis[0]]) / np.linalg.norm(axis)
+        return float(np.dot(points[lid] - points[outer], normal))
+
+    shut, half = close_eyes(face), close_eyes(face, 0.5)
+    for outer, inner, lids in ((36, 39, (37, 38, 40, 41)), (42, 45, (43, 44, 46, 47))):
+        for lid in lids:
+            assert off_line(face, outer, inner, lid) != pytest.approx(0.0, abs=0.5)
+            assert off_line(shut, outer, inner, lid) == pytest.approx(0.0, abs=1e-4)
+            assert off_line(half, outer, inner, lid) == pytest.approx(0.5 * off_line(face, outer, inner, lid), abs=1e-4)
+    assert float(eye_aspect_ratio(torch.from_numpy(shut[36:42]))) < 0.3 * float(eye_aspect_ratio(
+        torch.from_numpy(face[36:42])))
+    untouched = [i for i in range(68) if i not in (37, 38, 40, 41, 43, 44, 46, 47)]
+    assert np.array_equal(shut[untouched], face[untouched])
+    with pytest.raises(ValueError, match="close_eyes"):
+        close_eyes(face, 1.5)
 
 
 def test_closure_ramps_from_the_start_ratio_to_the_full_one() -> None:

@@ -38,3 +38,18 @@ def open_mouth(points: np.ndarray, by: float) -> np.ndarray:
     moved[[54, 48], 1] += 0.3 * drop  # the mouth corners a little
     moved[5:12, 1] += drop * np.array([0.3, 0.6, 0.9, 1.0, 0.9, 0.6, 0.3], np.float32)  # the chin
     return moved
+
+
+def close_eyes(points: np.ndarray, keep: float = 0.0) -> np.ndarray:
+    """Landmarks [68, 2] with both eyes' lid points (37, 38, 40, 41 and 43, 44, 46, 47) moved onto the line through
+    that eye's corners, keeping ``keep`` of their distance from it (0: shut, 1: unchanged), as in a blink: a driver
+    shape for a face whose sources show the eyes open (tests, the model card's blink pictures). float32 [68, 2]."""
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"close_eyes keeps a share in [0, 1] of the lids' distance, got {keep}")
+    moved = np.asarray(points, np.float32).copy()
+    for outer, inner, lids in ((36, 39, (37, 38, 40, 41)), (42, 45, (43, 44, 46, 47))):
+        a, axis = moved[outer], moved[inner] - moved[outer]
+        for i in lids:
+            on_line = a + float(np.dot(moved[i] - a, axis) / max(float(np.dot(axis, axis)), 1e-12)) * axis
+            moved[i] = on_line + keep * (moved[i] - on_line)
+    return moved
