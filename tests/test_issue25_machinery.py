@@ -197,18 +197,23 @@ def test_the_residual_flow_stays_within_its_limit() -> None:
 
 # --- episodes ----------------------------------------------------------------------------------------------------
 
-def _mouth_dataset(root, frames: int = 16):
+def one_video_dataset(root, points: np.ndarray, size: int, rng: np.random.Generator):
+    """A dataset folder at ``root`` of one video ("a/v1") with landmarks [T, 68, 2] and random frames from ``rng``."""
     from talkinghead.data.index import build_index, encode_frame, write_video_folder
 
+    images = [encode_frame(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(len(points))]
+    write_video_folder(root / "videos" / "a" / "v1", images, points, {"key": "a/v1", "identity": "a",
+                                                                     "image_size": size})
+    build_index(root, {"image_size": size, "crop": {}, "landmark_backend": "test"})
+    return root
+
+
+def _mouth_dataset(root, frames: int = 16):
     rng = np.random.default_rng(1)
     gaps = [0.0 if t % 2 == 0 else 6.0 for t in range(frames)]  # closed and open frames alternate
     points = np.stack([_face(g) + rng.normal(0, 0.2, (68, 2)).astype(np.float32) for g in gaps])
     points[:, 60:68] = np.stack([_face(g)[60:68] for g in gaps])  # the lips exactly as drawn
-    images = [encode_frame(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)) for _ in range(frames)]
-    write_video_folder(root / "videos" / "a" / "v1", images, points, {"key": "a/v1", "identity": "a",
-                                                                     "image_size": SIZE})
-    build_index(root, {"image_size": SIZE, "crop": {}, "landmark_backend": "test"})
-    return root
+    return one_video_dataset(root, points, SIZE, rng)
 
 
 def test_gap_episodes_put_an_open_mouth_over_closed_sources_and_the_generator_takes_the_nearest(tmp_path) -> None:

@@ -150,18 +150,14 @@ def test_the_settings_refuse_lids_without_the_prior_and_blink_episodes_beyond_th
 
 def _blink_dataset(root, size: int, frames: int = 12):
     """One video whose frames alternate between the eyes open and both eyes shut (every 3rd frame)."""
-    from talkinghead.data.index import build_index, encode_frame, write_video_folder
+    from tests.test_issue25_machinery import one_video_dataset
 
     rng = np.random.default_rng(3)
     face = _synthetic_face() * (size / FACE)
     shut = _shut(_shut(face, slice(36, 42), keep=0.1), slice(42, 48), keep=0.1)
     points = np.stack([(shut if t % 3 == 0 else face) + rng.normal(0, 0.1, (68, 2)).astype(np.float32)
                        for t in range(frames)])
-    images = [encode_frame(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(frames)]
-    write_video_folder(root / "videos" / "a" / "v1", images, points, {"key": "a/v1", "identity": "a",
-                                                                     "image_size": size})
-    build_index(root, {"image_size": size, "crop": {}, "landmark_backend": "test"})
-    return root
+    return one_video_dataset(root, points, size, rng)
 
 
 def test_blink_episodes_put_a_shut_eye_over_open_sources_and_carry_the_lid_prior(tmp_path) -> None:

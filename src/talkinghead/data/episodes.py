@@ -68,6 +68,9 @@ from talkinghead.pixels import to_tensor
 
 log = logging.getLogger(__name__)
 
+MOUTH_GAP, EYE_GAP = 1, 2
+"""The item's ``gap`` value of a mouth-gap and of an eye-gap episode (0: a random one)."""
+
 
 def sample_gap_frames(target_frames: np.ndarray, source_frames: np.ndarray, frames_per_episode: int,
                       rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -126,8 +129,7 @@ class EpisodeDataset(Dataset):
         self.stretch_limit = float(stretch_limit)
         self.eye_gap_fraction = float(eye_gap_fraction)
         self.lid_prior = bool(lid_prior)
-        self._mouth_frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._eye_frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._gap_frames: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (kind, video) -> frames
         if frames_per_episode < 1:
             raise ValueError(f"frames_per_episode must be >= 1, got {frames_per_episode}")
         self.index: DatasetIndex = load_index(root)
@@ -178,42 +180,33 @@ class EpisodeDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch), video.video_index])
         if self.gap_fraction > 0 or self.eye_gap_fraction > 0:
             draw = rng.random()  # one number: the mouth's share first, then the eyes' (random episodes unchanged)
-            if draw < self.gap_fraction:
-                targets, sources = self._mouth_split(item)
-                kind = 1
-            elif draw < self.gap_fraction + self.eye_gap_fraction:
-                targets, sources = self._eye_split(item)
-                kind = 2
-            else:
-                targets = sources = np.empty(0, dtype=np.int64)
-                kind = 0
-            if targets.size and sources.size:
-                return (*sample_gap_frames(targets, sources, self.frames_per_episode, rng), kind)
+            kind = MOUTH_GAP if draw < self.gap_fraction else (
+                EYE_GAP if draw < self.gap_fraction + self.eye_gap_fraction else 0)
+            if kind:
+                targets, sources = self._gap_split(item, kind)
+                if targets.size and sources.size:
+                    return (*sample_gap_frames(targets, sources, self.frames_per_episode, rng), kind)
         return (*sample_episode_frames(video.num_frames, self.frames_per_episode, rng), 0)
 
-    def _eye_split(self, item: int) -> tuple[np.ndarray, np.ndarray]:
-        """(frames whose eyes are shut, frames whose eyes are open) of video ``item``, from its landmarks."""
+    def _gap_split(self, item: int, kind: int) -> tuple[np.ndarray, np.ndarray]:
+        """(target frames, source frames) of a gap episode of video ``item``, from its landmarks: for `MOUTH_GAP`
+        the frames whose mouth is open and those whose mouth is closed; for `EYE_GAP` the frames in a blink and those
+        with the eyes open."""
         video = self.videos[item]
-        if video.video_index not in self._eye_frames:
-            from talkinghead.metrics.eyes import EYES_CLOSED, EYES_OPEN, relative_eye_openness
+        key = (kind, video.video_index)
+        if key not in self._gap_frames:
+            points = np.asarray(np.load(self.root / video.path / "landmarks.npy", mmap_mode="r"), dtype=np.float64)
+            if kind == MOUTH_GAP:
+                from talkinghead.metrics.mouth import MOUTH_CLOSED, MOUTH_OPEN, mouth_openness
 
-            points = np.load(self.root / video.path / "landmarks.npy", mmap_mode="r")
-            openness = relative_eye_openness(np.asarray(points, dtype=np.float64))
-            self._eye_frames[video.video_index] = (np.flatnonzero(openness < EYES_CLOSED),
-                                                   np.flatnonzero(openness > EYES_OPEN))
-        return self._eye_frames[video.video_index]
+                openness = np.asarray(mouth_openness(points))
+                self._gap_frames[key] = (np.flatnonzero(openness > MOUTH_OPEN), np.flatnonzero(openness < MOUTH_CLOSED))
+            else:
+                from talkinghead.metrics.eyes import EYES_CLOSED, EYES_OPEN, relative_eye_openness
 
-    def _mouth_split(self, item: int) -> tuple[np.ndarray, np.ndarray]:
-        """(frames whose mouth is open, frames whose mouth is closed) of video ``item``, from its landmarks."""
-        video = self.videos[item]
-        if video.video_index not in self._mouth_frames:
-            from talkinghead.metrics.mouth import MOUTH_CLOSED, MOUTH_OPEN, mouth_openness
-
-            points = np.load(self.root / video.path / "landmarks.npy", mmap_mode="r")
-            openness = np.asarray(mouth_openness(np.asarray(points, dtype=np.float64)))
-            self._mouth_frames[video.video_index] = (np.flatnonzero(openness > MOUTH_OPEN),
-                                                     np.flatnonzero(openness < MOUTH_CLOSED))
-        return self._mouth_frames[video.video_index]
+                openness = relative_eye_openness(points)
+                self._gap_frames[key] = (np.flatnonzero(openness < EYES_CLOSED), np.flatnonzero(openness > EYES_OPEN))
+        return self._gap_frames[key]
 
     def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
         from talkinghead.landmarks.drawing import landmark_image

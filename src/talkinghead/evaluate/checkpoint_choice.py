@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from talkinghead.evaluate.targets import row_means, targets_met
+from talkinghead.metrics.eyes import EYE_METRICS  # the eyes-closed split's metrics the score counts, when read
 from talkinghead.metrics.report import BASELINES, PRIMARY_METRICS, metric_info, paired_difference
 
 WHOLE_FRAME_METRICS = (*PRIMARY_METRICS, "pop_rate", "sharpness")
@@ -61,8 +62,6 @@ WHOLE_FRAME_METRICS = (*PRIMARY_METRICS, "pop_rate", "sharpness")
 eligible."""
 MOUTH_METRICS = ("mouth_l1", "mouth_ssim", "mouth_sharpness", "teeth_shown", "teeth_invented")
 """The mouth-open split's per-video metrics the score counts (`metrics.mouth`)."""
-EYE_METRICS = ("eye_l1", "eye_ssim", "eye_sharpness")
-"""The eyes-closed split's per-video metrics the score counts when the reference has that split (`metrics.eyes`)."""
 WHOLE_FRAME_SPLIT = "random"
 MOUTH_SPLIT = "mouth-open"
 EYES_SPLIT = "eyes-closed"
@@ -248,7 +247,7 @@ def table(result: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     for name, entry in result["candidates"].items():
         for part, split in (("whole_frame", WHOLE_FRAME_SPLIT), ("mouth", MOUTH_SPLIT), ("eyes", EYES_SPLIT)):
-            for shots, per_metric in entry.get(part, {}).items():
+            for shots, per_metric in entry[part].items():
                 for metric, d in per_metric.items():
                     half = "" if d["low"] is None else f" ± {(d['high'] - d['low']) / 2:.5f}"
                     mean = "n/a" if d["mean"] is None else f"{d['mean']:+.5f}{half}"
