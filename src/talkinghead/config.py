@@ -131,6 +131,12 @@ class ModelConfig:
     are open (a blink the sources do not show: the mesh would squash their open eye into the lid line), over the
     region the source's open eye would take in the target (`talkinghead.landmarks.lid_prior`); off = the models
     before stop 34."""
+    prior_input: bool = False
+    """Warp family, with ``synthesis_prior``: the synthesis branch also sees the prior's parts (mouth, stretch, lids:
+    three more input channels, `talkinghead.landmarks.synthesis_prior.PRIOR_PARTS`), so it knows whether a pixel it
+    owns is a mouth to open or a lid to close. Shapes a tensor (the branch's first convolutions); a warm start
+    without it gets zero weights for the new channels, which keeps its output exactly (`training.warm_start`). Off
+    = the models before stop 35 (stop 34's lid prior, without it, painted lip colours into shut eyes)."""
     synthesis_mask: SynthesisMask = "learned"
     """Warp family: where the synthesis branch shows. ``learned``: mask = 1 − prior − m, m from the learned mask head
     (it may blend synthesis in anywhere). ``prior``: mask = 1 − prior exactly, the learned head unused, so synthesis
@@ -438,6 +444,9 @@ class Config:
             raise ConfigError("model.stretch_limit extends the synthesis prior: it needs model.synthesis_prior=true")
         if self.model.lid_prior and not self.model.synthesis_prior:
             raise ConfigError("model.lid_prior extends the synthesis prior: it needs model.synthesis_prior=true")
+        if self.model.prior_input and not self.model.synthesis_prior:
+            raise ConfigError("model.prior_input shows the synthesis prior's parts to the synthesis branch: it needs "
+                              "model.synthesis_prior=true")
         if self.train.eye_gap_fraction > 0 and self.model.generator != "warp":
             raise ConfigError("train.eye_gap_fraction > 0 makes blink episodes for the warp family's lid prior: it "
                               "needs model.generator=warp")

@@ -359,10 +359,10 @@ class Avatar:
         weights = torch.from_numpy(np.stack(shares)).to(self.device) if model.source_blend != "nearest" else None
         prior = None
         if model.synthesis_prior:
-            prior = synthesis_prior(torch.from_numpy(targets),  # [B, 1, S, S]
+            prior = synthesis_prior(torch.from_numpy(targets),  # [B, 1 or 3, S, S]
                                     torch.from_numpy(self.source_landmarks[np.stack(picks)]), grid,
                                     torch.from_numpy(np.stack(shares)), model.stretch_limit,
-                                    model.lid_prior).to(self.device)
+                                    model.lid_prior, parts=model.prior_input).to(self.device)
         return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]
                            grid.to(self.device), torch.from_numpy(np.stack(distances)).float().to(self.device),
                            None if detail is None else detail[index].float().div_(127.5).sub_(1.0),  # [B, N, 3, R, R]

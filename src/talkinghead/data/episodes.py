@@ -32,7 +32,7 @@ nearest to the target first, and ``source_weights`` [K] (the ``source_blend`` ru
 N nearest) is added, so the generator trains on what inference gives it (`WarpSources.first`). With
 ``synthesis_prior`` also ``synthesis_prior`` [1, H, W] (`talkinghead.landmarks.synthesis_prior`, over those N; with
 ``stretch_limit`` > 0 it also covers where the mesh stretches or folds a source, with ``lid_prior`` the driver's shut
-eye where the sources' are open).
+eye where the sources' are open); with ``prior_parts`` its three parts [3, H, W] instead (``model.prior_input``).
 
 Images are in [-1, 1] (a black landmark-image background is -1). Landmark images are drawn at load time
 with `talkinghead.landmarks.landmark_image` from the stored landmarks (scaled to ``image_size``), so the
@@ -103,14 +103,14 @@ class EpisodeDataset(Dataset):
                  warp_sources: bool = False, gap_fraction: float = 0.0, generator_sources: int | None = None,
                  source_blend: str = "nearest", source_blend_power: float = 4.0,
                  synthesis_prior: bool = False, stretch_limit: float = 0.0, eye_gap_fraction: float = 0.0,
-                 lid_prior: bool = False) -> None:
+                 lid_prior: bool = False, prior_parts: bool = False) -> None:
         """``image_size``: frames are resized when it differs from the dataset's (None = as stored).
         ``identities``: keep only these identities' videos (e.g. the train side of `split_identities`);
         ``video_index`` stays the dataset's, so W's rows do not move. ``line_width``: passed to
         `landmark_image` (None = its default). ``warp_sources``: add the mesh grids and landmark distances the warp
         generator needs (~2 ms per source at 128 px). ``gap_fraction``, ``generator_sources``, ``source_blend``,
-        ``source_blend_power``, ``synthesis_prior``, ``stretch_limit``, ``eye_gap_fraction``, ``lid_prior``: see the
-        module docstring (issue 25)."""
+        ``source_blend_power``, ``synthesis_prior``, ``stretch_limit``, ``eye_gap_fraction``, ``lid_prior``,
+        ``prior_parts``: see the module docstring (issue 25)."""
         if not 0.0 <= gap_fraction <= 1.0:
             raise ValueError(f"gap_fraction must be in [0, 1], got {gap_fraction}")
         if not 0.0 <= eye_gap_fraction <= 1.0 - gap_fraction:
@@ -119,8 +119,9 @@ class EpisodeDataset(Dataset):
             raise ValueError(f"generator_sources must be >= 1, got {generator_sources}")
         if (generator_sources is not None or synthesis_prior) and not warp_sources:
             raise ValueError("generator_sources and synthesis_prior need warp_sources=True (the warp generator)")
-        if (stretch_limit or lid_prior) and not synthesis_prior:
-            raise ValueError("stretch_limit and lid_prior extend the synthesis prior: they need synthesis_prior=True")
+        if (stretch_limit or lid_prior or prior_parts) and not synthesis_prior:
+            raise ValueError("stretch_limit, lid_prior and prior_parts extend the synthesis prior: they need "
+                             "synthesis_prior=True")
         self.gap_fraction = float(gap_fraction)
         self.generator_sources = generator_sources
         self.source_blend = source_blend
@@ -129,6 +130,7 @@ class EpisodeDataset(Dataset):
         self.stretch_limit = float(stretch_limit)
         self.eye_gap_fraction = float(eye_gap_fraction)
         self.lid_prior = bool(lid_prior)
+        self.prior_parts = bool(prior_parts)
         self._gap_frames: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (kind, video) -> frames
         if frames_per_episode < 1:
             raise ValueError(f"frames_per_episode must be >= 1, got {frames_per_episode}")
@@ -279,7 +281,7 @@ class EpisodeDataset(Dataset):
                 item_tensors["synthesis_prior"] = synthesis_prior(
                     torch.from_numpy(target_points)[None], torch.from_numpy(points_all[:k].copy())[None],
                     item_tensors["source_grids"][None], torch.from_numpy(weights)[None],
-                    self.stretch_limit, self.lid_prior)[0]  # [1, H, W]
+                    self.stretch_limit, self.lid_prior, parts=self.prior_parts)[0]  # [1 or 3, H, W]
         return item_tensors
 
 

@@ -18,7 +18,8 @@ y_k and its mesh grid F_k (the piecewise-affine backward grid from the target's 
            (``model.synthesis_mask=prior``: m = 0, the learned mask head unused)
            prior: 0, or with ``model.synthesis_prior`` the landmark prior of `landmarks.synthesis_prior` (the
            driver's inner mouth where no source shows one; with ``model.stretch_limit`` also where the mesh
-           stretches or folds a source): synthesis owns those pixels from the start
+           stretches or folds a source; with ``model.lid_prior`` shut eyes over open ones): synthesis owns those
+           pixels from the start. With ``model.prior_input`` G_AdaIN's input is [W, y, prior parts].
     output = mask · W + (1 - mask) · S   in [-1, 1]
 
 Initialization: conv_flow, conv_gate and the mask head start at exactly zero, so ΔF = 0, gate = 1, mask = 1 and
@@ -62,6 +63,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talkinghead.config import ModelConfig
+from talkinghead.landmarks.synthesis_prior import PRIOR_PARTS
 from talkinghead.models.layers import AdaptiveInstanceNorm, ResidualAdaIN, ResidualDown, ResidualUp, SNConv2d, SNLinear
 
 
@@ -85,9 +87,10 @@ class WarpSources:
     (``model.source_blend``, `talkinghead.models.source_choice`); None = the nearest source alone."""
     prior: torch.Tensor | None = None
     """[B, 1, H, W] in [0, 1]: where no source shows what the target needs (the driver's open inner mouth over
-    closed source mouths, and stretched or folded mesh with ``model.stretch_limit``:
-    `talkinghead.landmarks.synthesis_prior`); with ``model.synthesis_prior`` the blend starts on
-    the synthesis branch there. None = nowhere."""
+    closed source mouths, stretched or folded mesh with ``model.stretch_limit``, shut eyes over open ones with
+    ``model.lid_prior``: `talkinghead.landmarks.synthesis_prior`); with ``model.synthesis_prior`` the blend starts
+    on the synthesis branch there. Or its parts [B, 3, H, W] (``synthesis_prior(..., parts=True)``), which
+    ``model.prior_input`` needs; the prior is then their maximum. None = nowhere."""
 
     OPTIONAL = ("detail_images", "weights", "prior")
     """The optional fields, in the order the tensor-only runtimes pass them (`talkinghead.runtime`)."""
@@ -157,9 +160,11 @@ class WarpSources:
                              f"({batch}, {k}, 3, R, R): the {k} sources of each of {batch} frames at the output size")
         if self.weights is not None and tuple(self.weights.shape) != (batch, k):
             raise ValueError(f"WarpSources.weights has shape {tuple(self.weights.shape)}, expected ({batch}, {k})")
-        if self.prior is not None and tuple(self.prior.shape) != (batch, 1, height, width):
+        if self.prior is not None and tuple(self.prior.shape) not in ((batch, 1, height, width),
+                                                                      (batch, len(PRIOR_PARTS), height, width)):
             raise ValueError(f"WarpSources.prior has shape {tuple(self.prior.shape)}, expected "
-                             f"({batch}, 1, {height}, {width})")
+                             f"({batch}, 1, {height}, {width}) (the prior) or ({batch}, {len(PRIOR_PARTS)}, {height}, "
+                             f"{width}) (its parts, {', '.join(PRIOR_PARTS)})")
 
 
 def identity_grid(height: int, width: int, device: torch.device | None = None,
@@ -268,17 +273,18 @@ class FlowNetwork(nn.Module):
 
 
 class SynthesisBranch(nn.Module):
-    """AdaIN-conditioned decoder for the pixels no source supplies: [mixed warp, target landmark image] -> RGB, m.
+    """AdaIN-conditioned decoder for the pixels no source supplies: [mixed warp, target landmark image] -> RGB, m
+    (``in_channels`` 9 with ``model.prior_input``: the synthesis prior's three parts as well).
 
     encoder: ``levels`` residual down blocks (plain IN) from H to H/2**levels; one AdaIN residual block there;
     ``levels - 1`` AdaIN residual up blocks back to H/2, each adding the encoder's features of its resolution;
     AdaIN - ReLU - bilinear x2 - SN conv3x3 -> 3 - tanh (RGB), and a zero-initialized conv3x3 -> 1 (m)."""
 
-    def __init__(self, channels: int, levels: int, max_channels: int) -> None:
+    def __init__(self, channels: int, levels: int, max_channels: int, in_channels: int = 6) -> None:
         super().__init__()
         widths = _widths(channels, levels, max_channels)
         self.down = nn.ModuleList()
-        previous = 6
+        previous = in_channels
         for level, width in enumerate(widths):
             self.down.append(ResidualDown(previous, width, normalize=True, preactivate=level > 0))
             previous = width
@@ -320,7 +326,8 @@ class WarpGenerator(nn.Module):
         self.flow_head = _zero_conv(width, 2)  # ΔF_k, grid_sample units
         self.confidence_head = nn.Conv2d(width, 1, 3, padding=1)  # c_k
         self.gate_head = _zero_conv(width, 1)  # g
-        self.synthesis = SynthesisBranch(cfg.synthesis_channels, cfg.synthesis_levels, cfg.max_channels)
+        self.synthesis = SynthesisBranch(cfg.synthesis_channels, cfg.synthesis_levels, cfg.max_channels,
+                                         in_channels=6 + (len(PRIOR_PARTS) if cfg.prior_input else 0))
         self.num_adain_params = sum(self.synthesis.adain_sizes)
         self.projection = SNLinear(cfg.embedding_dim, self.num_adain_params)  # P
         with torch.no_grad():
@@ -351,6 +358,20 @@ class WarpGenerator(nn.Module):
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         """The learned parts' input: the frame average-pooled by ``model.warp_pool`` (1 = as is)."""
         return F.avg_pool2d(x, self.cfg.warp_pool) if self.cfg.warp_pool > 1 else x
+
+    def _prior_parts(self, sources: WarpSources) -> torch.Tensor | None:
+        """The sources' prior as this config uses it: None without ``model.synthesis_prior``; [B, 3, H, W] (its
+        parts) with ``model.prior_input``; else [B, 1, H, W] or [B, 3, H, W] as carried. Refuses what is missing."""
+        if not self.cfg.synthesis_prior:
+            return None
+        if sources.prior is None:
+            raise ValueError("model.synthesis_prior is on but the sources carry no prior (WarpSources.prior): "
+                             "build them with talkinghead.landmarks.synthesis_prior")
+        if self.cfg.prior_input and sources.prior.shape[1] != len(PRIOR_PARTS):
+            raise ValueError(f"model.prior_input shows the synthesis branch the prior's {len(PRIOR_PARTS)} parts, but "
+                             f"WarpSources.prior has {sources.prior.shape[1]} channel(s): build it with "
+                             "synthesis_prior(..., parts=True)")
+        return sources.prior
 
     def forward(self, landmark_images: torch.Tensor, psi: torch.Tensor, sources: WarpSources) -> torch.Tensor:
         return self.render(landmark_images, psi, sources)["output"]
@@ -401,7 +422,9 @@ class WarpGenerator(nn.Module):
         mixed, parts = self._mix(images, sampling, confidence, g, keep, nearest, size)  # [B, 3, H, W]
         parts["residual_flow"] = residual_flow.unflatten(0, (batch, k))
 
-        synthesis, m = self.synthesis(self._pool(torch.cat([mixed, landmark_images], 1)), psi)
+        prior_parts = self._prior_parts(sources)  # [B, C, H, W]: 1 channel (the prior) or 3 (its parts)
+        shown = [prior_parts.to(mixed.dtype)] if self.cfg.prior_input else []  # the parts as input: which region is which
+        synthesis, m = self.synthesis(self._pool(torch.cat([mixed, landmark_images, *shown], 1)), psi)
         if sources.detail_images is not None:  # the final warp at the detail images' size R
             size = (sources.detail_images.shape[-2], sources.detail_images.shape[-1])
             if size != (height, width):
@@ -415,12 +438,8 @@ class WarpGenerator(nn.Module):
                 parts.update(detail_parts)
         if self.cfg.synthesis_mask == "prior":  # the learned head unused: synthesis only where the prior says
             m = torch.zeros_like(m)
-        prior = None
-        if self.cfg.synthesis_prior:
-            if sources.prior is None:
-                raise ValueError("model.synthesis_prior is on but the sources carry no prior (WarpSources.prior): "
-                                 "build them with talkinghead.landmarks.synthesis_prior")
-            prior = sources.prior.to(m.dtype)
+        if prior_parts is not None:
+            prior = prior_parts.amax(1, keepdim=True).to(m.dtype)  # the prior: the largest of its parts
             parts["prior"] = prior
             m = m + (_upsample(prior, m.shape[-2:]) if prior.shape[-2:] != m.shape[-2:] else prior)
         if synthesis.shape[-2:] != size:  # in one 4-channel call: on CPU, 3 channels take ~3x as long as 4

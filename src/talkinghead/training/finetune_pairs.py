@@ -80,7 +80,8 @@ def nearest_sources(landmarks: np.ndarray, targets: list[int], pool: list[int], 
 
 def with_rule(batch: Batch, model: ModelConfig, weights: np.ndarray) -> Batch:
     """``batch`` (the `pair_batch` keys) with what the warp generator's config asks of its sources: the rule's
-    ``source_weights`` [B, K] (unless the rule is the nearest alone) and the ``synthesis_prior`` [B, 1, H, W]."""
+    ``source_weights`` [B, K] (unless the rule is the nearest alone) and the ``synthesis_prior`` [B, 1, H, W]
+    (its parts [B, 3, H, W] with ``model.prior_input``)."""
     device = batch["source_grids"].device
     shares = torch.from_numpy(np.asarray(weights, np.float32))
     if model.source_blend != "nearest":
@@ -88,7 +89,8 @@ def with_rule(batch: Batch, model: ModelConfig, weights: np.ndarray) -> Batch:
     if model.synthesis_prior:
         batch["synthesis_prior"] = synthesis_prior(batch["target_landmarks"].cpu(), batch["source_landmarks"].cpu(),
                                                    batch["source_grids"].cpu(), shares,
-                                                   model.stretch_limit, model.lid_prior).to(device)
+                                                   model.stretch_limit, model.lid_prior,
+                                                   parts=model.prior_input).to(device)
     return batch
 
 

@@ -40,7 +40,8 @@ def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resu
                                  source_blend_power=config.model.source_blend_power,
                                  synthesis_prior=config.model.synthesis_prior,
                                  stretch_limit=config.model.stretch_limit,
-                                 lid_prior=config.model.lid_prior)
+                                 lid_prior=config.model.lid_prior,
+                                 prior_parts=config.model.prior_input)
         if world.is_main:
             log.info("training on %s: %d videos (W rows: %d), %d process(es) on %s, %d episodes per step",
                      data, len(dataset), dataset.num_videos, world.world_size, world.device,

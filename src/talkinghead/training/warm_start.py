@@ -33,6 +33,7 @@ from talkinghead.checkpoint import (
     save_checkpoint,
 )
 from talkinghead.config import WEIGHT_FREE_MODEL_FIELDS
+from talkinghead.landmarks.synthesis_prior import PRIOR_PARTS
 from talkinghead.perceptual_weights import sha256_of
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,39 @@ def read_warm_start(path: str | Path, expected_model=None) -> tuple[Checkpoint, 
     checkpoint = load_checkpoint(path)
     if expected_model is not None:  # the same networks; how they are run (and bounded) may differ
         check_same_model(checkpoint.config.model, expected_model, source=f"warm start {path}",
-                         ignore=WEIGHT_FREE_MODEL_FIELDS)
+                         ignore=(*WEIGHT_FREE_MODEL_FIELDS, "prior_input"))
+        if expected_model.prior_input and not checkpoint.config.model.prior_input:
+            checkpoint.tensors = widen_for_prior_input(checkpoint.tensors)
+        elif checkpoint.config.model.prior_input and not expected_model.prior_input:
+            raise CheckpointError(f"warm start {path} was trained with model.prior_input=true (its synthesis branch "
+                                  "reads the prior's parts); its run needs model.prior_input=true too")
     if checkpoint.kind not in (KIND, "training"):
         raise CheckpointError(f"train.init_from={path} is a {checkpoint.kind!r} checkpoint; a warm start is a "
                               f"{KIND!r} file or a 'training' checkpoint (RUN/checkpoints/training-N.safetensors)")
     record = {"file": Path(path).name, "sha256": sha256_of(Path(path)), "step": checkpoint.metadata.get("step"),
               "images": checkpoint.metadata.get("images"), "dataset": checkpoint.metadata.get("dataset") or {}}
     return checkpoint, record
+
+
+def widen_for_prior_input(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors of a warp generator without ``model.prior_input``, widened for one with it: the synthesis
+    branch's first block (`SynthesisBranch.down[0]`: conv1 and its skip conv) gets zero weights for the prior's
+    three new input channels, appended after the 6 it had, and its spectral norm's v gets zeros there. σ([W, 0]) =
+    σ(W) and the power iteration keeps v's new entries at 0, so the widened network computes exactly what the old
+    one did until training moves the new weights (for G and its EMA)."""
+    widened = dict(tensors)
+    extra = len(PRIOR_PARTS)
+    for prefix in ("generator.", "ema.generator."):
+        for conv in ("synthesis.down.0.conv1", "synthesis.down.0.skip"):
+            name = f"{prefix}{conv}"
+            if f"{name}.weight" not in tensors:
+                continue
+            weight = tensors[f"{name}.weight"]  # [out, 6, k, k]
+            out, channels, kh, kw = weight.shape
+            widened[f"{name}.weight"] = torch.cat([weight, weight.new_zeros(out, extra, kh, kw)], 1)
+            v = tensors[f"{name}.sn_v"]  # [6 * k * k], flattened as weight.reshape(out, -1): channel-major
+            widened[f"{name}.sn_v"] = torch.cat([v, v.new_zeros(extra * kh * kw)])
+    return widened
 
 
 def load_warm_start(modules: dict[str, torch.nn.Module], checkpoint: Checkpoint) -> None:
