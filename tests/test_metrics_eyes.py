@@ -64,7 +64,8 @@ def test_the_eye_region_is_the_brows_and_eyes_enlarged_and_its_metrics_see_a_squ
     rng = np.random.default_rng(0)
     truth = cv2.GaussianBlur(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), (5, 5), 1.5)
     perfect = eye_metrics(truth, truth, points)
-    assert perfect == {"eye_l1": 0.0, "eye_ssim": pytest.approx(1.0), "eye_sharpness": pytest.approx(1.0)}
+    assert perfect == {"eye_l1": 0.0, "eye_ssim": pytest.approx(1.0), "eye_sharpness": pytest.approx(1.0),
+                       "eye_flecks": 0.0}
     squashed = truth.copy()
     squashed[y0:y1, x0:x1] = cv2.resize(cv2.resize(truth[y0:y1, x0:x1], (x1 - x0, 3)), (x1 - x0, y1 - y0))
     bad = eye_metrics(squashed, truth, points)
@@ -85,3 +86,30 @@ def test_the_eyes_closed_split_takes_blinks_as_targets_and_only_open_eyes_as_sou
     few_open[:5] = 1.0
     reason = eyes_closed_split_frames("id/clip", few_open, (1, 8), targets=16)
     assert "5 frames with the eyes open" in reason and "T = 8 needs 8" in reason
+
+
+def test_white_flecks_count_tooth_white_in_the_eye_where_the_truth_has_none():
+    from tests.test_mouth_teeth import LIPS, SKIN, WHITE, frame
+    from tests.test_mouth_teeth import face as mouth_face
+
+    from talkinghead.metrics.eyes import EYE_METRICS, eye_flecks, white_pixels
+
+    points = mouth_face(gap=0.0)
+    truth = frame(SKIN, points)  # skin, closed lips, noise
+    x0, y0, x1, y1 = eye_box(points, truth.shape[:2])
+    area = (x1 - x0) * (y1 - y0)
+    assert not white_pixels(truth, points)[y0:y1, x0:x1].any()  # skin is not white for its own face
+    assert eye_flecks(truth, truth, points) == 0.0
+    output = truth.copy()
+    output[43:49, 36:50] = WHITE  # a tooth-white fleck over the right eye
+    assert eye_flecks(output, truth, points) == pytest.approx(6 * 14 / area)
+    assert eye_metrics(output, truth, points)["eye_flecks"] == eye_flecks(output, truth, points)
+    shifted = truth.copy()
+    shifted[44:50, 37:51] = WHITE  # the truth's own white (a half-open eye), one pixel off: not counted
+    assert eye_flecks(output, shifted, points) == 0.0
+    red, lit = truth.copy(), np.clip(truth.astype(int) + 12, 0, 255).astype(np.uint8)
+    red[43:49, 36:50] = LIPS
+    assert eye_flecks(red, truth, points) == 0.0  # lip red is not white
+    assert eye_flecks(lit, truth, points) < 0.01  # a frame a little lighter everywhere: measured against itself
+    assert "eye_flecks" in EYE_METRICS
+    assert eye_flecks(truth, truth, points + 500) is None  # the face outside the frame: no measure

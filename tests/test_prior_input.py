@@ -103,14 +103,14 @@ def test_a_warm_start_without_the_parts_widens_to_the_same_output(tmp_path) -> N
     landmarks, with_parts = _sources(parts)
     _, with_prior = _sources(parts.amax(1, keepdim=True))
     psi = old.project(torch.randn(2, old_config.model.embedding_dim))
-    for mode in (old.eval, old.train):  # cached and power-iterated spectral norms alike
+    for mode in (old.eval, old.train):  # cached and power-iterated spectral norms alike; float sums reordered
         mode()
         new.train(old.training)
         with torch.no_grad():
             expected = old.render(landmarks, psi, with_prior)
             found = new.render(landmarks, psi, with_parts)
-        torch.testing.assert_close(found["output"], expected["output"], rtol=0, atol=1e-5)  # float sums in another order
-        torch.testing.assert_close(found["synthesis"], expected["synthesis"], rtol=0, atol=1e-5)  # float sums in another order
+        torch.testing.assert_close(found["output"], expected["output"], rtol=0, atol=1e-5)
+        torch.testing.assert_close(found["synthesis"], expected["synthesis"], rtol=0, atol=1e-5)
         torch.testing.assert_close(found["prior"], expected["prior"])
 
 
@@ -154,9 +154,10 @@ def test_the_settings_refuse_parts_without_the_prior_and_a_prior_without_its_par
 
 
 def test_the_loader_and_fine_tuning_pairs_carry_the_parts_when_asked(tmp_path) -> None:
+    from tests.test_issue25_machinery import one_video_dataset
+
     from talkinghead.data.episodes import EpisodeDataset
     from talkinghead.training.finetune_pairs import with_rule
-    from tests.test_issue25_machinery import one_video_dataset
 
     rng = np.random.default_rng(3)
     face = _face(SIZE)

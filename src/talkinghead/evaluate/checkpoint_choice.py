@@ -28,7 +28,9 @@ reference (usually the shipped model), with one rule written down before any rep
 * **The eyes, when they are read** (eyes-closed split, optional; written in stop 34, before its lid-prior candidates
   were read): when the reference gives a report of the eyes-closed split, every candidate must give one too, and on
   each T `EYE_METRICS` (the eye region's L1, SSIM and sharpness on blink targets) count in the score like the mouth's.
-  A blink is a few frames of a few pixels that the other splits cannot see.
+  A blink is a few frames of a few pixels that the other splits cannot see. Stop 35 added the eye region's white
+  flecks (``eye_flecks``: tooth-white pixels the truth does not have) to `EYE_METRICS`, before its candidates were
+  read: stop 34's lid prior scored +3 on the other three while painting such flecks.
 * **The choice:** the eligible candidate with the highest score above 0 (ties: the higher mean paired SSIM of the
   random split); when none has a positive score, the reference stays.
 

@@ -21,7 +21,6 @@ from talkinghead.landmarks.lid_prior import lid_prior
 from talkinghead.landmarks.mouth_prior import mouth_prior
 from talkinghead.landmarks.stretch_prior import stretch_prior
 
-
 PRIOR_PARTS = ("mouth", "stretch", "lids")
 """The channels of ``synthesis_prior(..., parts=True)``."""
 

@@ -103,6 +103,7 @@ METRICS: dict[str, MetricInfo] = {
     "eye_l1": MetricInfo("Eye L1", False, 4),
     "eye_ssim": MetricInfo("Eye SSIM", True, 3),
     "eye_sharpness": MetricInfo("Eye sharpness", True, 3, target=1.0),
+    "eye_flecks": MetricInfo("Eye white flecks", False, 4),  # tooth-white pixels the truth has not
 }
 FRAME_SHARES = ("teeth_shown", "teeth_invented")
 """Per-frame 1/0 metrics pooled over every counted frame of every video (`pooled_share`), not averaged by video."""

@@ -423,7 +423,7 @@ class WarpGenerator(nn.Module):
         parts["residual_flow"] = residual_flow.unflatten(0, (batch, k))
 
         prior_parts = self._prior_parts(sources)  # [B, C, H, W]: 1 channel (the prior) or 3 (its parts)
-        shown = [prior_parts.to(mixed.dtype)] if self.cfg.prior_input else []  # the parts as input: which region is which
+        shown = [prior_parts.to(mixed.dtype)] if self.cfg.prior_input else []  # the parts: which region is which
         synthesis, m = self.synthesis(self._pool(torch.cat([mixed, landmark_images, *shown], 1)), psi)
         if sources.detail_images is not None:  # the final warp at the detail images' size R
             size = (sources.detail_images.shape[-2], sources.detail_images.shape[-1])
