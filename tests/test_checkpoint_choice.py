@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from talkinghead.evaluate.checkpoint_choice import ChoiceError, Report, choose, main
+from talkinghead.evaluate.checkpoint_choice import ChoiceError, Report, choose, main, table
 
 VIDEOS = [f"v{i}.mp4" for i in range(8)]
 
@@ -181,11 +181,12 @@ def test_a_target_the_reference_meets_is_never_given_up(tmp_path: Path) -> None:
     assert both_miss["candidates"]["cand2"]["targets_lost"] == [] and both_miss["choice"] == "cand2"
 
 
-def _eyes(l1_shift: float = 0.0, seed: int = 2) -> dict[str, np.ndarray]:
+def _eyes(l1_shift: float = 0.0, seed: int = 2, flecks: np.ndarray | float = 0.0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     n = len(VIDEOS)
     return {"eye_l1": 0.07 + 0.01 * rng.random(n) + l1_shift, "eye_ssim": 0.6 + 0.05 * rng.random(n),
-            "eye_sharpness": np.full(n, 0.9) + 0.01 * rng.standard_normal(n)}
+            "eye_sharpness": np.full(n, 0.9) + 0.01 * rng.standard_normal(n),
+            "eye_flecks": 0.0001 * rng.random(n) + flecks}
 
 
 def test_the_eyes_count_when_the_reference_reads_them_and_every_candidate_must_then_read_them(tmp_path: Path) -> None:
@@ -204,3 +205,31 @@ def test_the_eyes_count_when_the_reference_reads_them_and_every_candidate_must_t
         choose(reference, [blind], "ours-FT-init")
     without = choose(_candidate(tmp_path, "plain", _whole(), _mouth()), [lids], "ours-FT-init")
     assert without["candidates"]["lids"]["eyes"] == {} and without["candidates"]["lids"]["score"] == 0
+
+
+def test_white_flecks_in_the_eyes_refuse_a_candidate_past_their_tolerance(tmp_path: Path) -> None:
+    """Stop 35: a candidate whose eyes are better on L1 but carry white flecks on a few people is not eligible, however
+    little the flecks move a paired interval; flecks within `FLECKS_TOLERANCE` are allowed."""
+    from talkinghead.evaluate.checkpoint_choice import FLECKS_TOLERANCE
+
+    reference = _candidate(tmp_path, "shipped", _whole(), _mouth())
+    reference[1].append(Report.load(_write(tmp_path / "shipped-eyes", "eyes-closed", _eyes())))
+    few = np.zeros(len(VIDEOS))
+    few[:3] = 6 * FLECKS_TOLERANCE  # three people with flecks: the mean moves by more than the tolerance
+    flecked = _candidate(tmp_path, "flecked", _whole(), _mouth())
+    flecked[1].append(Report.load(_write(tmp_path / "flecked-eyes", "eyes-closed", _eyes(-0.003, flecks=few))))
+    faint = _candidate(tmp_path, "faint", _whole(), _mouth())
+    faint[1].append(Report.load(_write(tmp_path / "faint-eyes", "eyes-closed",
+                                       _eyes(-0.003, flecks=few / 20))))
+    result = choose(reference, [flecked, faint], "ours-FT-init")
+    bad, good = result["candidates"]["flecked"], result["candidates"]["faint"]
+    assert bad["eye_flecks"]["8"]["change"] == pytest.approx(few.mean(), abs=1e-4)
+    assert not bad["eligible"] and any("eye white flecks" in r for r in bad["refusals"])
+    assert good["eligible"] and result["choice"] == "faint"
+    assert "eye white flecks (mean)" in table(result)
+    old = _candidate(tmp_path, "old", _whole(), _mouth())  # an eyes-closed report from before the measure
+    old_eyes = _eyes()
+    del old_eyes["eye_flecks"]
+    old[1].append(Report.load(_write(tmp_path / "old-eyes", "eyes-closed", old_eyes)))
+    unmeasured = choose(old, [faint], "ours-FT-init")["candidates"]["faint"]
+    assert not unmeasured["eligible"] and any("flecks not measured" in r for r in unmeasured["refusals"])

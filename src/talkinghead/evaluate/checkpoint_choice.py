@@ -30,7 +30,9 @@ reference (usually the shipped model), with one rule written down before any rep
   each T `EYE_METRICS` (the eye region's L1, SSIM and sharpness on blink targets) count in the score like the mouth's.
   A blink is a few frames of a few pixels that the other splits cannot see. Stop 35 added the eye region's white
   flecks (``eye_flecks``: tooth-white pixels the truth does not have) to `EYE_METRICS`, before its candidates were
-  read: stop 34's lid prior scored +3 on the other three while painting such flecks.
+  read: stop 34's lid prior scored +3 on the other three while painting such flecks. A few flecks on a few people
+  hardly move a paired interval, so they are also a guard: on each T the candidate's mean may be at most
+  `FLECKS_TOLERANCE` (0.05 % of the eye region) above the reference's, or it is not eligible.
 * **The choice:** the eligible candidate with the highest score above 0 (ties: the higher mean paired SSIM of the
   random split); when none has a positive score, the reference stays.
 
@@ -73,6 +75,10 @@ MATCHED_SETTINGS = ("dataset_hash", "videos", "split", "shots", "targets", "seed
 CONFIDENCE = 0.95
 MOUTH_FD_TOLERANCE = 0.05
 """How much a candidate's mouth-crop FD may exceed the reference's, relative, on each T of the mouth-open split."""
+FLECKS_TOLERANCE = 0.0005
+"""How much a candidate's mean ``eye_flecks`` (a share of the eye region) may exceed the reference's, absolute, on
+each T of the eyes-closed split: 0.05 % of the eye region, between the mesh warp's 0.006-0.013 % and stop 34's lid
+prior's 0.22-0.27 % (`metrics.eyes`)."""
 
 
 class ChoiceError(ValueError):
@@ -183,6 +189,18 @@ def mouth_fd_change(candidate: Report, reference: Report, method: str) -> dict[s
     return result
 
 
+def eye_flecks_change(candidate: Report, reference: Report, method: str) -> dict[str, dict]:
+    """Per T of the eyes-closed split: the reference's and the candidate's mean ``eye_flecks`` over videos and the
+    change (candidate − reference; None when either is missing)."""
+    result = {}
+    for shots in candidate.settings["shots"]:
+        mine = row_means(candidate.report, int(shots)).get(method, {}).get("eye_flecks")
+        theirs = row_means(reference.report, int(shots)).get(method, {}).get("eye_flecks")
+        change = None if mine is None or theirs is None else mine - theirs
+        result[str(shots)] = {"reference": theirs, "candidate": mine, "change": change}
+    return result
+
+
 def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[str, Sequence[Report]]],
            method: str) -> dict[str, Any]:
     """The rule of the module docstring. Returns ``{"choice": name, "candidates": {name: {"eligible", "score",
@@ -224,6 +242,13 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
                 refusals.append(f"mouth FD not measured at T = {shots} (evaluate the mouth-open split with FD)")
             elif d["change"] > MOUTH_FD_TOLERANCE:
                 refusals.append(f"mouth FD +{100 * d['change']:.1f} % at T = {shots}")
+        entry["eye_flecks"] = eye_flecks_change(splits[EYES_SPLIT], by_split[EYES_SPLIT], method) if (
+            EYES_SPLIT in by_split) else {}
+        for shots, d in entry["eye_flecks"].items():
+            if d["change"] is None:
+                refusals.append(f"eye flecks not measured at T = {shots} (evaluate the eyes-closed split again)")
+            elif d["change"] > FLECKS_TOLERANCE:
+                refusals.append(f"eye white flecks +{100 * d['change']:.2f} % of the eye region at T = {shots}")
         entry["refusals"] = refusals
         entry["eligible"] = not refusals
         entry["score"] = sum({"ahead": 1, "behind": -1, "tie": 0}[m["verdict"]]
@@ -237,7 +262,8 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
     return {"choice": choice, "reference": reference_name, "method": method, "candidates": results,
             "rule": "eligible: no primary whole-frame metric (random split) behind the reference's (95% paired "
                     "interval), no target the reference meets missed (evaluate.targets), mouth FD at most "
-                    f"{100 * MOUTH_FD_TOLERANCE:g}% above the reference's on each T; score: whole-frame (random "
+                    f"{100 * MOUTH_FD_TOLERANCE:g}% above the reference's on each T, eye white flecks at most "
+                    f"{100 * FLECKS_TOLERANCE:g}% of the eye region above the reference's on each T; score: whole-frame (random "
                     "split), mouth (mouth-open split) and, when the reference has it, eye (eyes-closed split) "
                     "metrics ahead minus behind; choice: the highest positive score, else the reference"}
 
@@ -260,6 +286,11 @@ def table(result: dict) -> str:
             lines.append(f"| {name} | {MOUTH_SPLIT} | {shots} | mouth FD (set) | {change} | | "
                          f"{d['candidate'] if d['candidate'] is None else round(d['candidate'], 1)} against "
                          f"{d['reference'] if d['reference'] is None else round(d['reference'], 1)} |")
+        for shots, d in entry.get("eye_flecks", {}).items():
+            change = "n/a" if d["change"] is None else f"{100 * d['change']:+.3f} %"
+            mine, theirs = (("n/a" if v is None else f"{100 * v:.3f} %") for v in (d["candidate"], d["reference"]))
+            lines.append(f"| {name} | {EYES_SPLIT} | {shots} | eye white flecks (mean) | {change} | | "
+                         f"{mine} against {theirs} |")
         refused = "; ".join(entry["refusals"]) or "none"
         lines.append(f"| {name} | | | **eligible {entry['eligible']}, score {entry['score']:+d}** | | | "
                      f"refused for: {refused} |")
