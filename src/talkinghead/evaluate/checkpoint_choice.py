@@ -263,8 +263,8 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
             "rule": "eligible: no primary whole-frame metric (random split) behind the reference's (95% paired "
                     "interval), no target the reference meets missed (evaluate.targets), mouth FD at most "
                     f"{100 * MOUTH_FD_TOLERANCE:g}% above the reference's on each T, eye white flecks at most "
-                    f"{100 * FLECKS_TOLERANCE:g}% of the eye region above the reference's on each T; score: whole-frame (random "
-                    "split), mouth (mouth-open split) and, when the reference has it, eye (eyes-closed split) "
+                    f"{100 * FLECKS_TOLERANCE:g}% of the eye region above the reference's on each T; score: "
+                    "whole-frame (random split), mouth (mouth-open split) and, when the reference has it, eye (eyes-closed split) "
                     "metrics ahead minus behind; choice: the highest positive score, else the reference"}
 
 
