@@ -265,7 +265,8 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
                     f"{100 * MOUTH_FD_TOLERANCE:g}% above the reference's on each T, eye white flecks at most "
                     f"{100 * FLECKS_TOLERANCE:g}% of the eye region above the reference's on each T; score: "
                     "whole-frame (random split), mouth (mouth-open split) and, when the reference has it, eye "
-                    "(eyes-closed split) metrics ahead minus behind; choice: the highest positive score, else the reference"}
+                    "(eyes-closed split) metrics ahead minus behind; choice: the highest positive score, else the "
+                    "reference"}
 
 
 def table(result: dict) -> str:
