@@ -7,7 +7,9 @@ the same 64 driver frames (one at a time, as `animate` does) under each way of r
 (the stop-23 rule), the smooth rule (`models.source_choice`), and the smooth rule with the synthesis prior
 (`landmarks.mouth_prior`), and with the stretch prior added (`landmarks.stretch_prior`, ``model.stretch_limit`` 1.5)
 or the lid prior (`landmarks.lid_prior`, ``model.lid_prior``; the shipped weights were trained with neither, so only
-their cost is meaningful there). Each
+their cost is meaningful there), and with the prior's parts shown to the synthesis branch (``model.prior_input``:
+the shipped weights widened with zero weights, `training.warm_start.widen_for_prior_input`, so the pixels are the
+row before's and only the cost is new). Each
 row gives the ms per frame of choosing the sources (`Avatar.warp_sources`: rule, mesh grids, prior) and of the whole
 frame (sources + generator), best and median of 3 passes, and the output's largest difference from the nearest
 rule's (how much the rule changes the pixels). Torch runs 1 intra-op thread.
@@ -46,6 +48,16 @@ def _avatar(model_changes: dict):
     return avatar, landmarks[8:]
 
 
+def _widened(generator):
+    from talkinghead.models import build_generator
+    from talkinghead.training.warm_start import widen_for_prior_input
+
+    widened = build_generator(dataclasses.replace(generator.cfg, prior_input=True))
+    tensors = widen_for_prior_input({f"generator.{k}": v for k, v in generator.state_dict().items()})
+    widened.load_state_dict({name[len("generator."):]: tensor for name, tensor in tensors.items()})
+    return widened.eval().to(memory_format=torch.channels_last)  # as Avatar keeps it
+
+
 @case("source_blend")
 def source_blend() -> dict:
     threads = torch.get_num_threads()
@@ -57,10 +69,15 @@ def source_blend() -> dict:
                               ("smooth p=4 + mouth and stretch prior",
                                {"source_blend": "smooth", "synthesis_prior": True, "stretch_limit": 1.5}),
                               ("smooth p=4 + mouth and lid prior",
-                               {"source_blend": "smooth", "synthesis_prior": True, "lid_prior": True})):
+                               {"source_blend": "smooth", "synthesis_prior": True, "lid_prior": True}),
+                              ("smooth p=4 + mouth and lid prior, parts shown",
+                               {"source_blend": "smooth", "synthesis_prior": True, "lid_prior": True,
+                                "prior_input": True})):
             avatar, drivers = _avatar(changes)
             if changes.get("synthesis_prior"):  # the shipped generator was built without it: run it with it on
                 avatar.generator.cfg = dataclasses.replace(avatar.generator.cfg, synthesis_prior=True)
+            if changes.get("prior_input"):  # three more input channels, zero weights
+                avatar.generator = _widened(avatar.generator)
             passes_sources, passes_frames, outputs = [], [], []
             for _ in range(3):
                 started = time.perf_counter()
