@@ -183,3 +183,36 @@ def test_the_loader_and_fine_tuning_pairs_carry_the_parts_when_asked(tmp_path) -
     assert parts.shape == (1, 3, FACE, FACE)
     torch.testing.assert_close(parts, synthesis_prior(batch["target_landmarks"], batch["source_landmarks"], grid,
                                                       torch.ones(1, 1), lids=True, parts=True))
+
+
+def test_the_hole_hides_the_warp_from_the_synthesis_branch_where_the_lids_are() -> None:
+    """``model.prior_hole=lids``: where the lid part is 1 the branch sees 0 (mid-grey) for the warp, whatever the
+    sources show there; ``none`` sees it. The setting needs the parts as input."""
+    torch.manual_seed(0)
+    parts = torch.zeros(2, 3, SIZE, SIZE)
+    parts[:, 2] = 1.0  # a lid over the whole frame
+    outputs = {}
+    for hole in ("none", "lids", "all"):
+        config = apply_overrides(_config(True), [f"model.prior_hole={hole}"])
+        torch.manual_seed(0)
+        generator = build_generator(config.model).eval()
+        psi = generator.project(torch.randn(2, config.model.embedding_dim))
+        landmarks, sources = _sources(parts)
+        other = dataclasses.replace(sources, images=-sources.images)  # other sources: another warp everywhere
+        with torch.no_grad():
+            outputs[hole] = [generator.render(landmarks, psi, s)["synthesis"] for s in (sources, other)]
+    assert float((outputs["none"][0] - outputs["none"][1]).abs().mean()) > 1e-3
+    for hole in ("lids", "all"):
+        torch.testing.assert_close(outputs[hole][0], outputs[hole][1])
+    mouth = torch.zeros(2, 3, SIZE, SIZE)
+    mouth[:, 0] = 1.0  # the mouth part is a hole for "all" only
+    config = apply_overrides(_config(True), ["model.prior_hole=lids"])
+    generator = build_generator(config.model).eval()
+    psi = generator.project(torch.randn(2, config.model.embedding_dim))
+    landmarks, sources = _sources(mouth)
+    with torch.no_grad():
+        seen = [generator.render(landmarks, psi, s)["synthesis"]
+                for s in (sources, dataclasses.replace(sources, images=-sources.images))]
+    assert float((seen[0] - seen[1]).abs().mean()) > 1e-3
+    with pytest.raises(ConfigError, match="prior_hole"):
+        apply_overrides(_config(False), ["model.prior_hole=lids"]).validate()

@@ -33,6 +33,9 @@ SOURCE_BLENDS: tuple[str, ...] = ("nearest", "smooth")
 """The warp family's rules for sharing pixels between its N sources (`talkinghead.models.source_choice`)."""
 SynthesisMask = Literal["learned", "prior"]
 SYNTHESIS_MASKS: tuple[str, ...] = ("learned", "prior")
+PriorHole = Literal["none", "lids", "all"]
+PRIOR_HOLES: tuple[str, ...] = ("none", "lids", "all")
+"""Which of the synthesis prior's parts blank the synthesis branch's input warp (``model.prior_hole``)."""
 """Where the warp family's synthesis branch may show (``model.synthesis_mask``)."""
 
 
@@ -40,7 +43,7 @@ INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_pow
                           "synthesis_mask", "stretch_limit", "lid_prior")
 """ModelConfig fields that change how a trained warp generator is run, not its weights: ``--set model.FIELD=...``
 may change them on a trained model (inference, evaluation)."""
-WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior")
+WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior", "prior_hole")
 """ModelConfig fields that shape no tensor: a warm start (``train.init_from``) may differ from its run in them (the
 new run trains its weights under its own settings)."""
 
@@ -137,6 +140,12 @@ class ModelConfig:
     owns is a mouth to open or a lid to close. Shapes a tensor (the branch's first convolutions); a warm start
     without it gets zero weights for the new channels, which keeps its output exactly (`training.warm_start`). Off
     = the models before stop 35 (stop 34's lid prior, without it, painted lip colours into shut eyes)."""
+    prior_hole: PriorHole = "none"
+    """Warp family, with ``prior_input``: where the synthesis branch's input warp is blanked, as an inpainting
+    network's hole: W · (1 − part) (0 is mid-grey) over the lid part (``lids``), over the whole prior (``all``), or
+    nowhere (``none``). The mesh warp there is what the prior says is wrong (a source's open eye squeezed into the
+    lid line, a closed lip stretched over the mouth); with it in view the branch can copy it instead of painting the
+    lid (stop 35 saw a shut eye painted white). Shapes no tensor, but changes what the weights were trained on."""
     synthesis_mask: SynthesisMask = "learned"
     """Warp family: where the synthesis branch shows. ``learned``: mask = 1 − prior − m, m from the learned mask head
     (it may blend synthesis in anywhere). ``prior``: mask = 1 − prior exactly, the learned head unused, so synthesis
@@ -150,6 +159,10 @@ class ModelConfig:
             _require_positive(f"model.{name}", getattr(self, name))
         _require_choice("model.source_blend", self.source_blend, SOURCE_BLENDS)
         _require_choice("model.synthesis_mask", self.synthesis_mask, SYNTHESIS_MASKS)
+        _require_choice("model.prior_hole", self.prior_hole, PRIOR_HOLES)
+        if self.prior_hole != "none" and not self.prior_input:
+            raise ConfigError("model.prior_hole blanks the synthesis branch's input where the prior's parts say: it "
+                              "needs model.prior_input=true (so the branch can tell a hole from grey)")
         if not self.source_blend_power > 0:
             raise ConfigError(f"model.source_blend_power must be > 0, got {self.source_blend_power}")
         if self.stretch_limit != 0 and not self.stretch_limit > 1:

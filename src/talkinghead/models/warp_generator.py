@@ -19,7 +19,8 @@ y_k and its mesh grid F_k (the piecewise-affine backward grid from the target's 
            prior: 0, or with ``model.synthesis_prior`` the landmark prior of `landmarks.synthesis_prior` (the
            driver's inner mouth where no source shows one; with ``model.stretch_limit`` also where the mesh
            stretches or folds a source; with ``model.lid_prior`` shut eyes over open ones): synthesis owns those
-           pixels from the start. With ``model.prior_input`` G_AdaIN's input is [W, y, prior parts].
+           pixels from the start. With ``model.prior_input`` G_AdaIN's input is [W, y, prior parts], and with
+           ``model.prior_hole`` W is blanked (W · (1 − part)) over the lid part or the whole prior.
     output = mask · W + (1 - mask) · S   in [-1, 1]
 
 Initialization: conv_flow, conv_gate and the mask head start at exactly zero, so ΔF = 0, gate = 1, mask = 1 and
@@ -423,8 +424,15 @@ class WarpGenerator(nn.Module):
         parts["residual_flow"] = residual_flow.unflatten(0, (batch, k))
 
         prior_parts = self._prior_parts(sources)  # [B, C, H, W]: 1 channel (the prior) or 3 (its parts)
-        shown = [prior_parts.to(mixed.dtype)] if self.cfg.prior_input else []  # the parts: which region is which
-        synthesis, m = self.synthesis(self._pool(torch.cat([mixed, landmark_images, *shown], 1)), psi)
+        seen, shown = mixed, []
+        if self.cfg.prior_input:  # the parts: which region is which
+            shown = [prior_parts.to(mixed.dtype)]
+            if self.cfg.prior_hole != "none":  # W · (1 − part): the branch paints the hole, not the warp's content
+                lids = PRIOR_PARTS.index("lids")
+                hole = (prior_parts[:, lids:lids + 1] if self.cfg.prior_hole == "lids"
+                        else prior_parts.amax(1, keepdim=True))
+                seen = mixed * (1 - hole.to(mixed.dtype))
+        synthesis, m = self.synthesis(self._pool(torch.cat([seen, landmark_images, *shown], 1)), psi)
         if sources.detail_images is not None:  # the final warp at the detail images' size R
             size = (sources.detail_images.shape[-2], sources.detail_images.shape[-1])
             if size != (height, width):
