@@ -216,3 +216,22 @@ def test_the_hole_hides_the_warp_from_the_synthesis_branch_where_the_lids_are() 
     assert float((seen[0] - seen[1]).abs().mean()) > 1e-3
     with pytest.raises(ConfigError, match="prior_hole"):
         apply_overrides(_config(False), ["model.prior_hole=lids"]).validate()
+
+
+def test_the_surround_fill_spreads_the_skin_around_the_hole_into_it() -> None:
+    """``model.prior_hole_fill=surround``: inside a lid hole the branch sees the colour around it, not grey; outside
+    the hole it sees the warp."""
+    config = apply_overrides(_config(True), ["model.prior_hole=lids", "model.prior_hole_fill=surround"])
+    generator = build_generator(config.model)
+    warp = torch.zeros(1, 3, SIZE, SIZE)
+    warp[:, 0], warp[:, 1], warp[:, 2] = 0.4, -0.2, -0.5  # skin everywhere
+    warp[:, :, 20:26, 12:28] = 1.0  # a white eye where the hole is
+    hole = torch.zeros(1, 1, SIZE, SIZE)
+    hole[:, :, 19:27, 11:29] = 1.0
+    seen = generator._fill_hole(warp, hole)
+    torch.testing.assert_close(seen[:, :, 19:27, 11:29], warp[:, :, :19, :11].mean((2, 3))[..., None, None].expand(
+        -1, -1, 8, 18), atol=1e-4, rtol=0)  # the skin, not the white eye and not grey
+    outside = (1 - hole).bool().expand_as(warp)
+    torch.testing.assert_close(seen[outside], warp[outside])
+    grey = build_generator(apply_overrides(_config(True), ["model.prior_hole=lids"]).model)._fill_hole(warp, hole)
+    assert float(grey[:, :, 19:27, 11:29].abs().max()) == 0.0

@@ -36,6 +36,9 @@ SYNTHESIS_MASKS: tuple[str, ...] = ("learned", "prior")
 PriorHole = Literal["none", "lids", "all"]
 PRIOR_HOLES: tuple[str, ...] = ("none", "lids", "all")
 """Which of the synthesis prior's parts blank the synthesis branch's input warp (``model.prior_hole``)."""
+HoleFill = Literal["grey", "surround"]
+HOLE_FILLS: tuple[str, ...] = ("grey", "surround")
+"""What the synthesis branch sees inside the hole (``model.prior_hole_fill``)."""
 """Where the warp family's synthesis branch may show (``model.synthesis_mask``)."""
 
 
@@ -43,7 +46,8 @@ INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_pow
                           "synthesis_mask", "stretch_limit", "lid_prior")
 """ModelConfig fields that change how a trained warp generator is run, not its weights: ``--set model.FIELD=...``
 may change them on a trained model (inference, evaluation)."""
-WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior", "prior_hole")
+WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior", "prior_hole",
+                            "prior_hole_fill")
 """ModelConfig fields that shape no tensor: a warm start (``train.init_from``) may differ from its run in them (the
 new run trains its weights under its own settings)."""
 
@@ -146,6 +150,11 @@ class ModelConfig:
     nowhere (``none``). The mesh warp there is what the prior says is wrong (a source's open eye squeezed into the
     lid line, a closed lip stretched over the mouth); with it in view the branch can copy it instead of painting the
     lid (stop 35 saw a shut eye painted white). Shapes no tensor, but changes what the weights were trained on."""
+    prior_hole_fill: HoleFill = "grey"
+    """Warp family, with ``prior_hole``: what the branch sees inside the hole. ``grey``: 0. ``surround``: the warp
+    around the hole, spread into it (a normalized Gaussian blur of W · (1 − hole) over one of (1 − hole), σ = 4 px at
+    128 px), so the branch starts from the skin around the eye, not from grey (stop 35: grey-filled lids came out
+    light on dark skin and pink on the paintings)."""
     synthesis_mask: SynthesisMask = "learned"
     """Warp family: where the synthesis branch shows. ``learned``: mask = 1 − prior − m, m from the learned mask head
     (it may blend synthesis in anywhere). ``prior``: mask = 1 − prior exactly, the learned head unused, so synthesis
@@ -160,6 +169,7 @@ class ModelConfig:
         _require_choice("model.source_blend", self.source_blend, SOURCE_BLENDS)
         _require_choice("model.synthesis_mask", self.synthesis_mask, SYNTHESIS_MASKS)
         _require_choice("model.prior_hole", self.prior_hole, PRIOR_HOLES)
+        _require_choice("model.prior_hole_fill", self.prior_hole_fill, HOLE_FILLS)
         if self.prior_hole != "none" and not self.prior_input:
             raise ConfigError("model.prior_hole blanks the synthesis branch's input where the prior's parts say: it "
                               "needs model.prior_input=true (so the branch can tell a hole from grey)")

@@ -335,6 +335,8 @@ class WarpGenerator(nn.Module):
             self.projection.bias.copy_(self._identity_coefficients())
         self.contour_radius = max(1, round(cfg.image_size / 128))
         self.register_buffer("contour_kernel", _gaussian_kernel(self.contour_radius), persistent=False)
+        hole_kernel = _gaussian_kernel(max(1, round(4 * cfg.image_size / 128)))  # model.prior_hole_fill=surround
+        self.register_buffer("hole_kernel", hole_kernel.sum(-2, keepdim=True), persistent=False)  # [1, 1, 1, k]
 
     def _identity_coefficients(self) -> torch.Tensor:
         """ψ̂ of an identity AdaIN (scale 1, shift 0 everywhere), in forward order: [num_adain_params]."""
@@ -359,6 +361,20 @@ class WarpGenerator(nn.Module):
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         """The learned parts' input: the frame average-pooled by ``model.warp_pool`` (1 = as is)."""
         return F.avg_pool2d(x, self.cfg.warp_pool) if self.cfg.warp_pool > 1 else x
+
+    def _fill_hole(self, warp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """What the synthesis branch sees of the warp [B, 3, H, W] with ``hole`` [B, 1, H, W] in [0, 1]: W · (1 − hole),
+        plus, with ``model.prior_hole_fill=surround``, the warp around the hole spread into it (normalized blur)."""
+        keep = 1 - hole
+        seen = warp * keep
+        if self.cfg.prior_hole_fill == "surround":
+            line = self.hole_kernel.to(warp.dtype)  # [1, 1, 1, k]: the Gaussian in two separable passes
+            pad = line.shape[-1] // 2
+            spread = torch.cat([seen, keep], 1).flatten(0, 1)[:, None]  # [B*4, 1, H, W]
+            spread = F.conv2d(F.conv2d(spread, line, padding=(0, pad)), line.transpose(-1, -2), padding=(pad, 0))
+            spread = spread.unflatten(0, (warp.shape[0], 4))[:, :, 0]  # [B, 4, H, W]: blurred W·keep and keep
+            seen = seen + hole * spread[:, :3] / spread[:, 3:].clamp_min(1e-3)
+        return seen
 
     def _prior_parts(self, sources: WarpSources) -> torch.Tensor | None:
         """The sources' prior as this config uses it: None without ``model.synthesis_prior``; [B, 3, H, W] (its
@@ -431,7 +447,7 @@ class WarpGenerator(nn.Module):
                 lids = PRIOR_PARTS.index("lids")
                 hole = (prior_parts[:, lids:lids + 1] if self.cfg.prior_hole == "lids"
                         else prior_parts.amax(1, keepdim=True))
-                seen = mixed * (1 - hole.to(mixed.dtype))
+                seen = self._fill_hole(mixed, hole.to(mixed.dtype))
         synthesis, m = self.synthesis(self._pool(torch.cat([seen, landmark_images, *shown], 1)), psi)
         if sources.detail_images is not None:  # the final warp at the detail images' size R
             size = (sources.detail_images.shape[-2], sources.detail_images.shape[-1])
