@@ -9,7 +9,9 @@ the same 64 driver frames (one at a time, as `animate` does) under each way of r
 or the lid prior (`landmarks.lid_prior`, ``model.lid_prior``; the shipped weights were trained with neither, so only
 their cost is meaningful there), and with the prior's parts shown to the synthesis branch (``model.prior_input``:
 the shipped weights widened with zero weights, `training.warm_start.widen_for_prior_input`, so the pixels are the
-row before's and only the cost is new). Each
+row before's and only the cost is new), and with the lid hole filled from around it (``model.prior_hole=lids``,
+``model.prior_hole_fill=surround``: a separable blur per frame; the branch sees another input inside a lid hole,
+so pixels may change where a lid is painted). Each
 row gives the ms per frame of choosing the sources (`Avatar.warp_sources`: rule, mesh grids, prior) and of the whole
 frame (sources + generator), best and median of 3 passes, and the output's largest difference from the nearest
 rule's (how much the rule changes the pixels). Torch runs 1 intra-op thread.
@@ -48,11 +50,12 @@ def _avatar(model_changes: dict):
     return avatar, landmarks[8:]
 
 
-def _widened(generator):
+def _widened(generator, changes: dict):
     from talkinghead.models import build_generator
     from talkinghead.training.warm_start import widen_for_prior_input
 
-    widened = build_generator(dataclasses.replace(generator.cfg, prior_input=True))
+    hole = {name: changes[name] for name in ("prior_hole", "prior_hole_fill") if name in changes}
+    widened = build_generator(dataclasses.replace(generator.cfg, prior_input=True, **hole))
     tensors = widen_for_prior_input({f"generator.{k}": v for k, v in generator.state_dict().items()})
     widened.load_state_dict({name[len("generator."):]: tensor for name, tensor in tensors.items()})
     return widened.eval().to(memory_format=torch.channels_last)  # as Avatar keeps it
@@ -72,12 +75,15 @@ def source_blend() -> dict:
                                {"source_blend": "smooth", "synthesis_prior": True, "lid_prior": True}),
                               ("smooth p=4 + mouth and lid prior, parts shown",
                                {"source_blend": "smooth", "synthesis_prior": True, "lid_prior": True,
-                                "prior_input": True})):
+                                "prior_input": True}),
+                              ("smooth p=4 + mouth and lid prior, parts shown, lid hole filled",
+                               {"source_blend": "smooth", "synthesis_prior": True, "lid_prior": True,
+                                "prior_input": True, "prior_hole": "lids", "prior_hole_fill": "surround"})):
             avatar, drivers = _avatar(changes)
             if changes.get("synthesis_prior"):  # the shipped generator was built without it: run it with it on
                 avatar.generator.cfg = dataclasses.replace(avatar.generator.cfg, synthesis_prior=True)
             if changes.get("prior_input"):  # three more input channels, zero weights
-                avatar.generator = _widened(avatar.generator)
+                avatar.generator = _widened(avatar.generator, changes)
             passes_sources, passes_frames, outputs = [], [], []
             for _ in range(3):
                 started = time.perf_counter()
