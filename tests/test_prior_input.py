@@ -235,3 +235,26 @@ def test_the_surround_fill_spreads_the_skin_around_the_hole_into_it() -> None:
     torch.testing.assert_close(seen[outside], warp[outside])
     grey = build_generator(apply_overrides(_config(True), ["model.prior_hole=lids"]).model)._fill_hole(warp, hole)
     assert float(grey[:, :, 19:27, 11:29].abs().max()) == 0.0
+
+
+def test_lid_colour_match_moves_the_painted_lid_to_the_skin_s_mean_and_keeps_its_shading() -> None:
+    """``model.lid_colour_match``: inside the lid part the synthesis' weighted mean colour becomes the skin's around
+    the lid; its shading (S minus its mean) and every pixel outside the part are kept. Needs the parts and lids."""
+    config = apply_overrides(_config(True), ["model.lid_colour_match=true"])
+    generator = build_generator(config.model)
+    skin = torch.tensor([0.4, -0.2, -0.5])[None, :, None, None]
+    warp = skin.expand(1, 3, SIZE, SIZE).clone()
+    warp[:, :, 20:26, 12:28] = 1.0  # the open eye the mesh squeezed there: not skin
+    lids = torch.zeros(1, 1, SIZE, SIZE)
+    lids[:, :, 19:27, 11:29] = 1.0
+    painted = torch.full((1, 3, SIZE, SIZE), 0.6)  # a pink lid ...
+    painted[:, :, 23, 11:29] = -0.8  # ... with a dark lash line
+    matched = generator._match_lid_colour(painted, warp, lids)
+    inside = lids.bool().expand_as(painted)
+    torch.testing.assert_close(matched[:, :, 19:27, 11:29].mean((2, 3)), skin[:, :, 0, 0], atol=1e-4, rtol=0)
+    torch.testing.assert_close(matched[inside] - painted[inside],
+                               (matched - painted)[:, :, 19, 11][..., None, None].expand(-1, -1, 8, 18).flatten())
+    torch.testing.assert_close(matched[~inside], painted[~inside])
+    with pytest.raises(ConfigError, match="lid_colour_match"):
+        apply_overrides(preset("warp-tiny"), ["model.synthesis_prior=true", "model.prior_input=true",
+                                              "model.lid_colour_match=true"]).validate()

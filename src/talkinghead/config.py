@@ -43,7 +43,7 @@ HOLE_FILLS: tuple[str, ...] = ("grey", "surround")
 
 
 INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "warp_keep_contours",
-                          "synthesis_mask", "stretch_limit", "lid_prior")
+                          "synthesis_mask", "stretch_limit", "lid_prior", "lid_colour_match")
 """ModelConfig fields that change how a trained warp generator is run, not its weights: ``--set model.FIELD=...``
 may change them on a trained model (inference, evaluation)."""
 WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior", "prior_hole",
@@ -150,6 +150,11 @@ class ModelConfig:
     nowhere (``none``). The mesh warp there is what the prior says is wrong (a source's open eye squeezed into the
     lid line, a closed lip stretched over the mouth); with it in view the branch can copy it instead of painting the
     lid (stop 35 saw a shut eye painted white). Shapes no tensor, but changes what the weights were trained on."""
+    lid_colour_match: bool = False
+    """Warp family, with ``prior_input`` and ``lid_prior``: inside the lid part the synthesis is shifted so that its
+    mean colour there is the skin's around the lid (the surround of ``prior_hole_fill``), keeping the painted shading
+    and lash line: S + lid · (μ_skin − μ_S). A run setting (stop 35: the painted lids were pink-red on the paintings
+    and light on dark skin, the colour of the training people's lids rather than this face's)."""
     prior_hole_fill: HoleFill = "grey"
     """Warp family, with ``prior_hole``: what the branch sees inside the hole. ``grey``: 0. ``surround``: the warp
     around the hole, spread into it (a normalized Gaussian blur of W · (1 − hole) over one of (1 − hole), σ = 4 px at
@@ -170,6 +175,9 @@ class ModelConfig:
         _require_choice("model.synthesis_mask", self.synthesis_mask, SYNTHESIS_MASKS)
         _require_choice("model.prior_hole", self.prior_hole, PRIOR_HOLES)
         _require_choice("model.prior_hole_fill", self.prior_hole_fill, HOLE_FILLS)
+        if self.lid_colour_match and not (self.prior_input and self.lid_prior):
+            raise ConfigError("model.lid_colour_match recolours the painted lids: it needs model.prior_input=true and "
+                              "model.lid_prior=true")
         if self.prior_hole != "none" and not self.prior_input:
             raise ConfigError("model.prior_hole blanks the synthesis branch's input where the prior's parts say: it "
                               "needs model.prior_input=true (so the branch can tell a hole from grey)")

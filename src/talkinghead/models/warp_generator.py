@@ -365,16 +365,30 @@ class WarpGenerator(nn.Module):
     def _fill_hole(self, warp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """What the synthesis branch sees of the warp [B, 3, H, W] with ``hole`` [B, 1, H, W] in [0, 1]: W · (1 − hole),
         plus, with ``model.prior_hole_fill=surround``, the warp around the hole spread into it (normalized blur)."""
-        keep = 1 - hole
-        seen = warp * keep
+        seen = warp * (1 - hole)
         if self.cfg.prior_hole_fill == "surround":
-            line = self.hole_kernel.to(warp.dtype)  # [1, 1, 1, k]: the Gaussian in two separable passes
-            pad = line.shape[-1] // 2
-            spread = torch.cat([seen, keep], 1).flatten(0, 1)[:, None]  # [B*4, 1, H, W]
-            spread = F.conv2d(F.conv2d(spread, line, padding=(0, pad)), line.transpose(-1, -2), padding=(pad, 0))
-            spread = spread.unflatten(0, (warp.shape[0], 4))[:, :, 0]  # [B, 4, H, W]: blurred W·keep and keep
-            seen = seen + hole * spread[:, :3] / spread[:, 3:].clamp_min(1e-3)
+            seen = seen + hole * self._surround(warp, hole)
         return seen
+
+    def _surround(self, warp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W]: the warp around ``hole`` spread into it, a normalized Gaussian (σ = 4 px at 128) of
+        W · (1 − hole) over one of (1 − hole)."""
+        keep = 1 - hole
+        line = self.hole_kernel.to(warp.dtype)  # [1, 1, 1, k]: the Gaussian in two separable passes
+        pad = line.shape[-1] // 2
+        spread = torch.cat([warp * keep, keep], 1).flatten(0, 1)[:, None]  # [B*4, 1, H, W]
+        spread = F.conv2d(F.conv2d(spread, line, padding=(0, pad)), line.transpose(-1, -2), padding=(pad, 0))
+        spread = spread.unflatten(0, (warp.shape[0], 4))[:, :, 0]  # [B, 4, H, W]: blurred W·keep and keep
+        return spread[:, :3] / spread[:, 3:].clamp_min(1e-3)
+
+    def _match_lid_colour(self, synthesis: torch.Tensor, warp: torch.Tensor, lids: torch.Tensor) -> torch.Tensor:
+        """``model.lid_colour_match``: the synthesis [B, 3, H, W] shifted inside the lid part ``lids`` [B, 1, H, W]
+        so that its mean colour there (weighted by the part) is the mean of the skin around it (`_surround`):
+        S + lids · (μ_surround − μ_S). The painted lid keeps its shading and lash line, in this face's colour."""
+        weight = lids.sum((2, 3), keepdim=True).clamp_min(1e-6)  # [B, 1, 1, 1]
+        skin = (self._surround(warp, lids) * lids).sum((2, 3), keepdim=True) / weight
+        painted = (synthesis * lids).sum((2, 3), keepdim=True) / weight
+        return synthesis + lids * (skin - painted)
 
     def _prior_parts(self, sources: WarpSources) -> torch.Tensor | None:
         """The sources' prior as this config uses it: None without ``model.synthesis_prior``; [B, 3, H, W] (its
@@ -449,6 +463,9 @@ class WarpGenerator(nn.Module):
                         else prior_parts.amax(1, keepdim=True))
                 seen = self._fill_hole(mixed, hole.to(mixed.dtype))
         synthesis, m = self.synthesis(self._pool(torch.cat([seen, landmark_images, *shown], 1)), psi)
+        if self.cfg.lid_colour_match:  # the painted lid in the colour of the skin around it
+            lids = PRIOR_PARTS.index("lids")
+            synthesis = self._match_lid_colour(synthesis, mixed, prior_parts[:, lids:lids + 1].to(mixed.dtype))
         if sources.detail_images is not None:  # the final warp at the detail images' size R
             size = (sources.detail_images.shape[-2], sources.detail_images.shape[-1])
             if size != (height, width):
