@@ -465,7 +465,8 @@ class WarpGenerator(nn.Module):
         synthesis, m = self.synthesis(self._pool(torch.cat([seen, landmark_images, *shown], 1)), psi)
         if self.cfg.lid_colour_match:  # the painted lid in the colour of the skin around it
             lids = PRIOR_PARTS.index("lids")
-            synthesis = self._match_lid_colour(synthesis, mixed, prior_parts[:, lids:lids + 1].to(mixed.dtype))
+            synthesis = self._match_lid_colour(synthesis, self._pool(mixed),  # at the branch's size
+                                               self._pool(prior_parts[:, lids:lids + 1].to(mixed.dtype)))
         if sources.detail_images is not None:  # the final warp at the detail images' size R
             size = (sources.detail_images.shape[-2], sources.detail_images.shape[-1])
             if size != (height, width):
