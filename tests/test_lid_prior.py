@@ -146,6 +146,9 @@ def test_the_settings_refuse_lids_without_the_prior_and_blink_episodes_beyond_th
         dataclasses.replace(config, train=dataclasses.replace(train, eye_gap_fraction=0.6)).validate()
     with pytest.raises(ConfigError, match="eye_gap_fraction"):
         dataclasses.replace(preset("tiny-64"), train=train).validate()
+    for shut in (0.0, 0.95):  # a blink target must be shut somewhat, and under the open sources' 0.9
+        with pytest.raises(ConfigError, match="eye_gap_shut"):
+            dataclasses.replace(config, train=dataclasses.replace(train, eye_gap_shut=shut)).validate()
 
 
 def _blink_dataset(root, size: int, frames: int = 12):
@@ -186,6 +189,10 @@ def test_blink_episodes_put_a_shut_eye_over_open_sources_and_carry_the_lid_prior
     assert [random.episode_frames(0, e)[1] for e in range(6)] == [
         EpisodeDataset(root, size, eye_gap_fraction=0.0, gap_fraction=0.0, **common).episode_frames(0, e)[1]
         for e in range(6)]
+    strict = EpisodeDataset(root, size, eye_gap_fraction=1.0, lid_prior=True, eye_gap_shut=0.3, **common)
+    stricter = EpisodeDataset(root, size, eye_gap_fraction=1.0, lid_prior=True, eye_gap_shut=0.02, **common)
+    assert int(strict[0]["gap"]) == 2 and openness[int(strict[0]["target_frame"])] < 0.3
+    assert int(stricter[0]["gap"]) == 0  # no target that shut (the lids keep 0.1): a random episode
     with pytest.raises(ValueError, match="eye_gap_fraction"):
         EpisodeDataset(root, size, gap_fraction=0.6, eye_gap_fraction=0.5, **common)
     with pytest.raises(ValueError, match="need synthesis_prior"):

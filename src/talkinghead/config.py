@@ -379,6 +379,10 @@ class TrainConfig:
     """Share of episodes whose target blinks (eye openness under `metrics.eyes.EYES_CLOSED` of its video's median)
     and whose every source has the eyes open (over `EYES_OPEN`): what the lid prior (``model.lid_prior``) is for.
     Drawn after the mouth's: ``gap_fraction + eye_gap_fraction`` must be at most 1."""
+    eye_gap_shut: float = 0.5
+    """A blink episode's target has eye openness under this share of its video's median (default: the eyes-closed
+    split's `metrics.eyes.EYES_CLOSED`). Lower keeps only eyes nearly shut: at 0.5 some targets still show the eye's
+    white and iris, which a lid painter may learn to paint (stop 35)."""
     generator_sources: int = 0
     """The warp generator trains on the N nearest of the K episode sources with the ``model.source_blend`` weights,
     as inference and fine-tuning give it (0 = all K, the nearest alone where the gate keeps to the rule). The embedder
@@ -416,6 +420,9 @@ class TrainConfig:
             raise ConfigError("train.ema_decay must be in [0, 1)")
         if not 0 <= self.gap_fraction <= 1:
             raise ConfigError(f"train.gap_fraction must be in [0, 1], got {self.gap_fraction}")
+        if not 0 < self.eye_gap_shut < 0.9:
+            raise ConfigError(f"train.eye_gap_shut must be in (0, 0.9) (the sources' eyes are open over 0.9 of the "
+                              f"median), got {self.eye_gap_shut}")
         if not 0 <= self.eye_gap_fraction <= 1 - self.gap_fraction:
             raise ConfigError(f"train.eye_gap_fraction must be in [0, 1 - train.gap_fraction = "
                               f"{1 - self.gap_fraction:g}], got {self.eye_gap_fraction}")

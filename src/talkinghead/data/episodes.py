@@ -22,8 +22,8 @@ so the warp is already right and nothing rewards the generator for inventing pix
 gap > `MOUTH_OPEN` inter-ocular distances) and every source a frame whose mouth is closed (< `MOUTH_CLOSED`), the
 situation of the mouth-open evaluation split and of a closed-mouth portrait driven by a talker. A video without
 both kinds of frames gives a random episode. With probability ``eye_gap_fraction`` (drawn from the same number, after
-the mouth's share) an episode is an EYE-GAP episode: the target blinks (eye openness under `metrics.eyes.EYES_CLOSED`
-of its video's median) and every source has the eyes open (over `EYES_OPEN`), the situation of the eyes-closed
+the mouth's share) an episode is an EYE-GAP episode: the target blinks (eye openness under ``eye_gap_shut``, by
+default `metrics.eyes.EYES_CLOSED`, of its video's median) and every source has the eyes open (over `EYES_OPEN`), the situation of the eyes-closed
 evaluation split and of the lid prior (``lid_prior``). The item's ``gap`` key says which it was: 1 mouth gap, 2 eye
 gap, 0 random.
 
@@ -103,14 +103,15 @@ class EpisodeDataset(Dataset):
                  warp_sources: bool = False, gap_fraction: float = 0.0, generator_sources: int | None = None,
                  source_blend: str = "nearest", source_blend_power: float = 4.0,
                  synthesis_prior: bool = False, stretch_limit: float = 0.0, eye_gap_fraction: float = 0.0,
-                 lid_prior: bool = False, prior_parts: bool = False) -> None:
+                 lid_prior: bool = False, prior_parts: bool = False, eye_gap_shut: float = 0.5) -> None:
         """``image_size``: frames are resized when it differs from the dataset's (None = as stored).
         ``identities``: keep only these identities' videos (e.g. the train side of `split_identities`);
         ``video_index`` stays the dataset's, so W's rows do not move. ``line_width``: passed to
         `landmark_image` (None = its default). ``warp_sources``: add the mesh grids and landmark distances the warp
         generator needs (~2 ms per source at 128 px). ``gap_fraction``, ``generator_sources``, ``source_blend``,
         ``source_blend_power``, ``synthesis_prior``, ``stretch_limit``, ``eye_gap_fraction``, ``lid_prior``,
-        ``prior_parts``: see the module docstring (issue 25)."""
+        ``prior_parts``: see the module docstring (issue 25). ``eye_gap_shut``: a blink episode's target openness is
+        under this share of its video's median (`train.eye_gap_shut`)."""
         if not 0.0 <= gap_fraction <= 1.0:
             raise ValueError(f"gap_fraction must be in [0, 1], got {gap_fraction}")
         if not 0.0 <= eye_gap_fraction <= 1.0 - gap_fraction:
@@ -131,6 +132,7 @@ class EpisodeDataset(Dataset):
         self.eye_gap_fraction = float(eye_gap_fraction)
         self.lid_prior = bool(lid_prior)
         self.prior_parts = bool(prior_parts)
+        self.eye_gap_shut = float(eye_gap_shut)
         self._gap_frames: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (kind, video) -> frames
         if frames_per_episode < 1:
             raise ValueError(f"frames_per_episode must be >= 1, got {frames_per_episode}")
@@ -204,10 +206,11 @@ class EpisodeDataset(Dataset):
                 openness = np.asarray(mouth_openness(points))
                 self._gap_frames[key] = (np.flatnonzero(openness > MOUTH_OPEN), np.flatnonzero(openness < MOUTH_CLOSED))
             else:
-                from talkinghead.metrics.eyes import EYES_CLOSED, EYES_OPEN, relative_eye_openness
+                from talkinghead.metrics.eyes import EYES_OPEN, relative_eye_openness
 
                 openness = relative_eye_openness(points)
-                self._gap_frames[key] = (np.flatnonzero(openness < EYES_CLOSED), np.flatnonzero(openness > EYES_OPEN))
+                self._gap_frames[key] = (np.flatnonzero(openness < self.eye_gap_shut),
+                                         np.flatnonzero(openness > EYES_OPEN))
         return self._gap_frames[key]
 
     def __getitem__(self, item: int) -> dict[str, torch.Tensor]:

@@ -41,7 +41,8 @@ def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resu
                                  synthesis_prior=config.model.synthesis_prior,
                                  stretch_limit=config.model.stretch_limit,
                                  lid_prior=config.model.lid_prior,
-                                 prior_parts=config.model.prior_input)
+                                 prior_parts=config.model.prior_input,
+                                 eye_gap_shut=config.train.eye_gap_shut)
         if world.is_main:
             log.info("training on %s: %d videos (W rows: %d), %d process(es) on %s, %d episodes per step",
                      data, len(dataset), dataset.num_videos, world.world_size, world.device,
