@@ -23,8 +23,8 @@ gap > `MOUTH_OPEN` inter-ocular distances) and every source a frame whose mouth 
 situation of the mouth-open evaluation split and of a closed-mouth portrait driven by a talker. A video without
 both kinds of frames gives a random episode. With probability ``eye_gap_fraction`` (drawn from the same number, after
 the mouth's share) an episode is an EYE-GAP episode: the target blinks (eye openness under ``eye_gap_shut``, by
-default `metrics.eyes.EYES_CLOSED`, of its video's median) and every source has the eyes open (over `EYES_OPEN`), the situation of the eyes-closed
-evaluation split and of the lid prior (``lid_prior``). The item's ``gap`` key says which it was: 1 mouth gap, 2 eye
+default `metrics.eyes.EYES_CLOSED`, of its video's median) and every source has the eyes open (over `EYES_OPEN`),
+the situation of the eyes-closed evaluation split and of the lid prior (``lid_prior``). The item's ``gap`` key says which it was: 1 mouth gap, 2 eye
 gap, 0 random.
 
 Generator sources (``generator_sources`` = N < K, issue 25): the embedder still sees all K sources, but they come
