@@ -24,8 +24,8 @@ situation of the mouth-open evaluation split and of a closed-mouth portrait driv
 both kinds of frames gives a random episode. With probability ``eye_gap_fraction`` (drawn from the same number, after
 the mouth's share) an episode is an EYE-GAP episode: the target blinks (eye openness under ``eye_gap_shut``, by
 default `metrics.eyes.EYES_CLOSED`, of its video's median) and every source has the eyes open (over `EYES_OPEN`),
-the situation of the eyes-closed evaluation split and of the lid prior (``lid_prior``). The item's ``gap`` key says which it was: 1 mouth gap, 2 eye
-gap, 0 random.
+the situation of the eyes-closed evaluation split and of the lid prior (``lid_prior``). The item's ``gap`` key says
+which it was: 1 mouth gap, 2 eye gap, 0 random.
 
 Generator sources (``generator_sources`` = N < K, issue 25): the embedder still sees all K sources, but they come
 nearest to the target first, and ``source_weights`` [K] (the ``source_blend`` rule's share of each, 0 beyond the
