@@ -33,13 +33,13 @@ SOURCE_BLENDS: tuple[str, ...] = ("nearest", "smooth")
 """The warp family's rules for sharing pixels between its N sources (`talkinghead.models.source_choice`)."""
 SynthesisMask = Literal["learned", "prior"]
 SYNTHESIS_MASKS: tuple[str, ...] = ("learned", "prior")
+"""Where the warp family's synthesis branch may show (``model.synthesis_mask``)."""
 PriorHole = Literal["none", "lids", "all"]
 PRIOR_HOLES: tuple[str, ...] = ("none", "lids", "all")
 """Which of the synthesis prior's parts blank the synthesis branch's input warp (``model.prior_hole``)."""
 HoleFill = Literal["grey", "surround"]
 HOLE_FILLS: tuple[str, ...] = ("grey", "surround")
 """What the synthesis branch sees inside the hole (``model.prior_hole_fill``)."""
-"""Where the warp family's synthesis branch may show (``model.synthesis_mask``)."""
 
 
 INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "warp_keep_contours",

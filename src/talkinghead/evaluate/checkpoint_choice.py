@@ -177,28 +177,33 @@ def _distance(record: dict, name: str, target: float) -> dict:
     return {"video": record["video"], "metrics": {name: None if value is None else -abs(value - target)}}
 
 
+def row_mean_change(candidate: Report, reference: Report, method: str, metric: str,
+                    relative: bool = False) -> dict[str, dict]:
+    """Per T of the candidate's report: the reference's and the candidate's mean ``metric`` over videos (the report's
+    row) and the change, candidate − reference, or candidate / reference − 1 when ``relative``; None when either is
+    missing (or, relative, the reference is not positive)."""
+    result = {}
+    for shots in candidate.settings["shots"]:
+        mine = row_means(candidate.report, int(shots)).get(method, {}).get(metric)
+        theirs = row_means(reference.report, int(shots)).get(method, {}).get(metric)
+        if mine is None or theirs is None or (relative and theirs <= 0):
+            change = None
+        else:
+            change = mine / theirs - 1.0 if relative else mine - theirs
+        result[str(shots)] = {"reference": theirs, "candidate": mine, "change": change}
+    return result
+
+
 def mouth_fd_change(candidate: Report, reference: Report, method: str) -> dict[str, dict]:
     """Per T of the mouth-open split: the reference's and the candidate's mouth-crop FD and the relative change
     (candidate / reference − 1; None when either is missing)."""
-    result = {}
-    for shots in candidate.settings["shots"]:
-        mine = row_means(candidate.report, int(shots)).get(method, {}).get("fd_mouth")
-        theirs = row_means(reference.report, int(shots)).get(method, {}).get("fd_mouth")
-        change = None if mine is None or theirs is None or theirs <= 0 else mine / theirs - 1.0
-        result[str(shots)] = {"reference": theirs, "candidate": mine, "change": change}
-    return result
+    return row_mean_change(candidate, reference, method, "fd_mouth", relative=True)
 
 
 def eye_flecks_change(candidate: Report, reference: Report, method: str) -> dict[str, dict]:
     """Per T of the eyes-closed split: the reference's and the candidate's mean ``eye_flecks`` over videos and the
     change (candidate − reference; None when either is missing)."""
-    result = {}
-    for shots in candidate.settings["shots"]:
-        mine = row_means(candidate.report, int(shots)).get(method, {}).get("eye_flecks")
-        theirs = row_means(reference.report, int(shots)).get(method, {}).get("eye_flecks")
-        change = None if mine is None or theirs is None else mine - theirs
-        result[str(shots)] = {"reference": theirs, "candidate": mine, "change": change}
-    return result
+    return row_mean_change(candidate, reference, method, "eye_flecks")
 
 
 def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[str, Sequence[Report]]],

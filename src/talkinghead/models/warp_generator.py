@@ -67,6 +67,9 @@ from talkinghead.config import ModelConfig
 from talkinghead.landmarks.synthesis_prior import PRIOR_PARTS
 from talkinghead.models.layers import AdaptiveInstanceNorm, ResidualAdaIN, ResidualDown, ResidualUp, SNConv2d, SNLinear
 
+LIDS = PRIOR_PARTS.index("lids")
+"""The lid part's channel in the prior's parts."""
+
 
 @dataclass
 class WarpSources:
@@ -457,16 +460,13 @@ class WarpGenerator(nn.Module):
         seen, shown = mixed, []
         if self.cfg.prior_input:  # the parts: which region is which
             shown = [prior_parts.to(mixed.dtype)]
+            lid_part = shown[0][:, LIDS:LIDS + 1]  # [B, 1, H, W]
             if self.cfg.prior_hole != "none":  # W · (1 − part): the branch paints the hole, not the warp's content
-                lids = PRIOR_PARTS.index("lids")
-                hole = (prior_parts[:, lids:lids + 1] if self.cfg.prior_hole == "lids"
-                        else prior_parts.amax(1, keepdim=True))
-                seen = self._fill_hole(mixed, hole.to(mixed.dtype))
+                hole = lid_part if self.cfg.prior_hole == "lids" else shown[0].amax(1, keepdim=True)
+                seen = self._fill_hole(mixed, hole)
         synthesis, m = self.synthesis(self._pool(torch.cat([seen, landmark_images, *shown], 1)), psi)
-        if self.cfg.lid_colour_match:  # the painted lid in the colour of the skin around it
-            lids = PRIOR_PARTS.index("lids")
-            synthesis = self._match_lid_colour(synthesis, self._pool(mixed),  # at the branch's size
-                                               self._pool(prior_parts[:, lids:lids + 1].to(mixed.dtype)))
+        if self.cfg.lid_colour_match:  # the painted lid in the colour of the skin around it, at the branch's size
+            synthesis = self._match_lid_colour(synthesis, self._pool(mixed), self._pool(lid_part))
         if sources.detail_images is not None:  # the final warp at the detail images' size R
             size = (sources.detail_images.shape[-2], sources.detail_images.shape[-1])
             if size != (height, width):
