@@ -67,6 +67,28 @@ def test_refreshing_the_shipped_model_may_change_how_it_runs_but_not_what_it_is(
         assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_run_settings_that_depend_on_each_other_may_come_in_any_order(tmp_path):
+    """Switching the lids off needs lid_colour_match off too: both orders of the two ``--set`` give the same file
+    (they are applied together, then checked, as `evaluate` and `animate` apply them)."""
+    import dataclasses
+
+    from talkinghead.checkpoint import save_checkpoint
+
+    shipped = load_checkpoint(shipped_model_path())
+    model = dataclasses.replace(shipped.config.model, prior_input=True, lid_prior=True, lid_colour_match=True)
+    painted = save_checkpoint(tmp_path / "lids.safetensors", shipped.tensors,
+                              dataclasses.replace(shipped.config, model=model), "export", shipped.metadata)
+    for order in (["model.lid_prior=false", "model.lid_colour_match=false"],
+                  ["model.lid_colour_match=false", "model.lid_prior=false"]):
+        result = make_shipped_model(painted, tmp_path / f"{order[0]}.safetensors", run_settings=order)
+        made = load_checkpoint(result["path"], expected_kind="export")
+        assert not made.config.model.lid_prior and not made.config.model.lid_colour_match
+        assert made.metadata["run_settings_changed"] == {"lid_prior": {"from": True, "to": False},
+                                                         "lid_colour_match": {"from": True, "to": False}}
+    with pytest.raises(Exception, match="lid_colour_match"):  # one without the other is still refused
+        make_shipped_model(painted, tmp_path / "half.safetensors", run_settings=["model.lid_prior=false"])
+
+
 def test_the_shipped_model_never_saw_a_held_out_person():
     """Its identity record (the people of every training clip) against the committed split's test part."""
     split = IdentitySplit.load(SPLIT)

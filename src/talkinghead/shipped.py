@@ -85,16 +85,20 @@ def make_shipped_model(export: str | Path, out: str | Path, index: str | Path | 
     checkpoint = load_checkpoint(export, expected_kind="export")
     config = checkpoint.config
     changed: dict[str, dict[str, Any]] = {}
+    fields = []
     for item in run_settings:
         section, name, _ = parse_override(item)
         if not (section == "finetune" or (section == "model" and name in INFERENCE_MODEL_FIELDS)):
             raise ValueError(f"--set {item}: the shipped model's run settings are model."
                              f"{', model.'.join(INFERENCE_MODEL_FIELDS)} and finetune.*; the rest describes the "
                              "trained networks")
-        before = getattr(getattr(config, section), name)
-        config = apply_overrides(config, [item])
+        fields.append((section, name, getattr(getattr(config, section), name)))
+    # all at once, then checked together: settings that depend on each other (lid_prior and lid_colour_match)
+    # may come in any order, as they may for `evaluate` and `animate`
+    config = apply_overrides(config, list(run_settings))
+    for section, name, before in fields:
         key = name if section == "model" else f"{section}.{name}"  # model fields by bare name, as files recorded
-        changed[key] = {"from": before, "to": getattr(getattr(config, section), name)}
+        changed.setdefault(key, {"from": before, "to": getattr(getattr(config, section), name)})
     identities = (checkpoint.metadata.get("dataset") or {}).get("identities")
     if not identities:
         raise ValueError(f"{export}: the export records no training identities (metadata 'dataset'); the shipped "
