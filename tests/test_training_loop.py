@@ -70,6 +70,8 @@ def test_run_dir_outputs(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2]
     assert {"loss/generator", "loss/discriminator", "loss/pixel", "images_per_second"} <= set(lines[-1])
+    # peak resident memory of the training process: a real reading (a torch process holds well over 50 MB)
+    assert 0.05 < lines[-1]["memory/peak_rss_gb"] < 64 and "memory/peak_gpu_gb" not in lines[-1]
     assert (tmp_path / "samples" / "step-00000002.png").is_file()
     assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 2
     training = load_checkpoint(training_state.checkpoint_path(tmp_path, 2), expected_kind="training")

@@ -38,7 +38,7 @@ from talkinghead.training import state as training_state
 from talkinghead.training.distributed import EpisodeSampler, World, all_finite, gather_rows
 from talkinghead.training.ema import ExponentialMovingAverage
 from talkinghead.training.mouth import MouthCritic, adversarial_ramp, flow_total_variation
-from talkinghead.training.reporting import Reporter, sample_grid
+from talkinghead.training.reporting import Reporter, peak_memory, sample_grid
 from talkinghead.training.state import code_version, load_training_state, save_training_state
 from talkinghead.training.steps import Batch, Phase, autocast, discriminator_update, generator_update, render_parts
 
@@ -484,6 +484,7 @@ def train(config: Config, run_dir: str | Path, dataset: torch.utils.data.Dataset
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 values["steps_per_second"] = (learner.step - started_step) / elapsed
                 values["images_per_second"] = values["steps_per_second"] * train_cfg.batch_size * world.world_size
+                values.update(peak_memory(world.device))
                 reporter.scalars(learner.step, values)
                 bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in values.items()
                                  if k in ("loss/generator", "loss/discriminator", "images_per_second")})

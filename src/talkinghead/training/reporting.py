@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +15,16 @@ from talkinghead.training.learner import Learner
 from talkinghead.training.steps import Batch, autocast, render
 
 log = logging.getLogger(__name__)
+
+
+def peak_memory(device: torch.device) -> dict[str, float]:
+    """The process's peak memory so far, in GiB: resident set (``memory/peak_rss_gb``, this process only, not its
+    data-loader workers) and, on CUDA, the most the allocator has held (``memory/peak_gpu_gb``)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    values = {"memory/peak_rss_gb": rss / (2**30 if sys.platform == "darwin" else 2**20)}
+    if device.type == "cuda":
+        values["memory/peak_gpu_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return values
 
 
 class Reporter:
