@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train several recipes at once on one lent GPU for a fixed time, in one device call, and hand back their exports.
 #
-# A lent accelerator (see README, "Training on a lent GPU") receives the working tree plus carried ignored paths
+# A lent accelerator (README: "A few minutes on one borrowed GPU") receives the working tree plus carried ignored paths
 # (64 MiB in all) and returns at most 8 files (16 MiB each, 64 MiB together) from $OUT. So:
 #   - carry a folder (e.g. .gpu/, listed in .git/info/exclude) holding a thinned dataset
 #     (`python -m talkinghead.data.subsample DATA .gpu/data --every 10`), the warm starts, the offline MobileNetV2

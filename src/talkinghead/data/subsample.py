@@ -1,7 +1,7 @@
 """A prepared dataset thinned in time: every N-th frame of each video, as a new dataset.
 
-Why: a lent accelerator receives at most 64 MiB of working tree per call (see README, "Training on a lent
-GPU"), and the 128-px training part is 324 MB. Neighbouring frames of a talking head are near-copies, so
+Why: a lent accelerator receives at most 64 MiB of working tree per call (README: "A few minutes on one
+borrowed GPU"), and the 128-px training part is 324 MB. Neighbouring frames of a talking head are near-copies, so
 every 10th frame keeps the people, the poses and the mouth and eye gaps that episodes sample, at a tenth of
 the bytes. The same keys give the same ``video_index`` order, so a warm start's rows still line up; the
 content hash changes, as it must, since the frames differ.
