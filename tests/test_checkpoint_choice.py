@@ -233,3 +233,26 @@ def test_white_flecks_in_the_eyes_refuse_a_candidate_past_their_tolerance(tmp_pa
     old[1].append(Report.load(_write(tmp_path / "old-eyes", "eyes-closed", old_eyes)))
     unmeasured = choose(old, [faint], "ours-FT-init")["candidates"]["faint"]
     assert not unmeasured["eligible"] and any("flecks not measured" in r for r in unmeasured["refusals"])
+
+
+def test_mouth_fd_change_gets_a_paired_interval_from_cached_features_and_the_score_ignores_it(tmp_path: Path) -> None:
+    """When both mouth-open folders cached the crops' features for the same targets (cache/fd_mouth/<video>.npz, as
+    `evaluate` writes them), the FD change gets its paired jackknife interval over videos; the table prints it and
+    the score is what it was without it."""
+    reference = _candidate(tmp_path, "shipped", _whole(), _mouth(), fd_mouth=60.0)
+    closer = _candidate(tmp_path, "closer", _whole(), _mouth(), fd_mouth=50.0)
+    without = choose(reference, [closer], "ours-FT-init")["candidates"]["closer"]
+    assert without["mouth_fd"]["8"]["low"] is None
+    rng = np.random.default_rng(0)
+    for i, video in enumerate(VIDEOS):
+        real = rng.normal(size=(10, 12)) + i
+        for name, noise in (("shipped", 1.0), ("closer", 0.4)):
+            cache = tmp_path / f"{name}-mouth" / "cache" / "fd_mouth"
+            cache.mkdir(parents=True, exist_ok=True)
+            output = real + noise * rng.normal(size=real.shape)
+            np.savez(cache / f"{video}.npz", real=real, **{"ours-FT-init__T8": output})
+    result = choose(reference, [closer], "ours-FT-init")
+    entry = result["candidates"]["closer"]
+    assert entry["mouth_fd"]["8"]["low"] < entry["mouth_fd"]["8"]["high"] < 0
+    assert entry["score"] == without["score"]
+    assert "mouth FD (set) | -16.7 % [" in table(result)

@@ -17,6 +17,7 @@ from talkinghead.metrics.fid import (
     compute_fid,
     feature_statistics,
     frechet_distance,
+    frechet_distance_change_interval,
     frechet_distance_interval,
     frechet_distance_low_rank,
     frechet_distance_of_features,
@@ -181,3 +182,20 @@ def test_frame_bootstrap_shifts_the_frechet_distance_which_is_why_the_jackknife(
     picks = [(rng.integers(0, len(real), len(real)), rng.integers(0, len(fake), len(fake))) for _ in range(200)]
     boots = [frechet_distance_low_rank(real[r], fake[f]) for r, f in picks]
     assert np.percentile(boots, 2.5) > estimate
+
+
+def test_paired_change_interval_is_zero_for_the_same_outputs_and_sees_a_closer_model() -> None:
+    """Two models' outputs for the same targets: identical outputs change FD by exactly 0 (every left-out estimate
+    too); outputs nearer the truth than the reference's lower it, with an interval below 0 over 8 videos."""
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(8), 12)
+    real = rng.normal(size=(96, 16)) + rng.normal(size=(8, 16))[groups]  # videos differ from each other
+    reference = real + rng.normal(scale=1.0, size=real.shape)
+    closer = real + rng.normal(scale=0.5, size=real.shape)
+    same = frechet_distance_change_interval(real, reference.copy(), reference, groups)
+    assert same["value"] == pytest.approx(0.0, abs=1e-12) and same["se"] == pytest.approx(0.0, abs=1e-12)
+    better = frechet_distance_change_interval(real, closer, reference, groups)
+    direct = frechet_distance_of_features(real, closer) / frechet_distance_of_features(real, reference) - 1
+    assert better["value"] == pytest.approx(direct) and better["high"] < 0 and better["groups"] == 8
+    with pytest.raises(ValueError):
+        frechet_distance_change_interval(real, closer[:-1], reference, groups)

@@ -19,7 +19,10 @@ reference (usually the shipped model), with one rule written down before any rep
   cannot enter the score; on each T the candidate's may be at most `MOUTH_FD_TOLERANCE` (5 %) above the
   reference's, or the candidate is not eligible. Written down in stop 32, before its candidates were read, after
   stop 31's run H scored +1 on whole-frame sharpness while its mouth FD went from −20 % / −28 % of the mesh warp's to
-  −9 % / −20 %.
+  −9 % / −20 %. Since stop 36 the table also gives the change's paired jackknife interval over videos, from the
+  crops' features the folders cache (`metrics.fid.frechet_distance_change_interval`); it is shown, not scored, since
+  it was added after stop 36's candidates were read (whether it should count is for a later stop to decide before
+  reading its own candidates).
 * **The score:** on each T, each of `WHOLE_FRAME_METRICS` (random split: the primary metrics, the pop rate and
   sharpness) and `MOUTH_METRICS` (mouth-open split: the mouth's L1, SSIM, sharpness and teeth) counts +1 when its
   paired interval excludes 0 on the better side and −1 on the worse side (metrics with a target, such as sharpness →
@@ -56,6 +59,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from talkinghead.evaluate.targets import row_means, targets_met
 from talkinghead.metrics.eyes import EYE_METRICS  # the eyes-closed split's metrics the score counts, when read
@@ -196,8 +201,38 @@ def row_mean_change(candidate: Report, reference: Report, method: str, metric: s
 
 def mouth_fd_change(candidate: Report, reference: Report, method: str) -> dict[str, dict]:
     """Per T of the mouth-open split: the reference's and the candidate's mouth-crop FD and the relative change
-    (candidate / reference − 1; None when either is missing)."""
-    return row_mean_change(candidate, reference, method, "fd_mouth", relative=True)
+    (candidate / reference − 1; None when either is missing), with ``low``/``high``: its paired jackknife interval
+    over videos (`metrics.fid.frechet_distance_change_interval`) when both folders kept the crops' features for the
+    same targets, else None. The interval is shown, not scored (see the module docstring)."""
+    result = row_mean_change(candidate, reference, method, "fd_mouth", relative=True)
+    for shots, entry in result.items():
+        entry["low"] = entry["high"] = None
+        mine, theirs = (_mouth_features(r, method, shots) for r in (candidate, reference))
+        if mine is None or theirs is None or mine[2] != theirs[2] or not np.allclose(mine[0], theirs[0]):
+            continue
+        from talkinghead.metrics.fid import frechet_distance_change_interval
+
+        found = frechet_distance_change_interval(mine[0], mine[1], theirs[1], [g for g, n in mine[2] for _ in range(n)])
+        entry["low"], entry["high"] = found["low"], found["high"]
+    return result
+
+
+def _mouth_features(report: Report, method: str, shots: str) -> tuple[np.ndarray, np.ndarray, list] | None:
+    """The mouth crops' features a report folder cached (``cache/fd_mouth/<video>.npz``): real rows, ``method``'s
+    rows at T = ``shots``, and [(video, rows)]; None when the folder has none for them."""
+    files = sorted((report.folder / "cache" / "fd_mouth").glob("*.npz"))
+    real, fake, groups = [], [], []
+    for path in files:
+        with np.load(path) as arrays:
+            key = f"{method}__T{shots}"
+            if key not in arrays.files:
+                return None
+            real.append(arrays["real"])
+            fake.append(arrays[key])
+            groups.append((path.stem, len(arrays["real"])))
+    if not groups:
+        return None
+    return np.concatenate(real), np.concatenate(fake), groups
 
 
 def eye_flecks_change(candidate: Report, reference: Report, method: str) -> dict[str, dict]:
@@ -289,6 +324,8 @@ def table(result: dict) -> str:
                                  f"{d['ahead']}/{d['behind']} | {d['verdict']} |")
         for shots, d in entry["mouth_fd"].items():
             change = "n/a" if d["change"] is None else f"{100 * d['change']:+.1f} %"
+            if d.get("low") is not None:
+                change += f" [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
             lines.append(f"| {name} | {MOUTH_SPLIT} | {shots} | mouth FD (set) | {change} | | "
                          f"{d['candidate'] if d['candidate'] is None else round(d['candidate'], 1)} against "
                          f"{d['reference'] if d['reference'] is None else round(d['reference'], 1)} |")

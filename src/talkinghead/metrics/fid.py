@@ -189,6 +189,22 @@ def frechet_distance_interval(real: np.ndarray, fake: np.ndarray, real_groups: S
                               confidence)
 
 
+def frechet_distance_change_interval(real: np.ndarray, fake: np.ndarray, reference: np.ndarray, groups: Sequence,
+                                     confidence: float = 0.95) -> dict:
+    """How much ``fake``'s FD to ``real`` differs from ``reference``'s, relative (FD(real, fake) / FD(real, reference)
+    − 1), with a paired delete-one-group `jackknife_interval`: the three sets hold the same targets row for row
+    (e.g. two models' outputs for one evaluation's frames), so a group (a video) leaves all three together, and what
+    the videos share cancels out of the interval. ``groups``: one label per row."""
+    real, fake = _check_sets(real, fake, "frechet_distance_change_interval", (groups, groups))
+    _, reference = _check_sets(real, reference, "frechet_distance_change_interval", (groups, groups))
+
+    def change(rows: np.ndarray, _: np.ndarray) -> float:
+        return frechet_distance_of_features(real[rows], fake[rows]) / frechet_distance_of_features(
+            real[rows], reference[rows]) - 1.0
+
+    return jackknife_interval(change, groups, groups, confidence)
+
+
 def kernel_distance_interval(real: np.ndarray, fake: np.ndarray, real_groups: Sequence, fake_groups: Sequence,
                              confidence: float = 0.95) -> dict:
     """`kernel_distance` with its delete-one-group `jackknife_interval`; the kernel matrices are computed once and
