@@ -4,6 +4,7 @@
   VoxCeleb2 clips at 256 px, with 1 and 2 worker processes: frames/s of the whole run (process start and
   model loading included), frames/s per worker-second of pipeline work, and each stage's share of that work.
   Target: >= 100 frames/s per core.
+* ``data_subsample``: a prepared dataset thinned to every 10th frame beside a full copy (`data.subsample`).
 * ``data_episodes``: `EpisodeDataset` items with K = 8 sources + 1 target at 256x256 on one core (torch and
   OpenCV limited to one thread): ms per sample (mean, median, p95), and the share spent decoding JPEGs and
   drawing landmark images, timed separately in the same run. Target: <= 20 ms per sample.
@@ -128,3 +129,29 @@ def data_episodes() -> dict:
         "ms_draw_9_landmark_images": round(draw_ms, 2),
         "target_ms_per_sample": 20,
     }
+
+
+def _folder_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+@case("data_subsample")
+def data_subsample() -> dict:
+    """`data.subsample`: a synthetic 128-px dataset (8 clips x 120 frames) thinned to every 10th frame beside a
+    full copy (every 1st) in the same run: seconds, frames written per second and bytes against the source."""
+    from talkinghead.data.subsample import subsample_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "full"
+        written = write_synthetic_dataset(source, num_identities=4, videos_per_identity=2, frames_per_video=120,
+                                          size=128, seed=0)
+        figures: dict = {"source_frames": written["num_frames"], "source_mb": round(_folder_bytes(source) / 1e6, 2)}
+        for every in (1, 10):
+            out = Path(tmp) / f"every{every}"
+            start = time.perf_counter()
+            index = subsample_dataset(source, out, every)
+            seconds = time.perf_counter() - start
+            figures[f"every_{every}"] = {"frames": index["num_frames"], "seconds": round(seconds, 3),
+                                         "frames_per_s": round(index["num_frames"] / seconds, 1),
+                                         "mb": round(_folder_bytes(out) / 1e6, 2)}
+    return figures
