@@ -98,7 +98,7 @@ def make_shipped_model(export: str | Path, out: str | Path, index: str | Path | 
     config = apply_overrides(config, list(run_settings))
     for section, name, before in fields:
         key = name if section == "model" else f"{section}.{name}"  # model fields by bare name, as files recorded
-        changed.setdefault(key, {"from": before, "to": getattr(getattr(config, section), name)})
+        changed[key] = {"from": before, "to": getattr(getattr(config, section), name)}
     identities = (checkpoint.metadata.get("dataset") or {}).get("identities")
     if not identities:
         raise ValueError(f"{export}: the export records no training identities (metadata 'dataset'); the shipped "

@@ -21,8 +21,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from talkinghead.data import index as dsindex
 
 PER_FRAME_FIELDS = ("crop_boxes", "source_frames", "yaw")  # one entry per stored frame, sliced with them
@@ -82,7 +80,7 @@ def subsample_dataset(source: str | Path, output: str | Path, every: int, offset
         meta = subsample_meta(index.meta(entry.video_index), keep, every, index.content_hash)
         target = temp / entry.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        dsindex.write_video_folder(target, frames, np.asarray(landmarks), meta)
+        dsindex.write_video_folder(target, frames, landmarks, meta)
     raw = dsindex.read_json(source / dsindex.INDEX_FILE)
     settings = {"image_size": index.image_size, "crop": index.crop, "landmark_backend": index.landmark_backend}
     if "identity_split" in raw:

@@ -62,8 +62,10 @@ from typing import Any
 
 import numpy as np
 
+from talkinghead.evaluate.scoring import safe_name
 from talkinghead.evaluate.targets import row_means, targets_met
 from talkinghead.metrics.eyes import EYE_METRICS  # the eyes-closed split's metrics the score counts, when read
+from talkinghead.metrics.fid import frechet_distance_change_interval
 from talkinghead.metrics.report import BASELINES, PRIMARY_METRICS, metric_info, paired_difference
 
 WHOLE_FRAME_METRICS = (*PRIMARY_METRICS, "pop_rate", "sharpness")
@@ -208,31 +210,33 @@ def mouth_fd_change(candidate: Report, reference: Report, method: str) -> dict[s
     for shots, entry in result.items():
         entry["low"] = entry["high"] = None
         mine, theirs = (_mouth_features(r, method, shots) for r in (candidate, reference))
-        if mine is None or theirs is None or mine[2] != theirs[2] or not np.allclose(mine[0], theirs[0]):
+        same_targets = mine is not None and theirs is not None and np.array_equal(mine[2], theirs[2]) \
+            and np.allclose(mine[0], theirs[0])
+        if not same_targets:
             continue
-        from talkinghead.metrics.fid import frechet_distance_change_interval
-
-        found = frechet_distance_change_interval(mine[0], mine[1], theirs[1], [g for g, n in mine[2] for _ in range(n)])
+        found = frechet_distance_change_interval(mine[0], mine[1], theirs[1], mine[2])
         entry["low"], entry["high"] = found["low"], found["high"]
     return result
 
 
-def _mouth_features(report: Report, method: str, shots: str) -> tuple[np.ndarray, np.ndarray, list] | None:
-    """The mouth crops' features a report folder cached (``cache/fd_mouth/<video>.npz``): real rows, ``method``'s
-    rows at T = ``shots``, and [(video, rows)]; None when the folder has none for them."""
-    files = sorted((report.folder / "cache" / "fd_mouth").glob("*.npz"))
-    real, fake, groups = [], [], []
-    for path in files:
+def _mouth_features(report: Report, method: str, shots: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The mouth crops' features the report's folder cached for its videos (``cache/fd_mouth/<video>.npz``, as
+    `evaluate.scoring.fid_set_metrics` reads them): real rows, ``method``'s rows at T = ``shots`` and each row's
+    video; None when any of them is missing."""
+    real, fake, videos = [], [], []
+    for key in report.settings.get("videos", []):
+        path = report.folder / "cache" / "fd_mouth" / f"{safe_name(key)}.npz"
+        if not path.is_file():
+            return None
         with np.load(path) as arrays:
-            key = f"{method}__T{shots}"
-            if key not in arrays.files:
+            if f"{method}__T{shots}" not in arrays.files:
                 return None
             real.append(arrays["real"])
-            fake.append(arrays[key])
-            groups.append((path.stem, len(arrays["real"])))
-    if not groups:
+            fake.append(arrays[f"{method}__T{shots}"])
+        videos += [key] * len(real[-1])
+    if not videos:
         return None
-    return np.concatenate(real), np.concatenate(fake), groups
+    return np.concatenate(real), np.concatenate(fake), np.array(videos)
 
 
 def eye_flecks_change(candidate: Report, reference: Report, method: str) -> dict[str, dict]:
