@@ -235,10 +235,10 @@ def test_white_flecks_in_the_eyes_refuse_a_candidate_past_their_tolerance(tmp_pa
     assert not unmeasured["eligible"] and any("flecks not measured" in r for r in unmeasured["refusals"])
 
 
-def test_mouth_fd_change_gets_a_paired_interval_from_cached_features_and_the_score_ignores_it(tmp_path: Path) -> None:
+def test_mouth_fd_change_gets_a_paired_interval_from_cached_features_and_it_counts_in_the_score(tmp_path: Path) -> None:
     """When both mouth-open folders cached the crops' features for the same targets (cache/fd_mouth/<video>.npz, as
-    `evaluate` writes them), the FD change gets its paired jackknife interval over videos; the table prints it and
-    the score is what it was without it."""
+    `evaluate` writes them), the FD change gets its paired jackknife interval over videos; the table prints it, and
+    since stop 37 an interval wholly below 0 counts +1 in the score (without the features: a tie)."""
     reference = _candidate(tmp_path, "shipped", _whole(), _mouth(), fd_mouth=60.0)
     closer = _candidate(tmp_path, "closer", _whole(), _mouth(), fd_mouth=50.0)
     without = choose(reference, [closer], "ours-FT-init")["candidates"]["closer"]
@@ -254,5 +254,9 @@ def test_mouth_fd_change_gets_a_paired_interval_from_cached_features_and_the_sco
     result = choose(reference, [closer], "ours-FT-init")
     entry = result["candidates"]["closer"]
     assert entry["mouth_fd"]["8"]["low"] < entry["mouth_fd"]["8"]["high"] < 0
-    assert entry["score"] == without["score"]
-    assert "mouth FD (set) | -16.7 % [" in table(result)
+    assert without["mouth_fd"]["8"]["verdict"] == "tie" and entry["mouth_fd"]["8"]["verdict"] == "ahead"
+    assert entry["score"] == without["score"] + 1
+    assert "mouth FD (set) | -16.7 % [" in table(result) and "| ahead: 50.0 against 60.0 |" in table(result)
+    swapped = choose(closer, [(  # the other way round: the interval wholly above 0, -1
+        "shipped", reference[1])], "ours-FT-init")["candidates"]["shipped"]
+    assert swapped["mouth_fd"]["8"]["verdict"] == "behind" and swapped["score"] == without["score"] - 1

@@ -20,9 +20,10 @@ reference (usually the shipped model), with one rule written down before any rep
   reference's, or the candidate is not eligible. Written down in stop 32, before its candidates were read, after
   stop 31's run H scored +1 on whole-frame sharpness while its mouth FD went from −20 % / −28 % of the mesh warp's to
   −9 % / −20 %. Since stop 36 the table also gives the change's paired jackknife interval over videos, from the
-  crops' features the folders cache (`metrics.fid.frechet_distance_change_interval`); it is shown, not scored, since
-  it was added after stop 36's candidates were read (whether it should count is for a later stop to decide before
-  reading its own candidates).
+  crops' features the folders cache (`metrics.fid.frechet_distance_change_interval`). Since stop 37 (decided before
+  its candidates were read) that interval also counts in the score like a per-video metric: +1 when it lies wholly
+  below 0 (a lower mouth FD), −1 wholly above; without cached features it is a tie. Mouth FD is the issue's own
+  mouth target, and with the paired interval it can be told from noise like the others.
 * **The score:** on each T, each of `WHOLE_FRAME_METRICS` (random split: the primary metrics, the pop rate and
   sharpness) and `MOUTH_METRICS` (mouth-open split: the mouth's L1, SSIM, sharpness and teeth) counts +1 when its
   paired interval excludes 0 on the better side and −1 on the worse side (metrics with a target, such as sharpness →
@@ -205,10 +206,12 @@ def mouth_fd_change(candidate: Report, reference: Report, method: str) -> dict[s
     """Per T of the mouth-open split: the reference's and the candidate's mouth-crop FD and the relative change
     (candidate / reference − 1; None when either is missing), with ``low``/``high``: its paired jackknife interval
     over videos (`metrics.fid.frechet_distance_change_interval`) when both folders kept the crops' features for the
-    same targets, else None. The interval is shown, not scored (see the module docstring)."""
+    same targets, else None; ``verdict``: ``ahead`` when the interval lies below 0, ``behind`` above, else ``tie``
+    (scored since stop 37, see the module docstring)."""
     result = row_mean_change(candidate, reference, method, "fd_mouth", relative=True)
     for shots, entry in result.items():
         entry["low"] = entry["high"] = None
+        entry["verdict"] = "tie"
         mine, theirs = (_mouth_features(r, method, shots) for r in (candidate, reference))
         same_targets = mine is not None and theirs is not None and np.array_equal(mine[2], theirs[2]) \
             and np.allclose(mine[0], theirs[0])
@@ -216,6 +219,7 @@ def mouth_fd_change(candidate: Report, reference: Report, method: str) -> dict[s
             continue
         found = frechet_distance_change_interval(mine[0], mine[1], theirs[1], mine[2])
         entry["low"], entry["high"] = found["low"], found["high"]
+        entry["verdict"] = _verdict(found, higher_is_better=False)
     return result
 
 
@@ -298,6 +302,7 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
         entry["score"] = sum({"ahead": 1, "behind": -1, "tie": 0}[m["verdict"]]
                              for part in ("whole_frame", "mouth", "eyes") for per_t in entry[part].values()
                              for m in per_t.values())
+        entry["score"] += sum({"ahead": 1, "behind": -1, "tie": 0}[d["verdict"]] for d in entry["mouth_fd"].values())
         entry["ssim"] = sum(per_t["ssim"]["mean"] or 0.0 for per_t in entry["whole_frame"].values())
         results[name] = entry
     eligible = [(entry["score"], entry["ssim"], name) for name, entry in results.items()
@@ -308,7 +313,8 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
                     "interval), no target the reference meets missed (evaluate.targets), mouth FD at most "
                     f"{100 * MOUTH_FD_TOLERANCE:g}% above the reference's on each T, eye white flecks at most "
                     f"{100 * FLECKS_TOLERANCE:g}% of the eye region above the reference's on each T; score: "
-                    "whole-frame (random split), mouth (mouth-open split) and, when the reference has it, eye "
+                    "whole-frame (random split), mouth (mouth-open split, with the mouth FD change's paired "
+                    "interval) and, when the reference has it, eye "
                     "(eyes-closed split) metrics ahead minus behind; choice: the highest positive score, else the "
                     "reference"}
 
@@ -331,8 +337,8 @@ def table(result: dict) -> str:
             if d.get("low") is not None:
                 change += f" [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
             lines.append(f"| {name} | {MOUTH_SPLIT} | {shots} | mouth FD (set) | {change} | | "
-                         f"{d['candidate'] if d['candidate'] is None else round(d['candidate'], 1)} against "
-                         f"{d['reference'] if d['reference'] is None else round(d['reference'], 1)} |")
+                         f"{d['verdict']}: {d['candidate'] if d['candidate'] is None else round(d['candidate'], 1)} "
+                         f"against {d['reference'] if d['reference'] is None else round(d['reference'], 1)} |")
         for shots, d in entry.get("eye_flecks", {}).items():
             change = "n/a" if d["change"] is None else f"{100 * d['change']:+.3f} %"
             mine, theirs = (("n/a" if v is None else f"{100 * v:.3f} %") for v in (d["candidate"], d["reference"]))
