@@ -42,8 +42,8 @@ HOLE_FILLS: tuple[str, ...] = ("grey", "surround")
 """What the synthesis branch sees inside the hole (``model.prior_hole_fill``)."""
 
 
-INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "warp_keep_contours",
-                          "synthesis_mask", "stretch_limit", "lid_prior", "lid_colour_match")
+INFERENCE_MODEL_FIELDS = ("inference_sources", "source_blend", "source_blend_power", "mouth_blend_power",
+                          "warp_keep_contours", "synthesis_mask", "stretch_limit", "lid_prior", "lid_colour_match")
 """ModelConfig fields that change how a trained warp generator is run, not its weights: ``--set model.FIELD=...``
 may change them on a trained model (inference, evaluation)."""
 WEIGHT_FREE_MODEL_FIELDS = (*INFERENCE_MODEL_FIELDS, "warp_flow_limit", "synthesis_prior", "prior_hole",
@@ -121,6 +121,11 @@ class ModelConfig:
     source_blend_power: float = 4.0
     """Warp family, ``source_blend=smooth``: the power p of the distance ratios (larger: sharper, one source more
     often; smaller: smoother)."""
+    mouth_blend_power: float = 0.0
+    """Warp family, ``source_blend=smooth``: inside the driver's mouth region the N sources share the pixels by
+    their own shares, the rule's weighted towards the source whose mouth is shaped most like the driver's,
+    m_k ∝ w_k · (min_j d^m_j / d^m_k)^q with q this power (`talkinghead.landmarks.mouth_region`: a sharper mouth
+    without giving up the mix elsewhere); 0 = the rule's shares everywhere (the models before stop 37)."""
     warp_flow_limit: float = 0.0
     """Warp family: the residual flow is bounded to this many pixels at ``image_size`` (limit · tanh(Δ / limit), so
     a long run cannot tear the face); 0 = unbounded (the models trained before issue 25)."""
@@ -181,6 +186,11 @@ class ModelConfig:
         if self.prior_hole != "none" and not self.prior_input:
             raise ConfigError("model.prior_hole blanks the synthesis branch's input where the prior's parts say: it "
                               "needs model.prior_input=true (so the branch can tell a hole from grey)")
+        if self.mouth_blend_power < 0:
+            raise ConfigError(f"model.mouth_blend_power must be >= 0 (0 = off), got {self.mouth_blend_power}")
+        if self.mouth_blend_power > 0 and self.source_blend != "smooth":
+            raise ConfigError("model.mouth_blend_power reweights the smooth rule's shares inside the mouth: it needs "
+                              "model.source_blend=smooth")
         if not self.source_blend_power > 0:
             raise ConfigError(f"model.source_blend_power must be > 0, got {self.source_blend_power}")
         if self.stretch_limit != 0 and not self.stretch_limit > 1:

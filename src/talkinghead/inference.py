@@ -38,6 +38,7 @@ from talkinghead.landmarks.detector import LandmarkFn, NoFaceFound, default_land
 from talkinghead.landmarks.drawing import draw_landmarks
 from talkinghead.landmarks.lip_normalization import DEFAULT as LIP_NORMALIZATION
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grids
+from talkinghead.landmarks.mouth_region import mouth_source_weights
 from talkinghead.landmarks.retarget import find_best_frame as best_reference_frame
 from talkinghead.landmarks.synthesis_prior import synthesis_prior
 from talkinghead.models.source_choice import choose_sources
@@ -357,11 +358,16 @@ class Avatar:
         # The rule's weights only when they are not the nearest alone (the generator's default): old exports and
         # the nearest rule keep their traced inputs.
         weights = torch.from_numpy(np.stack(shares)).to(self.device) if model.source_blend != "nearest" else None
+        prior_shares = torch.from_numpy(np.stack(shares))  # [B, N]: the shares the synthesis prior counts
+        if model.mouth_blend_power > 0:  # the mouth's own shares inside its region: weights [B, N, S, S]
+            weights, prior_shares = mouth_source_weights(targets, self.source_landmarks[np.stack(picks)],
+                                                         np.stack(shares), model.mouth_blend_power, size)
+            weights = weights.to(self.device)
         prior = None
         if model.synthesis_prior:
             prior = synthesis_prior(torch.from_numpy(targets),  # [B, 1 or 3, S, S]
                                     torch.from_numpy(self.source_landmarks[np.stack(picks)]), grid,
-                                    torch.from_numpy(np.stack(shares)), model.stretch_limit,
+                                    prior_shares, model.stretch_limit,
                                     model.lid_prior, parts=model.prior_input).to(self.device)
         return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]
                            grid.to(self.device), torch.from_numpy(np.stack(distances)).float().to(self.device),

@@ -88,7 +88,9 @@ class WarpSources:
     parts still run at H x W; only the final warp samples these (`WarpGenerator.render`)."""
     weights: torch.Tensor | None = None
     """[B, K], each row summing to 1: the share of each source where the learned gate keeps to the rule
-    (``model.source_blend``, `talkinghead.models.source_choice`); None = the nearest source alone."""
+    (``model.source_blend``, `talkinghead.models.source_choice`); or per pixel, [B, K, H, W] summing to 1 over K
+    (``model.mouth_blend_power``: the mouth's own shares, `talkinghead.landmarks.mouth_region`); None = the nearest
+    source alone."""
     prior: torch.Tensor | None = None
     """[B, 1, H, W] in [0, 1]: where no source shows what the target needs (the driver's open inner mouth over
     closed source mouths, stretched or folded mesh with ``model.stretch_limit``, shut eyes over open ones with
@@ -115,7 +117,8 @@ class WarpSources:
         `EpisodeDataset(generator_sources=...)`), weights renormalized."""
         if self.count <= n:
             return self
-        weights = None if self.weights is None else self.weights[:, :n] / self.weights[:, :n].sum(1, keepdim=True)
+        weights = None if self.weights is None else self.weights[:, :n]
+        weights = None if weights is None else weights / weights.sum(1, keepdim=True).clamp_min(1e-12)
         detail = None if self.detail_images is None else self.detail_images[:, :n]
         return WarpSources(self.images[:, :n], self.landmark_images[:, :n], self.grids[:, :n], self.distances[:, :n],
                            detail, weights, self.prior)
@@ -162,8 +165,9 @@ class WarpSources:
         if detail is not None and (detail.dim() != 5 or tuple(detail.shape[:3]) != (batch, k, 3)):
             raise ValueError(f"WarpSources.detail_images has shape {tuple(detail.shape)}, expected "
                              f"({batch}, {k}, 3, R, R): the {k} sources of each of {batch} frames at the output size")
-        if self.weights is not None and tuple(self.weights.shape) != (batch, k):
-            raise ValueError(f"WarpSources.weights has shape {tuple(self.weights.shape)}, expected ({batch}, {k})")
+        if self.weights is not None and tuple(self.weights.shape) not in ((batch, k), (batch, k, height, width)):
+            raise ValueError(f"WarpSources.weights has shape {tuple(self.weights.shape)}, expected ({batch}, {k}) or, "
+                             f"per pixel, ({batch}, {k}, {height}, {width})")
         if self.prior is not None and tuple(self.prior.shape) not in ((batch, 1, height, width),
                                                                       (batch, len(PRIOR_PARTS), height, width)):
             raise ValueError(f"WarpSources.prior has shape {tuple(self.prior.shape)}, expected "
@@ -497,12 +501,16 @@ class WarpGenerator(nn.Module):
              size: tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The re-warped sources mixed per pixel at ``size`` (the heads' logits upsampled to it): images
         [B*K, 3, ., .] sampled at ``sampling`` [B*K, *size, 2] -> mixed [B, 3, *size] and its gate and weights."""
-        batch, k = nearest.shape
+        batch, k = nearest.shape[:2]
         rewarped = sample(images, sampling).unflatten(0, (batch, k))  # x_k ∘ (F_k + ΔF_k) [B, K, 3, H, W]
         logits = _upsample(confidence, size).unflatten(0, (batch, k))  # [B, K, 1, H, W]
         gate = bounded(1 - _upsample(g, size))  # [B, 1, H, W]
         if keep is not None:
             gate = torch.maximum(gate, keep)  # the nearest source on the lines
-        weights = gate[:, None] * nearest[:, :, None, None, None] + (1 - gate[:, None]) * logits.softmax(1)
+        if nearest.dim() == 2:  # one share per source: [B, K, 1, 1, 1]
+            rule = nearest[:, :, None, None, None]
+        else:  # per pixel (the mouth's own shares): [B, K, 1, H, W] at this size
+            rule = (nearest if nearest.shape[-2:] == size else _upsample(nearest, size))[:, :, None]
+        weights = gate[:, None] * rule + (1 - gate[:, None]) * logits.softmax(1)
         mixed = (weights * rewarped).sum(1)  # [B, 3, H, W]
         return mixed, {"gate": gate, "weights": weights}

@@ -34,6 +34,7 @@ import torch
 from talkinghead.config import ModelConfig
 from talkinghead.landmarks.drawing import landmark_image
 from talkinghead.landmarks.mesh import normalized_landmark_distance, sampling_grid, warp_image
+from talkinghead.landmarks.mouth_region import mouth_source_weights
 from talkinghead.landmarks.synthesis_prior import synthesis_prior
 from talkinghead.models.source_choice import choose_sources
 from talkinghead.pixels import to_tensor, to_uint8
@@ -80,12 +81,18 @@ def nearest_sources(landmarks: np.ndarray, targets: list[int], pool: list[int], 
 
 def with_rule(batch: Batch, model: ModelConfig, weights: np.ndarray) -> Batch:
     """``batch`` (the `pair_batch` keys) with what the warp generator's config asks of its sources: the rule's
-    ``source_weights`` [B, K] (unless the rule is the nearest alone) and the ``synthesis_prior`` [B, 1, H, W]
-    (its parts [B, 3, H, W] with ``model.prior_input``)."""
+    ``source_weights`` [B, K] (unless the rule is the nearest alone; per pixel [B, K, H, W] with
+    ``model.mouth_blend_power``, as inference mixes them) and the ``synthesis_prior`` [B, 1, H, W] (its parts
+    [B, 3, H, W] with ``model.prior_input``)."""
     device = batch["source_grids"].device
     shares = torch.from_numpy(np.asarray(weights, np.float32))
     if model.source_blend != "nearest":
         batch["source_weights"] = shares.to(device)
+    if model.mouth_blend_power > 0:
+        per_pixel, shares = mouth_source_weights(batch["target_landmarks"].cpu().numpy(),
+                                                 batch["source_landmarks"].cpu().numpy(), shares.numpy(),
+                                                 model.mouth_blend_power, batch["source_grids"].shape[2])
+        batch["source_weights"] = per_pixel.to(device)
     if model.synthesis_prior:
         batch["synthesis_prior"] = synthesis_prior(batch["target_landmarks"].cpu(), batch["source_landmarks"].cpu(),
                                                    batch["source_grids"].cpu(), shares,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from talkinghead.config import Config
+from talkinghead.config import Config, ConfigError
 from talkinghead.training.distributed import init_distributed, shutdown_distributed
 from talkinghead.training.loop import Hook, MetaLearner, StopTraining, train
 
@@ -27,6 +27,10 @@ def train_on_dataset(config: Config, data: str | Path, run_dir: str | Path, resu
     """
     from talkinghead.data.episodes import EpisodeDataset
 
+    if config.model.mouth_blend_power > 0:
+        raise ConfigError("model.mouth_blend_power is a run setting of a trained model (inference, fine-tuning, "
+                          "evaluation): training episodes mix their sources by the rule's shares alone. Train with "
+                          "it at 0 and pass --set model.mouth_blend_power=Q to the trained model")
     world = init_distributed(device)
     try:
         dataset = EpisodeDataset(data, image_size=config.model.image_size,
