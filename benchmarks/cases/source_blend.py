@@ -11,7 +11,8 @@ their cost is meaningful there), and with the prior's parts shown to the synthes
 the shipped weights widened with zero weights, `training.warm_start.widen_for_prior_input`, so the pixels are the
 row before's and only the cost is new), and with the lid hole filled from around it (``model.prior_hole=lids``,
 ``model.prior_hole_fill=surround``: a separable blur per frame; the branch sees another input inside a lid hole,
-so pixels may change where a lid is painted). Each
+so pixels may change where a lid is painted), and with the mouth's own shares (``model.mouth_blend_power`` 4,
+`landmarks.mouth_region`: per-pixel shares, a polygon and a blur per frame; stop 37). Each
 row gives the ms per frame of choosing the sources (`Avatar.warp_sources`: rule, mesh grids, prior) and of the whole
 frame (sources + generator), best and median of 3 passes, and the output's largest difference from the nearest
 rule's (how much the rule changes the pixels). Torch runs 1 intra-op thread.
@@ -78,7 +79,9 @@ def source_blend() -> dict:
                                 "prior_input": True}),
                               ("smooth p=4 + mouth and lid prior, parts shown, lid hole filled",
                                {"source_blend": "smooth", "synthesis_prior": True, "lid_prior": True,
-                                "prior_input": True, "prior_hole": "lids", "prior_hole_fill": "surround"})):
+                                "prior_input": True, "prior_hole": "lids", "prior_hole_fill": "surround"}),
+                              ("smooth p=4 + mouth prior + the mouth's own shares q=4",
+                               {"source_blend": "smooth", "synthesis_prior": True, "mouth_blend_power": 4.0})):
             avatar, drivers = _avatar(changes)
             if changes.get("synthesis_prior"):  # the shipped generator was built without it: run it with it on
                 avatar.generator.cfg = dataclasses.replace(avatar.generator.cfg, synthesis_prior=True)
