@@ -16,6 +16,10 @@ of the mix without a jump (no popping); inside the mouth the source whose mouth 
 dominates (q large: one source), outside it nothing changes. M is the driver's outer-lip polygon (points 48-59)
 grown about its centre by `GROW` (the mouth metric's box adds 25 % of the lips' size on each side) and feathered
 over `FEATHER` px at 128, rasterized as the synthesis prior is (`landmarks.mouth_prior.polygon_mask`).
+
+Measured on the validation people (stop 37, feed-forward, T = 8): with stop 34's weights it barely sharpens the mouth
+(0.432 -> 0.434 at q = 4, 0.440 at q = 16): three closed mouths stretched open are soft whichever dominates. With
+run W's sharper painted mouth it ships at q = 4 (model card, *Stop 37*).
 """
 
 from __future__ import annotations
@@ -95,9 +99,9 @@ def mouth_source_weights(target_points: np.ndarray, source_points: np.ndarray, w
     sources = np.asarray(source_points, np.float32)
     mouth = np.stack([mouth_shares(w, mouth_shape_distance(s, t), power)
                       for t, s, w in zip(targets, sources, weights, strict=True)])
-    face_shares, mouth_shares_ = torch.from_numpy(np.asarray(weights, np.float32)), torch.from_numpy(mouth)
+    rule, mouth_only = torch.from_numpy(np.asarray(weights, np.float32)), torch.from_numpy(mouth)
     region = mouth_region(torch.from_numpy(targets), size, size)
-    return regional_weights(face_shares, mouth_shares_, region), mouth_shares_
+    return regional_weights(rule, mouth_only, region), mouth_only
 
 
 __all__ = ["FEATHER", "GROW", "mouth_region", "mouth_shape_distance", "mouth_shares", "mouth_source_weights",
