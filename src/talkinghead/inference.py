@@ -353,20 +353,21 @@ class Avatar:
             shares.append(weights)
             grids.append(sampling_grids(self.source_landmarks[nearest], target, size))  # the target's mesh once
             distances.append(distance[nearest])
-        index = torch.from_numpy(np.stack(picks)).to(self.device)  # [B, N]
+        picks, shares = np.stack(picks), np.stack(shares)  # [B, N] each
+        index = torch.from_numpy(picks).to(self.device)
         grid = torch.from_numpy(np.stack(grids))  # [B, N, S, S, 2], on the CPU until the prior is made
         # The rule's weights only when they are not the nearest alone (the generator's default): old exports and
         # the nearest rule keep their traced inputs.
-        weights = torch.from_numpy(np.stack(shares)).to(self.device) if model.source_blend != "nearest" else None
-        prior_shares = torch.from_numpy(np.stack(shares))  # [B, N]: the shares the synthesis prior counts
+        weights = torch.from_numpy(shares).to(self.device) if model.source_blend != "nearest" else None
+        prior_shares = torch.from_numpy(shares)  # [B, N]: the shares the synthesis prior counts
         if model.mouth_blend_power > 0:  # the mouth's own shares inside its region: weights [B, N, S, S]
-            weights, prior_shares = mouth_source_weights(targets, self.source_landmarks[np.stack(picks)],
-                                                         np.stack(shares), model.mouth_blend_power, size)
+            weights, prior_shares = mouth_source_weights(targets, self.source_landmarks[picks], shares,
+                                                         model.mouth_blend_power, size)
             weights = weights.to(self.device)
         prior = None
         if model.synthesis_prior:
             prior = synthesis_prior(torch.from_numpy(targets),  # [B, 1 or 3, S, S]
-                                    torch.from_numpy(self.source_landmarks[np.stack(picks)]), grid,
+                                    torch.from_numpy(self.source_landmarks[picks]), grid,
                                     prior_shares, model.stretch_limit,
                                     model.lid_prior, parts=model.prior_input).to(self.device)
         return WarpSources(self._source_images[index], self._source_landmark_images[index],  # [B, N, 3, S, S]

@@ -74,6 +74,8 @@ WHOLE_FRAME_METRICS = (*PRIMARY_METRICS, "pop_rate", "sharpness")
 eligible."""
 MOUTH_METRICS = ("mouth_l1", "mouth_ssim", "mouth_sharpness", "teeth_shown", "teeth_invented")
 """The mouth-open split's per-video metrics the score counts (`metrics.mouth`)."""
+VERDICT_POINTS = {"ahead": 1, "behind": -1, "tie": 0}
+"""What each verdict adds to the score."""
 WHOLE_FRAME_SPLIT = "random"
 MOUTH_SPLIT = "mouth-open"
 EYES_SPLIT = "eyes-closed"
@@ -299,10 +301,9 @@ def choose(reference: tuple[str, Sequence[Report]], candidates: Sequence[tuple[s
                 refusals.append(f"eye white flecks +{100 * d['change']:.2f} % of the eye region at T = {shots}")
         entry["refusals"] = refusals
         entry["eligible"] = not refusals
-        entry["score"] = sum({"ahead": 1, "behind": -1, "tie": 0}[m["verdict"]]
-                             for part in ("whole_frame", "mouth", "eyes") for per_t in entry[part].values()
-                             for m in per_t.values())
-        entry["score"] += sum({"ahead": 1, "behind": -1, "tie": 0}[d["verdict"]] for d in entry["mouth_fd"].values())
+        verdicts = [m["verdict"] for part in ("whole_frame", "mouth", "eyes") for per_t in entry[part].values()
+                    for m in per_t.values()] + [d["verdict"] for d in entry["mouth_fd"].values()]
+        entry["score"] = sum(VERDICT_POINTS[v] for v in verdicts)
         entry["ssim"] = sum(per_t["ssim"]["mean"] or 0.0 for per_t in entry["whole_frame"].values())
         results[name] = entry
     eligible = [(entry["score"], entry["ssim"], name) for name, entry in results.items()

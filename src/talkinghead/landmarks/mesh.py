@@ -159,7 +159,7 @@ def warp_image(image: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return cv2.remap(image, x, y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _normalize(points: np.ndarray) -> np.ndarray:
+def normalized_landmarks(points: np.ndarray) -> np.ndarray:
     """Landmarks with position and scale removed: centred, divided by the RMS distance from the centre."""
     centred = points - points.mean(-2, keepdims=True)
     size = np.sqrt((centred**2).sum(-1).mean(-1))[..., None, None]
@@ -177,4 +177,4 @@ def normalized_landmark_distance(source_landmarks: np.ndarray, target_landmarks:
         raise ValueError(f"source_landmarks must be [K >= 1, 68, 2], got {sources.shape}")
     if target.shape != (NUM_LANDMARKS, 2):
         raise ValueError(f"target_landmarks must be [68, 2], got {target.shape}")
-    return np.linalg.norm(_normalize(sources) - _normalize(target)[None], axis=-1).mean(-1)
+    return np.linalg.norm(normalized_landmarks(sources) - normalized_landmarks(target)[None], axis=-1).mean(-1)

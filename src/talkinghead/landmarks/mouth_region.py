@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from talkinghead.landmarks.mesh import normalized_landmarks
 from talkinghead.landmarks.mouth_prior import polygon_mask
 
 MOUTH = slice(48, 68)
@@ -49,11 +50,9 @@ def mouth_shape_distance(source_landmarks: np.ndarray, target_landmarks: np.ndar
     if target.shape != (68, 2):
         raise ValueError(f"target_landmarks must be [68, 2], got {target.shape}")
 
-    def shape(points: np.ndarray) -> np.ndarray:
-        face = points - points.mean(-2, keepdims=True)
-        radius = np.sqrt((face**2).sum(-1).mean(-1))[..., None, None]
-        mouth = points[..., MOUTH, :]
-        return (mouth - mouth.mean(-2, keepdims=True)) / np.maximum(radius, 1e-9)
+    def shape(points: np.ndarray) -> np.ndarray:  # the face's position and scale removed, then the mouth's position
+        mouth = normalized_landmarks(points)[..., MOUTH, :]
+        return mouth - mouth.mean(-2, keepdims=True)
 
     return np.linalg.norm(shape(sources) - shape(target)[None], axis=-1).mean(-1)
 
